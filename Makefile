@@ -1,0 +1,59 @@
+# CamPy: `make run` sets everything up and starts CamPy; `make test` sets everything up
+# and runs the whole test suite. Both are safe to run again (each step is skipped when done).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# htmx is installed from its npm package at a pinned version, checked by sha256.
+HTMX_VERSION := 2.0.11
+HTMX_SHA256  := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
+HTMX_JS      := static/vendor/htmx.min.js
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test setup setup-test system-deps test-system-deps clean
+
+run: setup
+	$(BIN)/campy serve
+
+test: setup-test
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+setup: system-deps $(BIN)/campy $(BIN)/go2rtc $(HTMX_JS)
+
+setup-test: setup test-system-deps $(VENV)/.test-deps
+
+# Debian packages: ffmpeg to run; Chromium for the browser tests.
+system-deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v openssl >/dev/null && command -v npm >/dev/null \
+	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg openssl fonts-dejavu-core npm; }
+
+test-system-deps:
+	@[ -x /usr/bin/chromium ] \
+	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(BIN)/campy: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-deps: $(BIN)/campy pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+# go2rtc pinned to v1.9.14: built with Go where present, else a sha256-checked release binary.
+$(BIN)/go2rtc: $(BIN)/campy
+	$(BIN)/python -m campy.go2rtc.install --dest $(BIN)
+
+$(HTMX_JS):
+	@mkdir -p static/vendor
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q htmx.org@$(HTMX_VERSION) >/dev/null \
+	  && tar -xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js \
+	  && echo "$(HTMX_SHA256)  package/dist/htmx.min.js" | sha256sum -c --quiet \
+	  && cp package/dist/htmx.min.js $(CURDIR)/$(HTMX_JS) && rm -rf $$tmp
+	@echo "installed htmx $(HTMX_VERSION) -> $(HTMX_JS)"
+
+clean:
+	rm -rf $(VENV) $(HTMX_JS) data/demo

@@ -1,0 +1,5 @@
+import sys
+
+from campy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""``campy`` on the command line: serve, demo, sim, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = Path("config/campy.yaml")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+async def _serve(config_path: Path, *, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from campy.runtime import Runtime
+    from campy.web.app import create_app
+
+    runtime = Runtime(config_path, admin_password=os.environ.get("CAMPY_ADMIN_PASSWORD"))
+    cfg = runtime.config
+    app = create_app(runtime)
+    bind_host = host or cfg.server.host
+    bind_port = port or cfg.server.port
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning",
+                       timeout_graceful_shutdown=3, ws="websockets")
+    )
+    print(f"CamPy serving http://{bind_host}:{bind_port}", flush=True)
+    await server.serve()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from campy.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    if not cfg.cameras:
+        print("No cameras configured: starting simulated Reolink cameras (campy demo).", flush=True)
+        from campy.demo import run_demo
+
+        return run_demo(cameras=args.sim_cameras, port=args.port or cfg.server.port,
+                        host=args.host or cfg.server.host,
+                        data_dir=cfg.server.data_dir / "demo")
+    asyncio.run(_serve(args.config, host=args.host, port=args.port))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from campy.demo import run_demo
+
+    return run_demo(cameras=args.cameras, port=args.port, host=args.host,
+                    data_dir=Path(args.data_dir) if args.data_dir else None,
+                    main_codec=args.main_codec)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from campy.config import check_config_main
+
+    return check_config_main([str(args.config)])
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """Add a user or set a password; the password comes from CAMPY_USER_PASSWORD or a prompt."""
+    import getpass
+
+    from campy.config import ConfigError, load_config
+    from campy.db.database import open_db
+    from campy.db.users import UserError, UserStore
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    password = os.environ.get("CAMPY_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    users = UserStore(open_db(cfg.server.data_dir / "campy.db"))
+    try:
+        if args.action == "add":
+            users.create(username=args.username, password=password, role=args.role)
+            print(f"added {args.role} {args.username}")
+        else:
+            if users.get(args.username) is None:
+                print(f"no user {args.username}", file=sys.stderr)
+                return 1
+            users.set_password(args.username, password)
+            print(f"password set for {args.username}")
+    except UserError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="campy", description="CamPy network video recorder")
+    parser.add_argument("--log-level", default=os.environ.get("CAMPY_LOG_LEVEL", "info"))
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("serve", help="run CamPy with config/campy.yaml")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--sim-cameras", type=int, default=2,
+                   help="simulated cameras to start when none are configured")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="simulated cameras + go2rtc + CamPy in a data dir")
+    p.add_argument("--cameras", type=int, default=2)
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--data-dir")
+    p.add_argument("--main-codec", choices=["h264", "h265"], default="h265")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check-config", help="validate campy.yaml and print every issue")
+    p.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("user", help="add a user or set a password")
+    p.add_argument("action", choices=["add", "passwd"])
+    p.add_argument("username")
+    p.add_argument("--role", choices=["admin", "viewer"], default="viewer")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("sim", help="run simulated Reolink RLC-810A cameras", add_help=False)
+    p.set_defaults(func=None)
+
+    if argv is None:
+        argv = sys.argv[1:]
+    # `campy sim …` hands its arguments to the simulator's own parser.
+    rest = list(argv)
+    while rest and rest[0].startswith("--log-level"):
+        rest = rest[2:] if rest[0] == "--log-level" else rest[1:]
+    if rest and rest[0] == "sim":
+        _setup_logging(os.environ.get("CAMPY_LOG_LEVEL", "info"))
+        from campy.sim.cli import main as sim_main
+
+        return sim_main(rest[1:])
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Reading campy.yaml: YAML with line numbers → typed, validated, secrets resolved.
+
+The file is read with ruamel.yaml's round-trip loader, which keeps the line of every key,
+so each issue can say where it is. Sections are validated one at a time (each camera on
+its own), so one pass reports every broken camera, not just the first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.error import MarkedYAMLError
+
+from campy.config.errors import ConfigError, ConfigIssue
+from campy.config.model import (
+    NAME_RE,
+    CameraConfig,
+    CameraRaw,
+    CampyConfig,
+    Go2rtcConfig,
+    Go2rtcRaw,
+    Secret,
+    ServerConfig,
+    ServerRaw,
+    TopRaw,
+)
+from campy.config.urls import validate_camera_url
+
+_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_MSGSPEC_AT = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$")
+_FIELD_IN_MSG = re.compile(r"(?:unknown|required) field `([^`]+)`")
+
+
+def yaml_rt() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096
+    return y
+
+
+class SecretRef(str):
+    """The name in a ``!secret name`` reference (a str subclass, so it survives msgspec)."""
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, CommentedMap):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_plain(v) for v in node]
+    if isinstance(node, TaggedScalar):
+        if node.tag.value == "!secret":
+            return SecretRef(str(node.value))
+        return node.value
+    return node
+
+
+def line_of(doc: Any, path: list[str]) -> int | None:
+    """1-based line of the deepest key of ``path`` present in the YAML document."""
+    node, line = doc, None
+    for key in path:
+        if isinstance(node, CommentedMap) and key in node:
+            try:
+                line = node.lc.key(key)[0] + 1
+            except Exception:
+                pass
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def _msgspec_issue(err: msgspec.ValidationError, base: list[str]) -> tuple[list[str], str]:
+    text = str(err)
+    m = _MSGSPEC_AT.match(text)
+    message, at = (m.group(1), m.group(2) or "") if m else (text, "")
+    path = list(base) + [p for p in re.split(r"\.|\[|\]", at) if p and p != "..."]
+    field = _FIELD_IN_MSG.search(message)
+    if field:
+        path.append(field.group(1))
+    if "unknown field" in message:
+        message = f"unknown key '{field.group(1) if field else '?'}'"
+    return path, message
+
+
+def parse_text(text: str, *, file: Path) -> tuple[Any, dict[str, Any]]:
+    """YAML text → (round-trip document, plain data); raises ConfigError on bad YAML."""
+    try:
+        doc = yaml_rt().load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError([ConfigIssue("", line, f"YAML syntax: {err.problem or err}", str(file))],
+                          file) from err
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise ConfigError([ConfigIssue("", 1, "the file must be a mapping of sections", str(file))], file)
+    return doc, _plain(doc)
+
+
+def _load_secrets(path: Path) -> tuple[dict[str, str] | None, str | None]:
+    if not path.exists():
+        return None, f"secrets file {path} does not exist"
+    try:
+        data = YAML(typ="safe").load(path.read_text()) or {}
+    except Exception as err:  # a broken secrets file is reported, never printed
+        return None, f"secrets file {path} is not valid YAML ({type(err).__name__})"
+    if not isinstance(data, dict):
+        return None, f"secrets file {path} must be a mapping of name: value"
+    return {str(k): str(v) for k, v in data.items() if v is not None}, None
+
+
+def build_config(doc: Any, data: dict[str, Any], *, file: Path,
+                 environ: dict[str, str] | None = None) -> CampyConfig:
+    """Validate plain data (with the document for lines) into a ``CampyConfig``."""
+    env = os.environ if environ is None else environ
+    base = file.parent
+    issues: list[ConfigIssue] = []
+
+    def issue(path: list[str], message: str) -> None:
+        issues.append(ConfigIssue(".".join(path), line_of(doc, path), message, str(file)))
+
+    def convert(value: Any, typ: Any, path: list[str]) -> Any:
+        try:
+            return msgspec.convert(value, typ, strict=True)
+        except msgspec.ValidationError as err:
+            p, msg = _msgspec_issue(err, path)
+            issue(p, msg)
+            return None
+
+    top = convert(data, TopRaw, [])
+    if top is None:
+        raise ConfigError(issues, file)
+    server = convert(top.server or {}, ServerRaw, ["server"]) or ServerRaw()
+    g2r = convert(top.go2rtc or {}, Go2rtcRaw, ["go2rtc"]) or Go2rtcRaw()
+    for section, obj in (("server", server), ("go2rtc", g2r)):
+        for key in ("port", "api_port", "rtsp_port", "webrtc_port"):
+            value = getattr(obj, key, None)
+            if value is not None and not 1 <= value <= 65535:
+                issue([section, key], f"port {value} is out of range 1-65535")
+    if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
+        issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
+
+    secrets_path = (base / server.secrets_file).resolve()
+    secrets: dict[str, str] | None = None
+    secrets_error: str | None = None
+    cameras: dict[str, CameraConfig] = {}
+    names = list((top.cameras or {}).keys())
+    for name in names:
+        raw_cam = (top.cameras or {})[name]
+        path = ["cameras", str(name)]
+        if not NAME_RE.match(str(name)):
+            issue(path, "camera names use lower-case letters, digits and '_' only")
+            continue
+        for suffix in ("_sub", "_h264"):
+            if str(name).endswith(suffix) and str(name)[: -len(suffix)] in names:
+                issue(path, f"'{name}' clashes with the {suffix[1:]} stream of camera "
+                            f"'{str(name)[: -len(suffix)]}'")
+        if not isinstance(raw_cam, dict):
+            issue(path, "expected a mapping of camera settings")
+            continue
+        cam = convert(raw_cam, CameraRaw, path)
+        if cam is None:
+            continue
+        ok = True
+        for key in ("main", "sub"):
+            value = getattr(cam, key)
+            if value is None:
+                continue
+            problem = validate_camera_url(value)
+            if problem:
+                issue(path + [key], problem)
+                ok = False
+        password: Secret | None = None
+        ref: str | None = None
+        raw_pw = raw_cam.get("password")
+        if isinstance(raw_pw, SecretRef):
+            ref = f"!secret {raw_pw}"
+            if secrets is None and secrets_error is None:
+                secrets, secrets_error = _load_secrets(secrets_path)
+            if secrets_error:
+                issue(path + ["password"], secrets_error)
+                ok = False
+            elif str(raw_pw) not in (secrets or {}):
+                issue(path + ["password"], f"secret '{raw_pw}' is not in {secrets_path.name}")
+                ok = False
+            else:
+                password = Secret((secrets or {})[str(raw_pw)])
+        elif isinstance(raw_pw, str):
+            m = _ENV_RE.match(raw_pw)
+            if m:
+                ref = raw_pw
+                if m.group(1) not in env:
+                    issue(path + ["password"], f"environment variable {m.group(1)} is not set")
+                    ok = False
+                else:
+                    password = Secret(env[m.group(1)])
+            elif raw_pw:
+                ref, password = "(plain)", Secret(raw_pw)
+        if password is not None and not cam.username:
+            issue(path + ["username"], "a password needs a username")
+            ok = False
+        if ok:
+            cameras[str(name)] = CameraConfig(
+                name=str(name), title=cam.title, main=cam.main, sub=cam.sub,
+                username=cam.username, password=password, password_ref=ref,
+                enabled=cam.enabled, h265_fallback=cam.h265_fallback,
+            )
+    if issues:
+        raise ConfigError(issues, file)
+    base_cfg = None
+    if g2r.base_config:
+        base_cfg = (base / g2r.base_config).resolve()
+    return CampyConfig(
+        path=file,
+        server=ServerConfig(host=server.host, port=server.port,
+                            data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path),
+        go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
+                            rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
+        cameras=cameras,
+    )
+
+
+def load_config(path: Path | str, *, environ: dict[str, str] | None = None) -> CampyConfig:
+    """Read and validate campy.yaml; raises ``ConfigError`` listing every issue."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as err:
+        raise ConfigError([ConfigIssue("", None, f"cannot read: {err.strerror}", str(file))], file) from err
+    doc, data = parse_text(text, file=file)
+    return build_config(doc, data, file=file.resolve(), environ=environ)

@@ -1,0 +1,138 @@
+"""The typed shape of campy.yaml (msgspec structs that reject unknown keys)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+import msgspec
+
+from campy.config.urls import with_credentials
+from campy.streams import StreamSpec
+
+NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+class Secret:
+    """A secret value that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# -- raw structs: what the YAML may hold ------------------------------------------------
+
+class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "../data"
+    secrets_file: str = "secrets.yaml"
+
+
+class Go2rtcRaw(msgspec.Struct, forbid_unknown_fields=True):
+    url: str | None = None
+    base_config: str | None = "../go2rtc.yaml"
+    api_port: int = 11984
+    rtsp_port: int = 18554
+    webrtc_port: int = 8555
+
+
+class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
+    main: str
+    title: str | None = None
+    sub: str | None = None
+    username: str | None = None
+    password: str | None = None  # a value, "${VAR}" or (before conversion) a !secret reference
+    enabled: bool = True
+    h265_fallback: Literal["sub", "transcode"] = "sub"
+
+
+class TopRaw(msgspec.Struct, forbid_unknown_fields=True):
+    server: dict = msgspec.field(default_factory=dict)
+    go2rtc: dict = msgspec.field(default_factory=dict)
+    cameras: dict | None = None
+
+
+# -- resolved config: what the rest of CamPy uses --------------------------------------
+
+class ServerConfig(msgspec.Struct, frozen=True):
+    host: str
+    port: int
+    data_dir: Path
+    secrets_file: Path
+
+
+class Go2rtcConfig(msgspec.Struct, frozen=True):
+    url: str | None
+    base_config: Path | None
+    api_port: int
+    rtsp_port: int
+    webrtc_port: int
+
+
+class CameraConfig(msgspec.Struct, frozen=True):
+    name: str
+    title: str | None
+    main: str
+    sub: str | None
+    username: str | None
+    password: Secret | None
+    password_ref: str | None  # "${X}", "!secret x", "(plain)" or None
+    enabled: bool
+    h265_fallback: str
+
+    @property
+    def env_var(self) -> str:
+        return f"CAMPY_CAM_{self.name.upper()}_PASSWORD"
+
+    def stream_specs(self) -> dict[str, StreamSpec]:
+        env: dict[str, str] = {}
+        ref = None
+        if self.password is not None:
+            env[self.env_var] = quote(self.password.get(), safe="")
+            ref = "${" + self.env_var + "}"
+        specs = {
+            self.name: StreamSpec(self.name, self.name, "main",
+                                  (with_credentials(self.main, self.username, ref),), env),
+        }
+        if self.sub:
+            specs[f"{self.name}_sub"] = StreamSpec(
+                f"{self.name}_sub", self.name, "sub",
+                (with_credentials(self.sub, self.username, ref),), env)
+        if self.h265_fallback == "transcode":
+            # Made by CamPy, never from user input: an H.264 rendition of the main stream.
+            specs[f"{self.name}_h264"] = StreamSpec(
+                f"{self.name}_h264", self.name, "h264", (f"ffmpeg:{self.name}#video=h264#width=1280",), {})
+        return specs
+
+
+class CampyConfig(msgspec.Struct, frozen=True):
+    path: Path
+    server: ServerConfig
+    go2rtc: Go2rtcConfig
+    cameras: dict[str, CameraConfig]
+
+    def stream_specs(self) -> dict[str, StreamSpec]:
+        out: dict[str, StreamSpec] = {}
+        for cam in self.cameras.values():
+            if cam.enabled:
+                out.update(cam.stream_specs())
+        return out

@@ -1,0 +1,6 @@
+"""SQLite storage: one database in the data dir, WAL, numbered migrations."""
+
+from campy.db.database import open_db
+from campy.db.users import ROLES, User, UserError
+
+__all__ = ["open_db", "ROLES", "User", "UserError"]

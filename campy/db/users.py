@@ -1,0 +1,129 @@
+"""Users, roles and password hashing (argon2id)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlite_utils import Database
+
+from campy.clock import Clock
+
+ROLES = ("admin", "viewer")
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so a wrong username costs
+# the same time as a wrong password (no user enumeration by timing).
+_DUMMY_HASH = _hasher.hash("campy-dummy-password")
+
+
+class UserError(ValueError):
+    """A user could not be created or changed (bad name, role or password)."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class UserStore:
+    """Users in SQLite. Writes take a lock: one writer at a time."""
+
+    def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
+        self._db = db
+        self._clock = clock or Clock()
+        self._lock = threading.Lock()
+
+    def create(self, *, username: str, password: str, role: str) -> User:
+        if not _USERNAME_RE.match(username):
+            raise UserError("username: use 1-64 letters, digits, '_', '.' or '-'")
+        if role not in ROLES:
+            raise UserError(f"role: must be one of {', '.join(ROLES)}")
+        if len(password) < 8:
+            raise UserError("password: use at least 8 characters")
+        with self._lock:
+            if self.get(username) is not None:
+                raise UserError(f"username: {username!r} already exists")
+            cur = self._db.execute(
+                "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?, ?, ?, ?)",
+                [username, _hasher.hash(password), role, self._clock.now_ms()],
+            )
+            self._db.conn.commit()
+            return User(id=int(cur.lastrowid or 0), username=username, role=role)
+
+    def set_password(self, username: str, password: str) -> None:
+        if len(password) < 8:
+            raise UserError("password: use at least 8 characters")
+        with self._lock:
+            self._db.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?",
+                [_hasher.hash(password), username],
+            )
+            self._db.conn.commit()
+
+    def get(self, username: str) -> User | None:
+        rows = list(
+            self._db.query(
+                "SELECT id, username, role FROM users WHERE username = ? AND disabled = 0",
+                [username],
+            )
+        )
+        return User(**rows[0]) if rows else None
+
+    def get_by_id(self, user_id: int) -> User | None:
+        rows = list(
+            self._db.query(
+                "SELECT id, username, role FROM users WHERE id = ? AND disabled = 0", [user_id]
+            )
+        )
+        return User(**rows[0]) if rows else None
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user when the password matches, else None (same cost either way)."""
+        rows = list(
+            self._db.query(
+                "SELECT id, username, role, password_hash FROM users "
+                "WHERE username = ? AND disabled = 0",
+                [username],
+            )
+        )
+        stored = rows[0]["password_hash"] if rows else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if not rows:
+            return None
+        row = rows[0]
+        return User(id=row["id"], username=row["username"], role=row["role"])
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM users").fetchone()[0])
+
+
+def ensure_admin(store: UserStore, *, password: str | None) -> str | None:
+    """Make sure user ``admin`` exists; returns a generated password when it made one.
+
+    With ``password`` (``CAMPY_ADMIN_PASSWORD``) the admin's password is set to it on every
+    start, so the environment stays the source of truth for that account.
+    """
+    existing = store.get("admin")
+    if existing is None:
+        generated = None
+        if not password:
+            generated = password = secrets.token_urlsafe(12)
+        store.create(username="admin", password=password, role="admin")
+        return generated
+    if password:
+        store.set_password("admin", password)
+    return None

@@ -1,0 +1,241 @@
+"""The running CamPy: config, database, go2rtc and health, wired together.
+
+One ``Runtime`` per process. It owns every long-running task and child process and
+stops them all on ``stop()``. The web layer only reads from it and calls its methods.
+
+Config changes flow one way: campy.yaml → ``ConfigStore`` → stream specs → the generated
+go2rtc config file (so a go2rtc restart loads the current set) **and** a reconcile through
+go2rtc's API (so a running go2rtc changes only the streams that differ, without a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets as pysecrets
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+from ruamel.yaml import YAML
+
+from campy.clock import Clock
+from campy.config import CampyConfig, ConfigChange, ConfigError, ConfigStore, watch
+from campy.db.database import open_db
+from campy.db.users import UserStore, ensure_admin
+from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
+from campy.go2rtc.confgen import build_config, write_config
+from campy.health import HealthMonitor
+from campy.streams import StreamSpec, scrub, secrets_of
+from campy.web.session_store import SQLiteSessionStore
+
+log = logging.getLogger(__name__)
+
+
+def _load_base_go2rtc(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.exists():
+        return None
+    data = YAML(typ="safe").load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+class Runtime:
+    """Everything CamPy runs; ``await start()`` then ``await stop()``."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        clock: Clock | None = None,
+        admin_password: str | None = None,
+        watch_interval: float = 1.0,
+        health_interval: float = 2.0,
+    ) -> None:
+        self.clock = clock or Clock()
+        self.store = ConfigStore(config_path)
+        if self.store.error is not None and self.store.config is None:
+            raise self.store.error
+        self.admin_password = admin_password
+        self.watch_interval = watch_interval
+        cfg = self.config
+        self.data_dir: Path = cfg.server.data_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = open_db(self.data_dir / "campy.db")
+        self.users = UserStore(self.db, clock=self.clock)
+        self.sessions = SQLiteSessionStore(self.db, clock=self.clock)
+        self._env: dict[str, str] = {}
+        self._specs: dict[str, StreamSpec] = {}
+        self._refresh_specs()
+        self._g2r_user = "campy"
+        self._g2r_pass = pysecrets.token_hex(16)
+        external = cfg.go2rtc.url
+        if external:
+            self.go2rtc_api = external.rstrip("/")
+            self._g2r_user = os.environ.get("CAMPY_GO2RTC_USERNAME", "")
+            self._g2r_pass = os.environ.get("CAMPY_GO2RTC_PASSWORD", "")
+        else:
+            self.go2rtc_api = f"http://127.0.0.1:{cfg.go2rtc.api_port}"
+        auth = (self._g2r_user, self._g2r_pass) if self._g2r_user else None
+        self.client = Go2rtcClient(self.go2rtc_api, auth=auth, secrets=self.secret_values)
+        self.reconciler = Reconciler(self.client)
+        self.server: Go2rtcServer | None = None
+        self.generated_config = self.data_dir / "go2rtc.generated.yaml"
+        self.health = HealthMonitor(
+            self.client,
+            cameras=lambda: self.config.cameras,
+            specs=lambda: self._specs,
+            scrub=self.scrub,
+            clock=self.clock,
+            interval=health_interval,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconcile_lock = asyncio.Lock()
+        self.generated_admin_password: str | None = None
+        self.last_reconcile: Any = None
+
+    # -- views -----------------------------------------------------------------------
+    @property
+    def config(self) -> CampyConfig:
+        assert self.store.config is not None
+        return self.store.config
+
+    @property
+    def config_error(self) -> ConfigError | None:
+        return self.store.error
+
+    @property
+    def specs(self) -> Mapping[str, StreamSpec]:
+        return self._specs
+
+    def secret_values(self) -> list[str]:
+        return secrets_of(self._specs) + [self._g2r_pass]
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.secret_values())
+
+    def stream_owner(self, stream: str) -> str | None:
+        """The camera a go2rtc stream belongs to, or None for a name CamPy did not make."""
+        spec = self._specs.get(stream)
+        return spec.camera if spec else None
+
+    def go2rtc_auth(self) -> tuple[str, str] | None:
+        return (self._g2r_user, self._g2r_pass) if self._g2r_user else None
+
+    def webrtc_ice_servers(self) -> list[Any]:
+        """ICE servers for browsers, from the user's go2rtc.yaml (none by default: LAN)."""
+        try:
+            base = _load_base_go2rtc(self.config.go2rtc.base_config) or {}
+        except Exception:
+            return []
+        servers = (base.get("webrtc") or {}).get("ice_servers") or []
+        return servers if isinstance(servers, list) else []
+
+    # -- lifecycle -------------------------------------------------------------------
+    def _refresh_specs(self) -> None:
+        self._specs = dict(self.config.stream_specs())
+        env: dict[str, str] = {}
+        for spec in self._specs.values():
+            env.update(spec.env)
+        # Mutated in place: the go2rtc supervisor reads this mapping at every (re)start.
+        self._env.clear()
+        self._env.update(env)
+
+    def _write_go2rtc_config(self) -> None:
+        cfg = self.config
+        base = _load_base_go2rtc(cfg.go2rtc.base_config)
+        ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
+        doc = build_config(
+            base=base,
+            specs=self._specs,
+            api_listen=f"127.0.0.1:{cfg.go2rtc.api_port}",
+            rtsp_listen=f"127.0.0.1:{cfg.go2rtc.rtsp_port}",
+            webrtc_listen=f":{cfg.go2rtc.webrtc_port}",
+            username=self._g2r_user,
+            password=self._g2r_pass,
+            ffmpeg_bin=ffmpeg,
+        )
+        write_config(self.generated_config, doc)
+
+    async def start(self) -> None:
+        generated = ensure_admin(self.users, password=self.admin_password)
+        if generated:
+            self.generated_admin_password = generated
+            print(
+                f"CamPy created user 'admin' with password: {generated}\n"
+                "(shown once; set CAMPY_ADMIN_PASSWORD to choose it)",
+                flush=True,
+            )
+        self.sessions.purge_expired()
+        if not self.config.go2rtc.url:
+            self._write_go2rtc_config()
+            self.server = Go2rtcServer(
+                binary=find_binary(),
+                config_path=self.generated_config,
+                api_url=self.go2rtc_api,
+                auth=(self._g2r_user, self._g2r_pass),
+                env=self._env,
+                secrets=self.secret_values,
+                on_ready=self._on_go2rtc_ready,
+            )
+            await self.server.start()
+        else:
+            await self.reconcile()
+        self._tasks.append(asyncio.create_task(self.health.run(), name="health"))
+        self._tasks.append(
+            asyncio.create_task(
+                watch(self.store, self.apply_change, interval=self.watch_interval,
+                      on_error=self._on_config_error),
+                name="config-watch",
+            )
+        )
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        if self.server is not None:
+            await self.server.stop()
+        await self.client.aclose()
+
+    async def _on_go2rtc_ready(self) -> None:
+        # A freshly (re)started go2rtc loaded the generated file, which holds every spec.
+        self.reconciler.mark_loaded_from_config(self._specs)
+        await self.reconcile()
+
+    async def reconcile(self) -> Any:
+        async with self._reconcile_lock:
+            result = await self.reconciler.reconcile(self._specs)
+            self.last_reconcile = result
+            errors = getattr(result, "errors", None)
+            if errors:
+                log.warning("reconcile errors: %s", errors)
+            return result
+
+    async def apply_change(self, change: ConfigChange) -> None:
+        """A valid new config: regenerate go2rtc's file and reconcile only what changed."""
+        log.info("config changed; cameras touched: %s", sorted(change.changed_cameras) or "none")
+        self._refresh_specs()
+        self.health.forget(set(change.changed_cameras))
+        if self.server is not None:
+            self._write_go2rtc_config()
+        try:
+            await self.reconcile()
+        except Exception as err:
+            log.warning("reconcile after config change failed: %s", self.scrub(str(err)))
+
+    async def _on_config_error(self, err: ConfigError) -> None:
+        log.error("config file has errors; keeping the last good config:\n%s", err)
+
+    async def reload_now(self) -> None:
+        """Re-read campy.yaml at once (after a UI write) instead of waiting for the watcher."""
+        change = self.store.reload()
+        if change is not None:
+            await self.apply_change(change)

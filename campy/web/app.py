@@ -1,0 +1,88 @@
+"""The Litestar application: routes, auth, CSRF, templates, static files, errors."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from litestar import Litestar, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+
+from campy import __version__
+from campy.web.api import ApiController
+from campy.web.auth import make_session_auth
+from campy.web.errors import HANDLERS
+from campy.web.live import LiveController
+from campy.web.pages import AuthController, PageController
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+
+
+@get("/healthz", sync_to_thread=False, include_in_schema=False)
+def healthz() -> str:
+    """Liveness: says only that the web server answers."""
+    return "ok"
+
+
+def _csrf_secret(data_dir: Path) -> str:
+    path = data_dir / "csrf.secret"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def _engine_callback(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals["campy_version"] = __version__
+
+
+def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: bool = False) -> Litestar:
+    """Build the app around a ``Runtime``; with ``manage_runtime`` the app starts/stops it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    auth = make_session_auth(secure_cookie=secure_cookies)
+    return Litestar(
+        route_handlers=[
+            healthz,
+            AuthController,
+            PageController,
+            ApiController,
+            LiveController,
+            create_static_files_router(path="/static", directories=[STATIC], name="static",
+                                       include_in_schema=False),
+        ],
+        on_app_init=[auth.on_app_init],
+        stores={"sessions": runtime.sessions},
+        csrf_config=CSRFConfig(secret=_csrf_secret(runtime.data_dir), cookie_secure=secure_cookies,
+                               cookie_samesite="lax"),
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine,
+                                       engine_callback=_engine_callback),
+        plugins=[HTMXPlugin()],
+        exception_handlers=HANDLERS,
+        openapi_config=OpenAPIConfig(title="CamPy", version=__version__, path="/api/schema"),
+        lifespan=[lifespan],
+        state=State({"runtime": runtime}),
+    )

@@ -1,0 +1,160 @@
+"""HTML pages: login, camera grid, camera page, camera forms. HTMX gets partials."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest
+from litestar.response import Redirect, Template
+
+from campy.errors import CampyError, NotFound
+from campy.web.auth import current_user, require_admin, require_user
+from campy.web.cameras import (
+    CameraIn,
+    camera_view,
+    create_camera,
+    delete_camera,
+    form_to_camera,
+    update_camera,
+)
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site paths: never redirect a user to another host after login."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    parts = urlsplit(value)
+    return "/" if parts.scheme or parts.netloc else value
+
+
+class AuthController(Controller):
+    @get("/login", sync_to_thread=False)
+    def login_page(self, next: FromQuery[str | None] = None) -> Template:
+        return Template("login.html", context={"next": _safe_next(next), "error": None})
+
+    @post("/login", status_code=303, sync_to_thread=False)
+    def login(self, request: Request[Any, Any, Any], data: Form) -> Any:
+        runtime = request.app.state.runtime
+        user = runtime.users.authenticate(str(data.get("username", "")), str(data.get("password", "")))
+        nxt = _safe_next(str(data.get("next", "/")))
+        if user is None:
+            return Template("login.html", context={"next": nxt, "error": "wrong username or password"},
+                            status_code=401)
+        request.set_session({"user_id": user.id})
+        return Redirect(nxt, status_code=303)
+
+    @post("/logout", status_code=303, guards=[require_user], sync_to_thread=False)
+    def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        request.clear_session()
+        return Redirect("/login", status_code=303)
+
+
+def _player_config(runtime: Any) -> str:
+    return json.dumps({"iceServers": runtime.webrtc_ice_servers()})
+
+
+class PageController(Controller):
+    guards = [require_user]
+
+    @get("/", sync_to_thread=False)
+    def grid(self, request: HTMXRequest) -> Template:
+        runtime = request.app.state.runtime
+        user = current_user(request)
+        cams = [camera_view(runtime, n, admin=user.is_admin) for n in runtime.config.cameras]
+        return Template("grid.html", context={"cameras": cams, "player_config": _player_config(runtime)})
+
+    @get("/cameras/new", guards=[require_admin], sync_to_thread=False)
+    def new_camera(self) -> Template:
+        return Template("camera_form.html", context={"mode": "add", "cam": CameraIn(), "errors": {}})
+
+    @post("/cameras", guards=[require_admin], status_code=200)
+    async def add_camera(self, request: HTMXRequest, data: Form) -> Any:
+        runtime = request.app.state.runtime
+        cam = form_to_camera(data)
+        try:
+            await create_camera(runtime, cam)
+        except CampyError as err:
+            return _form_error(request, "add", cam, err)
+        return _go(request, f"/cameras/{cam.name}")
+
+    @get("/cameras/{name:str}", sync_to_thread=False)
+    async def camera(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        runtime = request.app.state.runtime
+        if name not in runtime.config.cameras:
+            raise NotFound(f"no camera {name!r}")
+        user = current_user(request)
+        view = camera_view(runtime, name, admin=user.is_admin)
+        codec = await runtime.health.main_codec(name) if view["enabled"] else None
+        view["main_codec"] = codec
+        return Template("camera.html", context={"cam": view, "player_config": _player_config(runtime)})
+
+    @get("/cameras/{name:str}/badge", sync_to_thread=False)
+    def badge(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        runtime = request.app.state.runtime
+        if name not in runtime.config.cameras:
+            raise NotFound(f"no camera {name!r}")
+        return Template("_badge.html", context={"cam": camera_view(runtime, name, admin=False)})
+
+    @get("/cameras/{name:str}/edit", guards=[require_admin], sync_to_thread=False)
+    def edit_camera(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        runtime = request.app.state.runtime
+        if name not in runtime.config.cameras:
+            raise NotFound(f"no camera {name!r}")
+        v = camera_view(runtime, name, admin=True)
+        cam = CameraIn(name=name, title=v["title"] if v["title"] != name else "", main=v["main"] or "",
+                       sub=v["sub"] or "", username=v["username"] or "", enabled=v["enabled"],
+                       h265_fallback=v["h265_fallback"])
+        return Template("camera_form.html", context={"mode": "edit", "cam": cam, "errors": {},
+                                                     "password_set": v["password_set"]})
+
+    @post("/cameras/{name:str}/edit", guards=[require_admin], status_code=200)
+    async def save_camera(self, request: HTMXRequest, name: FromPath[str], data: Form) -> Any:
+        runtime = request.app.state.runtime
+        cam = form_to_camera({**data, "name": name})
+        try:
+            await update_camera(runtime, name, cam)
+        except CampyError as err:
+            return _form_error(request, "edit", cam, err)
+        return _go(request, f"/cameras/{name}")
+
+    @post("/cameras/{name:str}/delete", guards=[require_admin], status_code=200)
+    async def remove_camera(self, request: HTMXRequest, name: FromPath[str]) -> Any:
+        await delete_camera(request.app.state.runtime, name)
+        return _go(request, "/")
+
+    @get("/system", guards=[require_admin], sync_to_thread=False)
+    def system(self, request: HTMXRequest) -> Template:
+        runtime = request.app.state.runtime
+        server = runtime.server
+        return Template("system.html", context={
+            "go2rtc_up": runtime.health.go2rtc_up,
+            "external": runtime.config.go2rtc.url,
+            "pid": getattr(server, "pid", None),
+            "restarts": getattr(server, "restarts", 0),
+            "log": [runtime.scrub(line) for line in (server.recent_log() if server else [])][-200:],
+        })
+
+
+def _go(request: HTMXRequest, url: str) -> Any:
+    if request.htmx:
+        return ClientRedirect(url)
+    return Redirect(url, status_code=303)
+
+
+def _form_error(request: HTMXRequest, mode: str, cam: CameraIn, err: CampyError) -> Template:
+    errors = dict(err.fields)
+    if not errors:
+        errors["_"] = err.message
+    safe = CameraIn(**{**{f: getattr(cam, f) for f in cam.__struct_fields__}, "password": ""})
+    template = "_camera_form.html" if request.htmx else "camera_form.html"
+    # htmx 2 swaps only 2xx responses, so inline errors come back as 200 to htmx and
+    # as 400 to a plain form post.
+    return Template(template, context={"mode": mode, "cam": safe, "errors": errors, "message": err.message},
+                    status_code=200 if request.htmx else err.status)

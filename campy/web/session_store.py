@@ -1,0 +1,105 @@
+"""Litestar session store kept in CamPy's SQLite database.
+
+Sessions live server-side (the cookie carries only a random id) and survive a restart,
+unlike Litestar's default in-memory store.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import anyio.to_thread
+from sqlite_utils import Database
+from litestar.stores.base import Store
+
+from campy.clock import Clock
+
+
+def _seconds(value: int | timedelta | None) -> int | None:
+    if value is None:
+        return None
+    return int(value.total_seconds()) if isinstance(value, timedelta) else int(value)
+
+
+class SQLiteSessionStore(Store):
+    """Key/value store on the ``sessions`` table; expired rows are treated as absent."""
+
+    def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
+        self._db = db
+        self._clock = clock or Clock()
+        self._lock = threading.Lock()
+
+    def _expiry(self, expires_in: int | timedelta | None) -> int | None:
+        secs = _seconds(expires_in)
+        return None if secs is None else self._clock.now_ms() + secs * 1000
+
+    def _set(self, key: str, value: bytes, expires_in: int | timedelta | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sessions (key, value, expires_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
+                [key, value, self._expiry(expires_in)],
+            )
+            self._db.conn.commit()
+
+    def _get(self, key: str, renew_for: int | timedelta | None) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value, expires_ms FROM sessions WHERE key = ?", [key]
+            ).fetchone()
+            if row is None:
+                return None
+            value, expires_ms = row
+            if expires_ms is not None and expires_ms <= self._clock.now_ms():
+                self._db.execute("DELETE FROM sessions WHERE key = ?", [key])
+                self._db.conn.commit()
+                return None
+            if renew_for is not None:
+                self._db.execute(
+                    "UPDATE sessions SET expires_ms = ? WHERE key = ?",
+                    [self._expiry(renew_for), key],
+                )
+                self._db.conn.commit()
+            return bytes(value)
+
+    def _delete(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE key = ?", [key])
+            self._db.conn.commit()
+
+    def _delete_all(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions")
+            self._db.conn.commit()
+
+    def purge_expired(self) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM sessions WHERE expires_ms IS NOT NULL AND expires_ms <= ?",
+                [self._clock.now_ms()],
+            )
+            self._db.conn.commit()
+            return cur.rowcount
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        await anyio.to_thread.run_sync(self._set, key, data, expires_in)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        return await anyio.to_thread.run_sync(self._get, key, renew_for)
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(self._delete, key)
+
+    async def delete_all(self) -> None:
+        await anyio.to_thread.run_sync(self._delete_all)
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        row = self._db.execute("SELECT expires_ms FROM sessions WHERE key = ?", [key]).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return max(0, (row[0] - self._clock.now_ms()) // 1000)

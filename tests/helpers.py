@@ -1,0 +1,174 @@
+"""Helpers shared by test packages: free ports, a real CamPy process, logged-in clients."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN_PASSWORD = "admin-test-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as err:  # keep polling; report the last error on timeout
+            last = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_secret: str,
+                 extra_top: str = "") -> Path:
+    """A campy.yaml for tests, with comments (to check they survive write-back)."""
+    data_dir = path.parent / "data"
+    lines = [
+        "# CamPy test configuration",
+        "server:",
+        "  host: 127.0.0.1",
+        f"  port: {port}",
+        f"  data_dir: {data_dir}",
+        "  secrets_file: secrets.yaml",
+        "go2rtc:",
+        f"  api_port: {free_port()}",
+        f"  rtsp_port: {free_port()}",
+        f"  webrtc_port: {free_port()}",
+        "  base_config: null",
+        "cameras:",
+    ]
+    cameras = list(cameras)
+    if not cameras:
+        lines[-1] = "cameras: {}"
+    for cam in cameras:
+        lines.append(f"  # camera {cam['name']}")
+        lines.append(f"  {cam['name']}:")
+        for key in ("title", "main", "sub", "username", "password", "h265_fallback"):
+            if cam.get(key) is not None:
+                lines.append(f"    {key}: {cam[key]}")
+        lines.append(f"    enabled: {'true' if cam.get('enabled', True) else 'false'}")
+    path.write_text("\n".join(lines) + "\n" + extra_top)
+    (path.parent / "secrets.yaml").write_text(f"sim_password: {password_secret!r}\n")
+    os.chmod(path.parent / "secrets.yaml", 0o600)
+    return path
+
+
+class CampyProcess:
+    """``campy serve`` as a real child process."""
+
+    def __init__(self, config: Path, port: int, *, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = config.parent / "campy.log"
+        full_env = {**os.environ, "CAMPY_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "campy", "serve", "--config", str(config), "--port", str(port)],
+            cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(self._healthy, timeout=60, what=f"CamPy on {self.base_url} (log {self.log_path})")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"CamPy did not start; log:\n{self.log()}")
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"CamPy exited with {self.proc.returncode}: {self.log()}")
+        return httpx.get(self.base_url + "/healthz", timeout=2).status_code == 200
+
+    def data_file(self, name: str) -> Path:
+        return self.config.parent / "data" / name
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def go2rtc(self) -> psutil.Process | None:
+        try:
+            kids = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return None
+        for k in kids:
+            try:
+                if "go2rtc" in k.name() or any("go2rtc" in a for a in k.cmdline()[:1]):
+                    return k
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    def descendants(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def client(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+        c = httpx.Client(base_url=self.base_url, timeout=20, follow_redirects=False)
+        login(c, username, password)
+        return c
+
+    def stop(self) -> list[int]:
+        """SIGTERM, wait, SIGKILL; returns descendants that were still alive afterwards."""
+        kids = self.descendants()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log.close()
+        time.sleep(0.5)
+        left = [pid for pid in kids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return left
+
+
+def csrf(client: httpx.Client) -> str:
+    if "csrftoken" not in client.cookies:
+        client.get("/login")
+    return client.cookies["csrftoken"]
+
+
+def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    client.get("/login")
+    r = client.post("/login", data={"username": username, "password": password, "next": "/",
+                                    "_csrf_token": client.cookies["csrftoken"]})
+    assert r.status_code == 303, f"login failed: {r.status_code} {r.text[:300]}"
+    return r
+
+
+def post_form(client: httpx.Client, url: str, data: dict, **kw) -> httpx.Response:
+    return client.post(url, data={**data, "_csrf_token": csrf(client)}, **kw)
+
+
+def api(client: httpx.Client, method: str, url: str, **kw) -> httpx.Response:
+    headers = {"x-csrftoken": csrf(client), **kw.pop("headers", {})}
+    return client.request(method, url, headers=headers, **kw)
+

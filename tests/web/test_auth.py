@@ -1,0 +1,121 @@
+"""Authentication and authorisation against a real CamPy process."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+import websockets.sync.client as wsclient
+
+from tests.helpers import ADMIN_PASSWORD, api, csrf, login, post_form
+from tests.web.conftest import CAM_PASSWORD
+
+OPEN_PATHS = {"/healthz", "/login"}
+
+
+def _registered_routes(config_path):
+    """Every route the app registers, from the app object itself (nothing hand-listed)."""
+    from litestar.routes import HTTPRoute, WebSocketRoute
+
+    from campy.runtime import Runtime
+    from campy.web.app import create_app
+
+    runtime = Runtime(config_path)
+    app = create_app(runtime, manage_runtime=False)
+    http, ws = [], []
+    for route in app.routes:
+        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: "front" if m.group(1) == "name" else "x", route.path)
+        if isinstance(route, WebSocketRoute):
+            ws.append(path)
+        elif isinstance(route, HTTPRoute):
+            for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+                http.append((method, path))
+    return http, ws
+
+
+def test_every_route_refuses_requests_without_a_session(campy):
+    http_routes, ws_routes = _registered_routes(campy.config)
+    assert len(http_routes) > 10 and ws_routes, "route discovery found too little"
+    with httpx.Client(base_url=campy.base_url, timeout=10) as anon:
+        for method, path in http_routes:
+            if path in OPEN_PATHS:
+                continue
+            if path.startswith("/static"):
+                path = "/static/campy.css"
+            r = anon.request(method, path)
+            refused = r.status_code in (401, 403) or (
+                r.status_code == 303 and r.headers["location"].startswith("/login"))
+            assert refused, f"{method} {path} answered {r.status_code} without a session"
+            assert CAM_PASSWORD not in r.text
+    for path in ws_routes:
+        url = campy.base_url.replace("http", "ws") + path + "?src=front_sub"
+        with pytest.raises(Exception):
+            with wsclient.connect(url, open_timeout=5) as conn:
+                conn.recv(timeout=3)
+
+
+def test_healthz_is_open_and_reveals_nothing(campy):
+    r = httpx.get(campy.base_url + "/healthz")
+    assert r.status_code == 200 and r.text == "ok"
+
+
+def test_login_sets_a_hardened_session_cookie(campy):
+    with httpx.Client(base_url=campy.base_url) as c:
+        c.get("/login")
+        bad = c.post("/login", data={"username": "admin", "password": "nope-nope",
+                                     "_csrf_token": c.cookies["csrftoken"]})
+        assert bad.status_code == 401 and "wrong username or password" in bad.text
+        r = login(c, "admin", ADMIN_PASSWORD)
+        cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("campy_session="))
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+        assert c.get("/").status_code == 200
+
+
+def test_state_changing_requests_need_the_csrf_token(campy):
+    c = campy.client()
+    r = c.post("/cameras", data={"name": "x1", "main": "rtsp://127.0.0.1:1/a"})
+    assert r.status_code == 403
+    r = c.post("/api/cameras", json={"name": "x1", "main": "rtsp://127.0.0.1:1/a"})
+    assert r.status_code == 403
+    assert "x1" not in c.get("/api/cameras").text
+
+
+def test_login_after_logout_is_needed(campy):
+    c = campy.client()
+    r = post_form(c, "/logout", {})
+    assert r.status_code == 303
+    assert c.get("/api/cameras").status_code == 401
+
+
+def test_viewer_watches_but_cannot_change_anything(campy, viewer):
+    assert viewer.get("/").status_code == 200
+    assert viewer.get("/cameras/front").status_code == 200
+    assert viewer.get("/cameras/new").status_code == 403
+    assert viewer.get("/cameras/front/edit").status_code == 403
+    assert viewer.get("/system").status_code == 403
+    r = post_form(viewer, "/cameras", {"name": "v1", "main": "rtsp://127.0.0.1:1/a"})
+    assert r.status_code == 403
+    assert post_form(viewer, "/cameras/front/delete", {}).status_code == 403
+    assert api(viewer, "DELETE", "/api/cameras/front").status_code == 403
+    assert api(viewer, "POST", "/api/cameras", json={"name": "v2", "main": "rtsp://h/a"}).status_code == 403
+    names = [c["name"] for c in viewer.get("/api/cameras").json()]
+    assert names == ["front", "back"]
+
+
+def test_no_page_or_api_response_shows_a_camera_password(campy):
+    c = campy.client()
+    for path in ("/", "/cameras/front", "/cameras/front/edit", "/api/cameras", "/api/cameras/front",
+                 "/system", "/api/status"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert CAM_PASSWORD not in r.text, path
+    assert CAM_PASSWORD not in campy.log()
+
+
+def test_api_cameras_contract(campy):
+    c = campy.client()
+    items = c.get("/api/cameras").json()
+    assert {"name", "state"} <= set(items[0])
+    assert c.get("/api/cameras/nope").status_code == 404
+    assert c.get("/api/cameras/nope").json()["error"]["status"] == 404
