@@ -17,6 +17,8 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    # Every request to go2rtc is routine; its failures are logged by CamPy itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 async def _serve(config_path: Path, *, host: str | None, port: int | None) -> None:
@@ -32,7 +34,7 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None) -> No
     bind_port = port or cfg.server.port
     server = uvicorn.Server(
         uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning",
-                       timeout_graceful_shutdown=3, ws="websockets")
+                       timeout_graceful_shutdown=3, ws="websockets-sansio")
     )
     print(f"CamPy serving http://{bind_host}:{bind_port}", flush=True)
     await server.serve()

@@ -82,7 +82,7 @@ async def _demo(*, cameras: int, port: int, host: str, data_dir: Path, main_code
         runtime = Runtime(config, admin_password=admin_password)
         app = create_app(runtime)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               timeout_graceful_shutdown=3, ws="websockets"))
+                                               timeout_graceful_shutdown=3, ws="websockets-sansio"))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -118,6 +118,21 @@ class CampyProcess:
                 continue
         return None
 
+    def go2rtc_streams(self) -> dict:
+        """go2rtc's own view of its streams, asked directly (with the credentials CamPy
+        handed to the go2rtc process), not through CamPy."""
+        from ruamel.yaml import YAML
+
+        g = self.go2rtc()
+        assert g is not None, "no go2rtc process"
+        env = g.environ()
+        gen = YAML(typ="safe").load(self.data_file("go2rtc.generated.yaml").read_text())
+        url = "http://" + gen["api"]["listen"]
+        r = httpx.get(url + "/api/streams", timeout=5,
+                      auth=(env["CAMPY_GO2RTC_API_USER"], env["CAMPY_GO2RTC_API_PASS"]))
+        r.raise_for_status()
+        return r.json() or {}
+
     def descendants(self) -> list[int]:
         try:
             return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]

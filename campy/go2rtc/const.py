@@ -20,8 +20,11 @@ RELEASE_BINARIES: dict[str, tuple[str, str]] = {
 
 # Only what CamPy uses: RTSP/RTMP/HTTP sources, ffmpeg transcoding, WebRTC/MSE playback.
 MODULES = ["api", "ws", "http", "rtsp", "rtmp", "webrtc", "mp4", "hls", "mjpeg", "ffmpeg", "exec"]
-# API paths CamPy calls, plus the player modules the live page loads through CamPy.
+# API paths CamPy calls. "/" is go2rtc's static file handler: needed for the player modules
+# (video-stream.js, video-rtc.js) that CamPy serves to its pages; listing the files
+# themselves does not register them (verified: 404). Static files expose no API.
 ALLOW_PATHS = [
+    "/",
     "/api",
     "/api/streams",
     "/api/preload",
@@ -29,6 +32,4 @@ ALLOW_PATHS = [
     "/api/webrtc",
     "/api/frame.jpeg",
     "/api/schemes",
-    "/video-stream.js",
-    "/video-rtc.js",
 ]

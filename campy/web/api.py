@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from campy.errors import NotFound
 from campy.web.auth import current_user, require_admin, require_user
@@ -30,14 +30,14 @@ class ApiController(Controller):
         return camera_view(runtime, name, admin=current_user(request).is_admin)
 
     @post("/cameras", guards=[require_admin], status_code=201)
-    async def add_camera(self, request: Request[Any, Any, Any], data: CameraIn) -> dict[str, Any]:
+    async def add_camera(self, request: Request[Any, Any, Any], data: JSONBody[CameraIn]) -> dict[str, Any]:
         runtime = request.app.state.runtime
         await create_camera(runtime, data)
         return camera_view(runtime, data.name, admin=True)
 
     @put("/cameras/{name:str}", guards=[require_admin])
     async def update_camera(self, request: Request[Any, Any, Any], name: FromPath[str],
-                            data: CameraIn) -> dict[str, Any]:
+                            data: JSONBody[CameraIn]) -> dict[str, Any]:
         runtime = request.app.state.runtime
         await update_camera(runtime, name, data)
         return camera_view(runtime, name, admin=True)

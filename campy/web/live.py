@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import websockets
 from litestar import Controller, Response, WebSocket, get, websocket
+from litestar.plugins.htmx import HTMXRequest
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
 
@@ -73,8 +74,8 @@ class LiveController(Controller):
     path = "/live"
     guards = [require_user]
 
-    @get("/player/{name:str}", media_type="text/javascript", sync_to_thread=False)
-    async def player(self, request: Any, name: FromPath[str]) -> Response[bytes]:
+    @get("/player/{name:str}", media_type="text/javascript")
+    async def player(self, request: HTMXRequest, name: FromPath[str]) -> Response[bytes]:
         if name not in PLAYER_FILES:
             raise NotFound(f"no player file {name!r}")
         body = await _fetch_player(request.app.state.runtime, name)

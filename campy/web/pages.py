@@ -84,7 +84,7 @@ class PageController(Controller):
             return _form_error(request, "add", cam, err)
         return _go(request, f"/cameras/{cam.name}")
 
-    @get("/cameras/{name:str}", sync_to_thread=False)
+    @get("/cameras/{name:str}")
     async def camera(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         runtime = request.app.state.runtime
         if name not in runtime.config.cameras:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.helpers import api, post_form, wait_until
@@ -11,25 +9,7 @@ from tests.web.conftest import CAM_PASSWORD
 
 
 def _go2rtc_streams(campy):
-    """go2rtc's own view of its streams (CamPy's client, not CamPy's page)."""
-    import asyncio
-
-    from campy.go2rtc import Go2rtcClient
-
-    import re
-    text = campy.data_file("go2rtc.generated.yaml").read_text()
-    user = re.search(r"username: (\S+)", text).group(1)
-    pw = re.search(r"password: (\S+)", text).group(1)
-    port = re.search(r"listen: ['\"]?127\.0\.0\.1:(\d+)", text).group(1)
-
-    async def get():
-        c = Go2rtcClient(f"http://127.0.0.1:{port}", auth=(user.strip("'\""), pw.strip("'\"")))
-        try:
-            return await c.streams()
-        finally:
-            await c.aclose()
-
-    return asyncio.run(get())
+    return campy.go2rtc_streams()
 
 
 @pytest.mark.parametrize("url", ["exec:ffmpeg -i x", "ffmpeg:front#video=h264", "echo:hi",
