@@ -184,6 +184,7 @@ class Runtime:
         else:
             await self.reconcile()
         self._tasks.append(asyncio.create_task(self.health.run(), name="health"))
+        self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="reconcile"))
         self._tasks.append(
             asyncio.create_task(
                 watch(self.store, self.apply_change, interval=self.watch_interval,
@@ -213,11 +214,23 @@ class Runtime:
     async def reconcile(self) -> Any:
         async with self._reconcile_lock:
             result = await self.reconciler.reconcile(self._specs)
+            previous = getattr(self.last_reconcile, "errors", None)
             self.last_reconcile = result
-            errors = getattr(result, "errors", None)
-            if errors:
-                log.warning("reconcile errors: %s", errors)
+            if result.errors and result.errors != previous:
+                log.warning("go2rtc reconcile errors: %s", self.scrub(str(result.errors)))
             return result
+
+    async def _reconcile_loop(self, interval: float = 10.0) -> None:
+        """Re-check go2rtc every few seconds: repairs drift and retries what failed before
+        (go2rtc refuses to preload a camera that is down, so it is retried here)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.debug("periodic reconcile failed: %s", self.scrub(str(err)))
 
     async def apply_change(self, change: ConfigChange) -> None:
         """A valid new config: regenerate go2rtc's file and reconcile only what changed."""
