@@ -1,0 +1,122 @@
+"""Write-back keeps comments and order; broken edits keep the last good config; the watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+
+import pytest
+
+from campy.config import ConfigError, ConfigStore, watch
+
+TEXT = textwrap.dedent("""
+    # My cameras. Keep this comment!
+    server:
+      port: 8080   # the UI port
+    cameras:
+      # the one by the door
+      front:
+        main: rtsp://10.0.0.2/Preview_01_main  # 4K
+        username: admin
+        password: ${FRONT_PW}
+      back:
+        main: rtsp://10.0.0.3/Preview_01_main
+    """).lstrip()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRONT_PW", "front-secret")
+    p = tmp_path / "campy.yaml"
+    p.write_text(TEXT)
+    return ConfigStore(p)
+
+
+def test_add_camera_keeps_comments_and_stores_the_password_as_a_secret(store, tmp_path):
+    store.add_camera("side", title="Side", main="rtsp://10.0.0.4/Preview_01_main",
+                     sub="rtsp://10.0.0.4/Preview_01_sub", username="admin", password="n3w:p@ss")
+    text = store.path.read_text()
+    assert text.startswith("# My cameras. Keep this comment!")
+    for needle in ("# My cameras. Keep this comment!", "# the UI port", "# the one by the door", "# 4K",
+                   "password: ${FRONT_PW}"):
+        assert needle in text
+    assert text.index("front:") < text.index("back:") < text.index("side:")
+    assert "n3w:p@ss" not in text and "password: !secret side_password" in text
+    secrets = tmp_path / "secrets.yaml"
+    assert "n3w:p@ss" in secrets.read_text() and (secrets.stat().st_mode & 0o777) == 0o600
+    change = store.reload()
+    assert change is not None and change.changed_cameras == {"side"}
+    assert change.config.cameras["side"].password.get() == "n3w:p@ss"
+
+
+def test_update_keeps_an_env_reference_when_no_new_password(store):
+    store.update_camera("front", title="Door", main="rtsp://10.0.0.9/Preview_01_main", username="admin")
+    text = store.path.read_text()
+    assert "password: ${FRONT_PW}" in text and "10.0.0.9" in text and "# the one by the door" in text
+    assert store.reload().changed_cameras == {"front"}
+
+
+def test_delete_touches_only_that_camera(store):
+    before = store.path.read_text()
+    store.delete_camera("back")
+    after = store.path.read_text()
+    assert "back:" not in after and after.startswith(before[: before.index("back:")].rstrip()[:60])
+    assert store.reload().changed_cameras == {"back"}
+
+
+def test_invalid_write_back_writes_nothing(store, tmp_path):
+    before = store.path.read_text()
+    with pytest.raises(ConfigError) as err:
+        store.add_camera("evil", main="exec:/bin/sh", password="x", username="u")
+    assert [i.path for i in err.value.issues] == ["cameras.evil.main"]
+    assert store.path.read_text() == before
+    assert not (tmp_path / "secrets.yaml").exists()
+
+
+def test_broken_edit_keeps_last_good_config_and_recovers(store):
+    good = store.config
+    store.path.write_text(TEXT.replace("    username: admin\n", "    username: admin\n    colour: red\n"))
+    assert store.reload() is None
+    assert store.config is good and store.error is not None
+    assert store.error.issues[0].path == "cameras.front.colour" and store.error.issues[0].line == 9
+    with pytest.raises(ConfigError):  # no write-back on top of a broken file
+        store.delete_camera("back")
+    store.path.write_text(TEXT.replace("10.0.0.3", "10.0.0.33"))
+    change = store.reload()
+    assert store.error is None and change.changed_cameras == {"back"}
+
+
+def test_unchanged_file_is_no_change(store):
+    assert store.reload() is None
+    store.path.write_text(store.path.read_text())
+    assert store.reload() is None
+
+
+def test_watcher_picks_up_edits_and_errors(store):
+    seen: list[set[str]] = []
+    errors: list[str] = []
+
+    async def on_change(change):
+        seen.append(change.changed_cameras)
+
+    async def on_error(err):
+        errors.append(str(err))
+
+    async def scenario():
+        task = asyncio.create_task(watch(store, on_change, interval=0.05, on_error=on_error))
+        await asyncio.sleep(0.2)
+        store.path.write_text(store.path.read_text().replace("10.0.0.3/", "10.0.0.7/"))
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        store.path.write_text("cameras: [broken\n")
+        for _ in range(100):
+            if errors:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert seen == [{"back"}]
+    assert errors and "YAML syntax" in errors[0]
