@@ -72,7 +72,7 @@ def _go(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 
 def install_with_go(dest: Path) -> None:
     target = f"{GO2RTC_MODULE}@v{GO2RTC_VERSION}"
-    base_env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(dest), "GOFLAGS": "-buildvcs=false"}
+    base_env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(dest.resolve()), "GOFLAGS": "-buildvcs=false"}
     build = ["install", "-trimpath", "-ldflags", "-s -w", target]
     try:
         _go(*build, env=base_env)

@@ -57,7 +57,8 @@ class AuthController(Controller):
 
 
 def _player_config(runtime: Any) -> str:
-    return json.dumps({"iceServers": runtime.webrtc_ice_servers()})
+    # Goes into a <script>: escape "<" so no value can close the script element.
+    return json.dumps({"iceServers": runtime.webrtc_ice_servers()}).replace("<", "\\u003c")
 
 
 class PageController(Controller):
