@@ -122,3 +122,19 @@ def test_open_grid_recovers_after_go2rtc_is_killed(campy, browser):
                    timeout=60, interval=1, what="grid playing again after go2rtc restart")
     finally:
         ctx.close()
+
+
+def test_add_form_shows_inline_errors_through_htmx(campy, browser):
+    ctx, page = _login(browser, campy)
+    try:
+        page.goto(campy.base_url + "/cameras/new")
+        page.fill("input[name=name]", "evil")
+        page.fill("input[name=main]", "exec:/bin/sh -c id")
+        page.click("#camera-form button[type=submit]")
+        err = page.locator('.field-error[data-field="main"]')
+        err.wait_for(timeout=10_000)
+        assert "scheme 'exec' is not allowed" in err.inner_text()
+        assert page.url.endswith("/cameras/new")  # swapped in place by htmx, no navigation
+        assert "evil" not in campy.config.read_text()
+    finally:
+        ctx.close()
