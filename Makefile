@@ -16,6 +16,7 @@ run: setup
 	$(BIN)/campy serve
 
 test: setup-test
+	$(BIN)/ruff check campy tests bench
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 setup: system-deps $(BIN)/campy $(BIN)/go2rtc $(HTMX_JS)

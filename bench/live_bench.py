@@ -23,8 +23,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from campy.go2rtc import find_binary  # noqa: E402
-from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until, write_config  # noqa: E402
+from campy.go2rtc import find_binary
+from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until, write_config
 
 PASSWORD = "bench-cam-pw"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from campy.clock import Clock
 from campy.streams import StreamSpec
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 ONLINE, OFFLINE, AUTH_FAILED, CONNECTING, DISABLED, UNKNOWN = (
     "online", "offline", "auth_failed", "connecting", "disabled", "unknown",
 )
-_AUTH_RE = re.compile(r"401|unauthori[sz]ed|wrong user|user/pass|authenticat|forbidden|403", re.I)
+_AUTH_RE = re.compile(r"401|unauthori[sz]ed|wrong user|user/pass|authenticat|forbidden|403", re.IGNORECASE)
 _PROBE_BACKOFF = (2.0, 4.0, 8.0, 15.0, 30.0)
 # Consumers that are CamPy's own or go2rtc's bookkeeping, not people watching.
 _NOT_VIEWERS = {"probe", "preload"}

@@ -15,8 +15,9 @@ import logging
 import os
 import secrets as pysecrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ruamel.yaml import YAML
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")

@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import httpx
 import psutil
@@ -90,9 +90,9 @@ class CampyProcess:
         )
         try:
             wait_until(self._healthy, timeout=60, what=f"CamPy on {self.base_url} (log {self.log_path})")
-        except AssertionError:
+        except AssertionError as err:
             self.stop()
-            raise AssertionError(f"CamPy did not start; log:\n{self.log()}")
+            raise AssertionError(f"CamPy did not start; log:\n{self.log()}") from err
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:

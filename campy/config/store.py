@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, TaggedScalar
 
 from campy.config.errors import ConfigError, ConfigIssue
 from campy.config.loader import build_config, load_config, parse_text, yaml_rt
-from campy.config.model import CampyConfig, CameraConfig
+from campy.config.model import CameraConfig, CampyConfig
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from campy.config.errors import ConfigError
 from campy.config.store import ConfigChange, ConfigStore

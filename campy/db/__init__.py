@@ -3,4 +3,4 @@
 from campy.db.database import open_db
 from campy.db.users import ROLES, User, UserError
 
-__all__ = ["open_db", "ROLES", "User", "UserError"]
+__all__ = ["ROLES", "User", "UserError", "open_db"]

@@ -9,7 +9,7 @@ secret masked from the text.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import httpx
 import msgspec
@@ -33,7 +33,7 @@ class Go2rtcClient:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, timeout=timeout)
         self._lock = asyncio.Lock()
-        self._secrets = secrets or (lambda: [])
+        self._secrets = secrets or list
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -53,7 +54,7 @@ def build_config(*, base: Mapping[str, Any] | None, specs: Mapping[str, StreamSp
         log.warning("go2rtc.yaml: ignoring %s (CamPy manages these)", ", ".join(ignored))
     api: dict[str, Any] = {"listen": api_listen, "allow_paths": list(ALLOW_PATHS)}
     if username:
-        api.update({"username": "${%s}" % API_USER_VAR, "password": "${%s}" % API_PASS_VAR,
+        api.update({"username": f"${{{API_USER_VAR}}}", "password": f"${{{API_PASS_VAR}}}",
                     "local_auth": True})
     return {
         "app": {"modules": list(MODULES)},

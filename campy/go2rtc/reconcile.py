@@ -11,8 +11,9 @@ never restarts go2rtc.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from campy.go2rtc.client import Go2rtcError
 from campy.streams import StreamSpec

@@ -17,8 +17,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
 
 import httpx
 
@@ -69,7 +69,7 @@ class Go2rtcServer:
         self.api_url = api_url.rstrip("/")
         self.auth = auth
         self.env = env  # read at every (re)start: callers may update it in place
-        self._secrets = secrets or (lambda: [])
+        self._secrets = secrets or list
         self.on_ready = on_ready
         self.backoff = backoff
         self.ready_timeout = ready_timeout
@@ -203,7 +203,7 @@ class Go2rtcServer:
                 pass
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("go2rtc ignored SIGTERM; killing it")
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)

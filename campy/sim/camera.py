@@ -13,7 +13,6 @@ import logging
 import ssl
 import subprocess
 import threading
-from pathlib import Path
 from typing import Any
 
 from campy.sim.http_api import ReolinkApi
@@ -152,7 +151,7 @@ class SimCamera:
                 "rtsp_connections": self.rtsp.connections_total if self.rtsp else 0}
 
     # -- for synchronous callers (pytest fixtures, benchmarks) ----------------------------
-    def run_in_thread(self) -> "SimHandle":
+    def run_in_thread(self) -> SimHandle:
         return SimHandle(self)
 
     def set_fault(self, fault: str) -> None:

@@ -11,7 +11,7 @@ _PARAM_RE = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]+))')
 
 
 def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 (the RTSP Digest algorithm)
+    return hashlib.md5(text.encode()).hexdigest()
 
 
 def new_nonce() -> str:

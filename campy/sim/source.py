@@ -13,8 +13,8 @@ import logging
 import os
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ _SOCKETS = ((0, False), (0, True), (1, False), (1, True))
 
 
 class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, source: "MediaSource", track: int, rtcp: bool) -> None:
+    def __init__(self, source: MediaSource, track: int, rtcp: bool) -> None:
         self.source, self.track, self.rtcp = source, track, rtcp
 
     def datagram_received(self, data: bytes, addr: object) -> None:
@@ -95,7 +95,7 @@ class MediaSource:
                 pass
             try:
                 await asyncio.wait_for(proc.wait(), 3)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
         for t in self._transports:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 
 from campy import __version__
 from campy.web.api import ApiController
@@ -84,5 +85,6 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
         exception_handlers=HANDLERS,
         openapi_config=OpenAPIConfig(title="CamPy", version=__version__, path="/api/schema"),
         lifespan=[lifespan],
+        logging_config=None,  # CamPy configures logging once, in campy.cli
         state=State({"runtime": runtime}),
     )

@@ -58,13 +58,14 @@ def _fields_from(err: ConfigError, name: str) -> dict[str, str]:
     return fields
 
 
-def _kwargs(cam: CameraIn, *, keep_password: bool) -> dict[str, Any]:
+def _kwargs(cam: CameraIn) -> dict[str, Any]:
+    """Store keyword arguments; an empty password means "keep the current one"."""
     return {
         "title": cam.title or None,
         "main": cam.main,
         "sub": cam.sub or None,
         "username": cam.username or None,
-        "password": (cam.password or None) if (cam.password or not keep_password) else None,
+        "password": cam.password or None,
         "enabled": cam.enabled,
         "h265_fallback": cam.h265_fallback,
     }
@@ -76,7 +77,7 @@ async def create_camera(runtime: Any, cam: CameraIn) -> None:
     if cam.name in runtime.config.cameras:
         raise Conflict(f"a camera named {cam.name!r} exists", fields={"name": "already exists"})
     try:
-        runtime.store.add_camera(cam.name, **_kwargs(cam, keep_password=False))
+        runtime.store.add_camera(cam.name, **_kwargs(cam))
     except ConfigError as err:
         raise BadRequest("the camera was not saved", fields=_fields_from(err, cam.name)) from err
     await runtime.reload_now()
@@ -86,7 +87,7 @@ async def update_camera(runtime: Any, name: str, cam: CameraIn) -> None:
     if name not in runtime.config.cameras:
         raise NotFound(f"no camera {name!r}")
     try:
-        runtime.store.update_camera(name, **_kwargs(cam, keep_password=True))
+        runtime.store.update_camera(name, **_kwargs(cam))
     except ConfigError as err:
         raise BadRequest("the camera was not saved", fields=_fields_from(err, name)) from err
     await runtime.reload_now()

@@ -20,9 +20,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 import websockets
 from litestar import Controller, Response, WebSocket, get, websocket
-from litestar.plugins.htmx import HTMXRequest
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
 
 from campy.errors import NotFound, Unavailable
 from campy.web.auth import can_view_camera, current_user, require_user
@@ -105,7 +105,7 @@ class LiveController(Controller):
             async with websockets.connect(url, additional_headers=headers, max_size=None,
                                           open_timeout=5, ping_interval=None) as upstream:
                 await _relay(socket, upstream)
-        except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as err:
+        except (TimeoutError, OSError, websockets.WebSocketException) as err:
             log.info("live %s: go2rtc websocket failed: %s", src, runtime.scrub(str(err)))
         finally:
             try:

@@ -10,8 +10,8 @@ import threading
 from datetime import timedelta
 
 import anyio.to_thread
-from sqlite_utils import Database
 from litestar.stores.base import Store
+from sqlite_utils import Database
 
 from campy.clock import Clock
 

@@ -56,7 +56,7 @@ def _frames_increase(page, *, timeout=60):
                        timeout=timeout, interval=0.5, what="frames decoded in every tile")
     time.sleep(2)
     later = page.evaluate(FRAMES_JS)
-    for a, b in zip(first, later):
+    for a, b in zip(first, later, strict=True):
         assert b["frames"] > a["frames"] and b["t"] > a["t"], f"video not moving: {a} -> {b}"
     return later
 
@@ -118,7 +118,7 @@ def test_open_grid_recovers_after_go2rtc_is_killed(campy, browser):
         before = page.evaluate(FRAMES_JS)
         # No reload: the players reconnect by themselves (at most every 15 s).
         wait_until(lambda: all(b["frames"] > a["frames"] + 20
-                               for a, b in zip(before, page.evaluate(FRAMES_JS))),
+                               for a, b in zip(before, page.evaluate(FRAMES_JS), strict=True)),
                    timeout=60, interval=1, what="grid playing again after go2rtc restart")
     finally:
         ctx.close()
@@ -138,3 +138,26 @@ def test_add_form_shows_inline_errors_through_htmx(campy, browser):
         assert "evil" not in campy.config.read_text()
     finally:
         ctx.close()
+
+
+def test_camera_page_can_fall_back_to_an_h264_transcode(campy, browser, sims):
+    """A camera added through the API with h265_fallback: transcode plays go2rtc's
+    H.264 rendition of its 4K H.265 main stream (1280 wide), and the page says so."""
+    from tests.helpers import api
+    from tests.web.conftest import CAM_PASSWORD
+
+    c = campy.client()
+    r = api(c, "POST", "/api/cameras", json={
+        "name": "tc", "main": sims["front"].main_url, "sub": sims["front"].sub_url,
+        "username": "admin", "password": CAM_PASSWORD, "h265_fallback": "transcode"})
+    assert r.status_code == 201, r.text
+    assert r.json()["streams"] == {"main": "tc", "sub": "tc_sub", "h264": "tc_h264"}
+    ctx, page = _login(browser, campy)
+    try:
+        page.goto(campy.base_url + "/cameras/tc")
+        stats = _frames_increase(page, timeout=90)
+        assert stats[0]["stream"] == "tc_h264" and stats[0]["w"] == 1280, stats
+        assert "H.264 transcode" in page.locator("#fallback-note").inner_text()
+    finally:
+        ctx.close()
+        assert api(c, "DELETE", "/api/cameras/tc").status_code == 204

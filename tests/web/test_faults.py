@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import time
 
-import httpx
 import pytest
 
 from tests.helpers import CampyProcess, free_port, wait_until, write_config
