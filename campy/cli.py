@@ -55,7 +55,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return run_demo(cameras=args.sim_cameras, port=args.port or cfg.server.port,
                         host=args.host or cfg.server.host,
                         data_dir=cfg.server.data_dir / "demo")
-    asyncio.run(_serve(args.config, host=args.host, port=args.port))
+    from campy.go2rtc import InstallError
+
+    try:
+        asyncio.run(_serve(args.config, host=args.host, port=args.port))
+    except (InstallError, OSError) as err:
+        print(f"campy: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

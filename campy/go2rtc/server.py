@@ -100,12 +100,22 @@ class Go2rtcServer:
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        """Start go2rtc and wait until its API answers; then supervise it."""
+        """Start go2rtc and wait until its API answers; then supervise it.
+
+        A go2rtc that fails to come up does not stop CamPy: the error is logged and kept in
+        ``last_error`` (the UI shows it) and the watchdog keeps retrying with backoff.
+        """
         self._stopping = False
-        await self._spawn()
-        await self._wait_ready()
-        if self.on_ready:
-            await self.on_ready()
+        try:
+            await self._spawn()
+            await self._wait_ready()
+            if self.on_ready:
+                await self.on_ready()
+        except Exception as err:
+            self.last_error = self._scrub(str(err))
+            log.error("go2rtc did not start: %s", self.last_error)
+            if self.running and self.proc is not None:
+                self.proc.kill()
         self._watchdog = asyncio.create_task(self._watch(), name="go2rtc-watchdog")
 
     async def _spawn(self) -> None:
@@ -158,14 +168,14 @@ class Go2rtcServer:
     async def _watch(self) -> None:
         attempt = 0
         while not self._stopping:
-            assert self.proc is not None
             started = time.monotonic()
-            code = await self.proc.wait()
+            code = await self.proc.wait() if self.proc is not None else None
             if self._stopping:
                 return
             if time.monotonic() - started > 60:
                 attempt = 0
-            self.last_error = f"go2rtc exited with code {code}"
+            if code is not None or not self.last_error:
+                self.last_error = f"go2rtc exited with code {code}"
             delay = self.backoff[min(attempt, len(self.backoff) - 1)]
             attempt += 1
             log.warning("%s; restarting in %.1fs", self.last_error, delay)

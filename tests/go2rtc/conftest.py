@@ -42,10 +42,10 @@ def dead_spec(name: str, *, port: int | None = None, role: str = "main") -> Stre
 
 
 class G2R:
-    def __init__(self, tmp_path, specs):
+    def __init__(self, tmp_path, specs, *, api_port: int | None = None, ready_timeout: float = 15.0):
         self.tmp = tmp_path
         self.specs = dict(specs)
-        self.api_port, self.rtsp_port, self.webrtc_port = free_port(), free_port(), free_port()
+        self.api_port, self.rtsp_port, self.webrtc_port = api_port or free_port(), free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.auth = ("campy", secrets.token_hex(8))
         self.config_path = tmp_path / "go2rtc.generated.yaml"
@@ -59,7 +59,7 @@ class G2R:
         self.write()
         self.server = Go2rtcServer(binary=find_binary(), config_path=self.config_path, api_url=self.api,
                                    auth=self.auth, env=self.env, secrets=lambda: [FAKE_SECRET],
-                                   on_ready=self._on_ready)
+                                   on_ready=self._on_ready, ready_timeout=ready_timeout)
         self.lt.run(self.server.start())
 
     async def _make_client(self):

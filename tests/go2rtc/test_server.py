@@ -131,3 +131,25 @@ def test_preloads_follow_sub_streams_and_are_retried(g2r):
         assert "pre_sub" not in g2r.call(g2r.client.preloads())
     finally:
         handle.stop()
+
+
+
+def test_a_go2rtc_that_cannot_start_is_retried_without_crashing(tmp_path):
+    """go2rtc's API port is taken: start() returns with the error recorded instead of
+    raising, the watchdog keeps retrying, and once the port is free go2rtc runs."""
+    import socket
+
+    from tests.go2rtc.conftest import G2R
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    g = G2R(tmp_path, {"alpha": dead_spec("alpha")}, api_port=blocker.getsockname()[1], ready_timeout=2)
+    try:
+        assert g.server.last_error and g.ready_calls == 0
+        blocker.close()
+        wait_until(lambda: g.ready_calls == 1, timeout=30, what="go2rtc up after the port was freed")
+        assert "alpha" in g.call(g.client.streams())
+    finally:
+        blocker.close()
+        g.stop()
