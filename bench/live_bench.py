@@ -4,7 +4,9 @@ For 1, 4 and 8 simulated RLC-810A cameras, a headless Chromium page plays every 
 stream (CamPy's grid; for the baseline, go2rtc's own stream.html with the same streams). It
 reports the median time from navigation to the first decoded frame per tile, and the CPU %
 and RSS per stream of go2rtc and of CamPy while all tiles play. Each configuration runs
-``--runs`` times; the table shows medians. Run from the repo root:
+``--runs`` times; the table shows medians. A first frame needs a keyframe, so each load
+waits a random part of one GOP first (see GOP_S) and first-frame times include, on average,
+half a GOP (2 s). Run from the repo root:
 
     .venv/bin/python bench/live_bench.py --cameras 1 4 8 --runs 3
 """
@@ -12,6 +14,7 @@ and RSS per stream of go2rtc and of CamPy while all tiles play. Each configurati
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import subprocess
 import sys
@@ -27,6 +30,12 @@ from campy.go2rtc import find_binary
 from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until, write_config
 
 PASSWORD = "bench-cam-pw"
+# The simulated sub stream has a keyframe every 4 s (the RLC-810A's default), and a player
+# shows nothing before the next keyframe. Each page load therefore starts after a random
+# delay within one GOP, so both setups sample the keyframe phase alike (without it, the
+# fixed schedule of a run lined loads up with the same phase and the medians measured that).
+GOP_S = 4.0
+_rng = random.Random(2026)
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
          "--autoplay-policy=no-user-gesture-required"]
@@ -60,6 +69,7 @@ def _play(browser, url: str, n: int, login: tuple[str, str] | None):
         page.click("button[type=submit]")
         page.wait_for_load_state()
     page.add_init_script(FIRST_FRAME_JS)
+    time.sleep(_rng.uniform(0, GOP_S))
     page.goto(url)
     ff = wait_until(lambda: (v := page.evaluate("window.__ff")) and len([x for x in v if x]) >= n and v,
                     timeout=90, interval=0.2, what=f"{n} tiles playing")
@@ -84,13 +94,16 @@ def run_campy(browser, sims, n: int, window: float, tmp: Path) -> dict:
         proc.stop()
 
 
-def run_bare(browser, sims, n: int, window: float, tmp: Path) -> dict:
+def run_bare(browser, sims, n: int, window: float, tmp: Path, preload: bool = False) -> dict:
     api, rtsp, rtc = free_port(), free_port(), free_port()
     conf = tmp / f"bare-{n}-{time.time_ns()}.yaml"
     lines = ["api:", f"  listen: 127.0.0.1:{api}", "rtsp:", f"  listen: 127.0.0.1:{rtsp}",
              "webrtc:", f"  listen: :{rtc}", "  ice_servers: []", "streams:"]
     for s in sims[:n]:
         lines.append(f"  {s.name}_sub: {s.sub_url.replace('rtsp://', f'rtsp://admin:{PASSWORD}@')}")
+    if preload:  # keep the streams warm, as CamPy does for sub streams
+        lines.append("preload:")
+        lines += [f"  {s.name}_sub: video&audio" for s in sims[:n]]
     conf.write_text("\n".join(lines) + "\n")
     g = subprocess.Popen([str(find_binary()), "-c", str(conf)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
@@ -113,6 +126,8 @@ def main() -> int:
     ap.add_argument("--cameras", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--window", type=float, default=10.0, help="seconds of CPU sampling")
+    ap.add_argument("--bare-preload", action="store_true",
+                    help="also run bare go2rtc with the sub streams preloaded, as CamPy runs them")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -126,7 +141,11 @@ def main() -> int:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as td:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=FLAGS)
             for n in args.cameras:
-                for kind, fn in (("bare go2rtc", run_bare), ("CamPy", run_campy)):
+                setups = [("bare go2rtc", run_bare), ("CamPy", run_campy)]
+                if args.bare_preload:
+                    setups.insert(1, ("bare go2rtc + preload",
+                                      lambda *a: run_bare(*a, preload=True)))
+                for kind, fn in setups:
                     results = [fn(browser, sims, n, args.window, Path(td)) for _ in range(args.runs)]
                     ttff = statistics.median(t for r in results for t in r["ttff"])
                     row = {"n": n, "kind": kind, "ttff_ms": ttff,

@@ -121,3 +121,12 @@ def test_api_cameras_contract(campy):
     assert {"name", "state"} <= set(items[0])
     assert c.get("/api/cameras/nope").status_code == 404
     assert c.get("/api/cameras/nope").json()["error"]["status"] == 404
+
+
+def test_camera_password_reaches_go2rtc_only_through_its_environment(campy):
+    generated = campy.data_file("go2rtc.generated.yaml").read_text()
+    assert CAM_PASSWORD not in generated
+    assert "${CAMPY_CAM_FRONT_PASSWORD}" in generated
+    env = campy.go2rtc().environ()
+    assert env["CAMPY_CAM_FRONT_PASSWORD"] == "s3cret-Cam%21pw"  # percent-encoded for the URL
+    assert "/dev/null" in campy.go2rtc().cmdline()  # API write-backs go nowhere

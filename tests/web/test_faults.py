@@ -47,11 +47,11 @@ def _state(client, name):
 def test_wrong_credentials_show_auth_failed_and_dead_camera_offline(faulty):
     campy, _ = faulty
     c = campy.client()
-    wait_until(lambda: _state(c, "front")["state"] == "online", timeout=30, what="front online")
+    wait_until(lambda: _state(c, "front")["state"] == "online", timeout=60, what="front online")
     wrong = wait_until(lambda: (s := _state(c, "wrongpw"))["state"] == "auth_failed" and s,
-                       timeout=30, what="wrongpw auth_failed")
+                       timeout=60, what="wrongpw auth_failed")
     dead = wait_until(lambda: (s := _state(c, "dead"))["state"] == "offline" and s,
-                      timeout=30, what="dead offline")
+                      timeout=60, what="dead offline")
     assert wrong["message"] and dead["message"]
     assert "not-the-password" not in str(wrong) and CAM_PASSWORD not in str(dead)
     assert "not-the-password" not in campy.log() and CAM_PASSWORD not in campy.log()
@@ -63,7 +63,7 @@ def test_wrong_credentials_show_auth_failed_and_dead_camera_offline(faulty):
 def test_camera_that_drops_comes_back(faulty):
     campy, flaky = faulty
     c = campy.client()
-    wait_until(lambda: _state(c, "flaky")["state"] == "online", timeout=30, what="flaky online")
+    wait_until(lambda: _state(c, "flaky")["state"] == "online", timeout=60, what="flaky online")
     flaky.set_fault("refuse")  # closes its connections and stops listening
     wait_until(lambda: _state(c, "flaky")["state"] == "offline", timeout=40, what="flaky offline")
     flaky.set_fault("none")
