@@ -75,7 +75,7 @@ def _codec_of(stream: Any) -> str | None:
     for prod in getattr(stream, "producers", None) or []:
         for rec in getattr(prod, "receivers", None) or []:
             codec = getattr(rec, "codec", None)
-            if codec is not None and getattr(codec, "codec_type", "video") == "video":
+            if codec is not None and getattr(codec, "codec_type", "") != "audio":
                 name = getattr(codec, "codec_name", None)
                 if name:
                     return str(name).upper()

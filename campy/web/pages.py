@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import msgspec
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -153,7 +155,7 @@ def _form_error(request: HTMXRequest, mode: str, cam: CameraIn, err: CampyError)
     errors = dict(err.fields)
     if not errors:
         errors["_"] = err.message
-    safe = CameraIn(**{**{f: getattr(cam, f) for f in cam.__struct_fields__}, "password": ""})
+    safe = msgspec.structs.replace(cam, password="")  # never echo a password back
     template = "_camera_form.html" if request.htmx else "camera_form.html"
     # htmx 2 swaps only 2xx responses, so inline errors come back as 200 to htmx and
     # as 400 to a plain form post.
