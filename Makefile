@@ -17,6 +17,7 @@ run: setup
 
 test: setup-test
 	$(BIN)/ruff check campy tests bench
+	$(BIN)/mypy campy
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 setup: system-deps $(BIN)/campy $(BIN)/go2rtc $(HTMX_JS)

@@ -45,8 +45,9 @@ class Go2rtcClient:
                     timeout: float | None = None) -> httpx.Response:
         async with self._lock:
             try:
-                kwargs = {"timeout": timeout} if timeout is not None else {}
-                r = await self._http.request(method, path, params=list(params), **kwargs)
+                r = await self._http.request(
+                    method, path, params=list(params),
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
             except httpx.HTTPError as err:
                 raise Go2rtcError(f"go2rtc {method} {path}: {self._scrub(str(err)) or type(err).__name__}") from err
         if r.status_code >= 400:

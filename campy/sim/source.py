@@ -9,6 +9,7 @@ watch, started at the first PLAY.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -58,7 +59,7 @@ class MediaSource:
             ports = []
             for track, rtcp in _SOCKETS[: 4 if self.audio else 2]:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda t=track, r=rtcp: _Receiver(self, t, r), local_addr=("127.0.0.1", 0))
+                    functools.partial(_Receiver, self, track, rtcp), local_addr=("127.0.0.1", 0))
                 self._transports.append(transport)
                 ports.append(transport.get_extra_info("sockname")[1])
             sdp_path = Path(self._tmp.name) / "ffmpeg.sdp"

@@ -124,7 +124,7 @@ async def _relay(socket: WebSocket[Any, Any, Any], upstream: Any) -> None:
 
     async def up() -> None:  # browser → go2rtc
         while True:
-            msg = await socket.receive()
+            msg: dict[str, Any] = dict(await socket.receive())
             if msg["type"] == "websocket.disconnect":
                 return
             data = msg.get("text")
