@@ -30,6 +30,7 @@ from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
 from campy.streams import StreamSpec, scrub, secrets_of
 from campy.web.session_store import SQLiteSessionStore
+from campy.web.throttle import LoginLimiter
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Runtime:
         self.db = open_db(self.data_dir / "campy.db")
         self.users = UserStore(self.db, clock=self.clock)
         self.sessions = SQLiteSessionStore(self.db, clock=self.clock)
+        self.login_limiter = LoginLimiter(clock=self.clock)
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}
         self._refresh_specs()

@@ -7,6 +7,7 @@ so a viewer's request to an admin route never reaches the handler (403).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -25,6 +26,36 @@ PUBLIC_PATHS = ["^/healthz$", "^/login$"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 
 
+NEW_SESSION_KEY = "campy.new_session_id"
+
+
+class RotatingSessionBackend(ServerSideSessionBackend):
+    """Server-side sessions that get a fresh id at login.
+
+    Litestar reuses the id from the request's cookie; a planted cookie would then become an
+    authenticated session (session fixation). ``start_new_session`` makes the login response
+    carry a new random id instead.
+    """
+
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        new_id = connection.scope.get(NEW_SESSION_KEY)  # type: ignore[call-overload]
+        if isinstance(new_id, str):
+            return new_id
+        return super().get_session_id(connection)
+
+
+class CampySessionConfig(ServerSideSessionConfig):
+    _backend_class = RotatingSessionBackend
+
+
+def start_new_session(connection: ASGIConnection[Any, Any, Any, Any], data: dict[str, Any]) -> str | None:
+    """Log in: store ``data`` under a new session id; returns the old id (to delete)."""
+    old = connection.cookies.get("campy_session")
+    connection.scope[NEW_SESSION_KEY] = secrets.token_hex(32)  # type: ignore[literal-required]
+    connection.set_session(data)
+    return old if old and old != "null" else None
+
+
 async def retrieve_user(session: dict[str, Any], connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
     user_id = session.get("user_id")
     if not isinstance(user_id, int):
@@ -36,7 +67,7 @@ async def retrieve_user(session: dict[str, Any], connection: ASGIConnection[Any,
 def make_session_auth(*, secure_cookie: bool) -> SessionAuth[User, ServerSideSessionBackend]:
     return SessionAuth[User, ServerSideSessionBackend](
         retrieve_user_handler=retrieve_user,
-        session_backend_config=ServerSideSessionConfig(
+        session_backend_config=CampySessionConfig(
             key="campy_session",
             max_age=SESSION_MAX_AGE_S,
             httponly=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import anyio.to_thread
 import msgspec
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from campy.errors import CampyError, NotFound
-from campy.web.auth import current_user, require_admin, require_user
+from campy.web.auth import current_user, require_admin, require_user, start_new_session
 from campy.web.cameras import (
     CameraIn,
     camera_view,
@@ -41,15 +42,27 @@ class AuthController(Controller):
     def login_page(self, next: FromQuery[str | None] = None) -> Template:
         return Template("login.html", context={"next": _safe_next(next), "error": None})
 
-    @post("/login", status_code=303, sync_to_thread=False)
-    def login(self, request: Request[Any, Any, Any], data: Form) -> Any:
+    @post("/login", status_code=303)
+    async def login(self, request: Request[Any, Any, Any], data: Form) -> Any:
         runtime = request.app.state.runtime
-        user = runtime.users.authenticate(str(data.get("username", "")), str(data.get("password", "")))
+        username = str(data.get("username", ""))
         nxt = _safe_next(str(data.get("next", "/")))
+        client = request.client.host if request.client else "?"
+        wait = runtime.login_limiter.blocked_for(client, username)
+        if wait:
+            return Template("login.html", status_code=429, context={
+                "next": nxt, "error": f"too many failed logins; try again in {wait} s"})
+        # argon2 takes tens of ms of CPU: keep it off the event loop.
+        user = await anyio.to_thread.run_sync(runtime.users.authenticate, username,
+                                              str(data.get("password", "")))
         if user is None:
+            runtime.login_limiter.failed(client, username)
             return Template("login.html", context={"next": nxt, "error": "wrong username or password"},
                             status_code=401)
-        request.set_session({"user_id": user.id})
+        runtime.login_limiter.succeeded(client, username)
+        old = start_new_session(request, {"user_id": user.id})
+        if old:
+            await runtime.sessions.delete(old)
         return Redirect(nxt, status_code=303)
 
     @post("/logout", status_code=303, guards=[require_user], sync_to_thread=False)

@@ -130,3 +130,30 @@ def test_camera_password_reaches_go2rtc_only_through_its_environment(campy):
     env = campy.go2rtc().environ()
     assert env["CAMPY_CAM_FRONT_PASSWORD"] == "s3cret-Cam%21pw"  # percent-encoded for the URL
     assert "/dev/null" in campy.go2rtc().cmdline()  # API write-backs go nowhere
+
+
+def test_login_issues_a_new_session_id_not_a_planted_one(campy):
+    with httpx.Client(base_url=campy.base_url) as c:
+        c.get("/login")
+        planted = "a" * 64
+        c.cookies.set("campy_session", planted)
+        r = c.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD,
+                                   "_csrf_token": c.cookies["csrftoken"]})
+        assert r.status_code == 303
+        issued = r.cookies.get("campy_session")
+        assert issued and issued != planted
+    with httpx.Client(base_url=campy.base_url) as attacker:
+        attacker.cookies.set("campy_session", planted)
+        assert attacker.get("/api/cameras").status_code == 401
+
+
+def test_password_guessing_is_throttled(campy):
+    with httpx.Client(base_url=campy.base_url) as c:
+        c.get("/login")
+        token = c.cookies["csrftoken"]
+        codes = [c.post("/login", data={"username": "guessme", "password": f"guess-{i}",
+                                        "_csrf_token": token}).status_code for i in range(12)]
+        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+        # the right password does not get through while the address is blocked
+        r = c.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD, "_csrf_token": token})
+        assert r.status_code == 429 and "too many failed logins" in r.text
