@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from campy.clock import ManualClock
 from campy.go2rtc import Go2rtcError
 from campy.go2rtc.models import Codec, Connection, Stream, Track
 from campy.health import AUTH_FAILED, DISABLED, OFFLINE, ONLINE, UNKNOWN, HealthMonitor, classify_error
@@ -26,16 +27,6 @@ def test_classify_error(text, state):
 @dataclass
 class Cam:
     enabled: bool = True
-
-
-class FakeClock:
-    t = 1000.0
-
-    def now_ms(self) -> int:
-        return int(self.t * 1000)
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 class ScriptedClient:
@@ -66,7 +57,7 @@ def _monitor(client, clock, cams):
 
 
 def test_states_follow_bytes_probes_and_go2rtc():
-    client, clock, cams = ScriptedClient(), FakeClock(), {"a": Cam()}
+    client, clock, cams = ScriptedClient(), ManualClock(1000.0), {"a": Cam()}
     mon = _monitor(client, clock, cams)
 
     async def step(advance=2.0):

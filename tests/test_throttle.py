@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
+from campy.clock import ManualClock
 from campy.web.throttle import LoginLimiter
 
 
-class Clock:
-    t = 100.0
-
-    def now_ms(self) -> int:
-        return int(self.t * 1000)
-
-    def monotonic(self) -> float:
-        return self.t
-
-
 def test_blocks_after_the_limit_and_releases_after_the_window():
-    clock = Clock()
+    clock = ManualClock(100.0)
     lim = LoginLimiter(limit=3, window_s=60, clock=clock)
     for _ in range(3):
         assert lim.blocked_for("1.2.3.4", "admin") == 0

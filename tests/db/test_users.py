@@ -7,20 +7,10 @@ import sqlite3
 
 import pytest
 
+from campy.clock import ManualClock
 from campy.db.database import open_db
 from campy.db.users import UserError, UserStore, ensure_admin
 from campy.web.session_store import SQLiteSessionStore
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.ms = 1_700_000_000_000
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return self.ms / 1000
 
 
 def test_admin_is_created_once_with_a_generated_password(tmp_path):
@@ -69,7 +59,7 @@ def test_role_is_constrained_in_the_schema(tmp_path):
 
 
 def test_sessions_persist_and_expire(tmp_path):
-    clock = FakeClock()
+    clock = ManualClock()
     store = SQLiteSessionStore(open_db(tmp_path / "c.db"), clock=clock)
 
     async def scenario():
@@ -78,7 +68,7 @@ def test_sessions_persist_and_expire(tmp_path):
         # a new store on the same file (a restart) still has the session
         again = SQLiteSessionStore(open_db(tmp_path / "c.db"), clock=clock)
         assert await again.get("k") == b"v"
-        clock.ms += 61_000
+        clock.advance(61)
         assert await again.get("k") is None
         await store.set("k2", "text", expires_in=None)
         await store.delete("k2")
