@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -145,6 +146,24 @@ def test_login_issues_a_new_session_id_not_a_planted_one(campy):
     with httpx.Client(base_url=campy.base_url) as attacker:
         attacker.cookies.set("campy_session", planted)
         assert attacker.get("/api/cameras").status_code == 401
+
+
+def test_live_websocket_checks_origin_and_stream_name(campy, viewer):
+    """The viewer's session may watch; a page from another origin or a stream name CamPy
+    did not make (go2rtc would dial it) is refused."""
+    url = campy.base_url.replace("http", "ws") + "/live/ws?src="
+    cookie = f"campy_session={viewer.cookies['campy_session']}"
+    own = {"Cookie": cookie, "Origin": campy.base_url}
+    with wsclient.connect(url + "front_sub", additional_headers=own, open_timeout=5) as conn:
+        conn.send(json.dumps({"type": "mse", "value": "avc1.640029"}))
+        reply = json.loads(conn.recv(timeout=15))
+        assert reply["type"] == "mse" and "video/mp4" in reply["value"]
+    for src, headers in (("front_sub", {"Cookie": cookie, "Origin": "http://evil.example"}),
+                         ("rtsp://127.0.0.1:1/x", own), ("nosuchstream", own)):
+        with pytest.raises((websockets.exceptions.InvalidStatus, websockets.exceptions.ConnectionClosed)):
+            with wsclient.connect(url + src, additional_headers=headers, open_timeout=5) as conn:
+                conn.send(json.dumps({"type": "mse", "value": ""}))
+                conn.recv(timeout=5)
 
 
 def test_password_guessing_is_throttled(campy):
