@@ -24,10 +24,15 @@ setup: system-deps $(BIN)/campy $(BIN)/go2rtc $(HTMX_JS)
 
 setup-test: setup test-system-deps $(VENV)/.test-deps
 
-# Debian packages: ffmpeg to run; Chromium for the browser tests.
+# Debian packages: ffmpeg to run (npm only where Node did not bring its own: Debian's npm
+# conflicts with NodeSource's nodejs).
 system-deps:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v openssl >/dev/null && command -v npm >/dev/null \
-	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg openssl fonts-dejavu-core npm; }
+	@pkgs=""; \
+	  command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || pkgs="$$pkgs ffmpeg"; \
+	  command -v openssl >/dev/null || pkgs="$$pkgs openssl"; \
+	  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || pkgs="$$pkgs fonts-dejavu-core"; \
+	  command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+	  [ -z "$$pkgs" ] || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; }
 
 test-system-deps:
 	@[ -x /usr/bin/chromium ] \

@@ -79,6 +79,36 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return check_config_main([str(args.config)])
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Config, then the recording invariants; exit 1 on any violation."""
+    from campy.config import ConfigError, load_config
+    from campy.db.database import open_db
+    from campy.recording.check import check_recordings
+    from campy.recording.index import RecordingIndex
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"config {args.config}: ok ({len(cfg.cameras)} cameras)")
+    db_path = cfg.server.data_dir / "campy.db"
+    if not db_path.exists():
+        print(f"no database at {db_path} yet: nothing recorded")
+        return 0
+    violations, counts = check_recordings(RecordingIndex(open_db(db_path)), cfg.recording.path, deep=args.deep,
+                                          max_bytes=cfg.recording.max_bytes)
+    print(f"recordings {cfg.recording.path}: {counts['rows']} index rows, {counts['files']} files"
+          f"{' (each probed)' if args.deep else ''}")
+    for v in violations:
+        print(v, file=sys.stderr)
+    if violations:
+        print(f"{len(violations)} violation(s); see docs/recording.md", file=sys.stderr)
+        return 1
+    print("all recording invariants hold")
+    return 0
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     """Add a user or set a password; the password comes from CAMPY_USER_PASSWORD or a prompt."""
     import getpass
@@ -134,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate campy.yaml and print every issue")
     p.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG)
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("check", help="validate campy.yaml and verify the recording invariants")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--deep", action="store_true", help="also probe every segment with ffprobe")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("user", help="add a user or set a password")
     p.add_argument("action", choices=["add", "passwd"])

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 from ruamel.yaml import YAML
 
 from campy.clock import Clock
@@ -28,6 +29,8 @@ from campy.db.users import UserStore, ensure_admin
 from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
+from campy.recording.export import Exporter
+from campy.recording.manager import RecordingManager
 from campy.streams import StreamSpec, scrub, secrets_of
 from campy.web.session_store import SQLiteSessionStore
 from campy.web.throttle import LoginLimiter
@@ -94,6 +97,9 @@ class Runtime:
             clock=self.clock,
             interval=health_interval,
         )
+        self.recording = RecordingManager(db=self.db, clock=self.clock, scrub=self.scrub,
+                                          config=lambda: self.config, source_url=self.restream_url)
+        self.exporter = Exporter(directory=self.data_dir / "exports", clock=self.clock)
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -123,6 +129,14 @@ class Runtime:
         """The camera a go2rtc stream belongs to, or None for a name CamPy did not make."""
         spec = self._specs.get(stream)
         return spec.camera if spec else None
+
+    def restream_url(self, camera: str) -> str:
+        """go2rtc's loopback restream of a camera's main stream (MP4-compatible tracks only)."""
+        cfg = self.config.go2rtc
+        host = "127.0.0.1"
+        if cfg.url:
+            host = httpx.URL(cfg.url).host or host
+        return f"rtsp://{host}:{cfg.rtsp_port}/{camera}?mp4"
 
     def go2rtc_auth(self) -> tuple[str, str] | None:
         return (self._g2r_user, self._g2r_pass) if self._g2r_user else None
@@ -186,6 +200,7 @@ class Runtime:
             await self.server.start()
         else:
             await self.reconcile()
+        await self.recording.start()
         self._tasks.append(asyncio.create_task(self.health.run(), name="health"))
         self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="reconcile"))
         self._tasks.append(
@@ -205,6 +220,8 @@ class Runtime:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
+        await self.exporter.stop()
+        await self.recording.stop()
         if self.server is not None:
             await self.server.stop()
         await self.client.aclose()
@@ -246,6 +263,7 @@ class Runtime:
             await self.reconcile()
         except Exception as err:
             log.warning("reconcile after config change failed: %s", self.scrub(str(err)))
+        await self.recording.reconcile()
 
     async def _on_config_error(self, err: ConfigError) -> None:
         log.error("config file has errors; keeping the last good config:\n%s", err)

@@ -40,7 +40,7 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str = 
 
 
 def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_secret: str,
-                 extra_top: str = "") -> Path:
+                 extra_top: str = "", recording: dict | None = None) -> Path:
     """A campy.yaml for tests, with comments (to check they survive write-back)."""
     data_dir = path.parent / "data"
     lines = [
@@ -55,8 +55,11 @@ def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_sec
         f"  rtsp_port: {free_port()}",
         f"  webrtc_port: {free_port()}",
         "  base_config: null",
-        "cameras:",
     ]
+    if recording:
+        lines.append("recording:")
+        lines += [f"  {k}: {v}" for k, v in recording.items()]
+    lines.append("cameras:")
     cameras = list(cameras)
     if not cameras:
         lines[-1] = "cameras: {}"
@@ -67,6 +70,9 @@ def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_sec
             if cam.get(key) is not None:
                 lines.append(f"    {key}: {cam[key]}")
         lines.append(f"    enabled: {'true' if cam.get('enabled', True) else 'false'}")
+        if cam.get("record") is not None:
+            lines.append("    record:")
+            lines += [f"      {k}: {v}" for k, v in cam["record"].items()]
     path.write_text("\n".join(lines) + "\n" + extra_top)
     (path.parent / "secrets.yaml").write_text(f"sim_password: {password_secret!r}\n")
     os.chmod(path.parent / "secrets.yaml", 0o600)

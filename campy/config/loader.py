@@ -22,14 +22,19 @@ from campy.config.model import (
     NAME_RE,
     CameraConfig,
     CameraRaw,
+    CameraRecordRaw,
     CampyConfig,
     Go2rtcConfig,
     Go2rtcRaw,
+    RecordConfig,
+    RecordingConfig,
+    RecordingRaw,
     Secret,
     ServerConfig,
     ServerRaw,
     TopRaw,
 )
+from campy.config.units import parse_size, parse_size_or_percent
 from campy.config.urls import validate_camera_url
 
 _ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -147,6 +152,9 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
 
+    recording = _recording(convert(top.recording or {}, RecordingRaw, ["recording"]) or RecordingRaw(),
+                           base=base, data_dir=(base / server.data_dir).resolve(), issue=issue)
+
     secrets_path = (base / server.secrets_file).resolve()
     secrets: dict[str, str] | None = None
     secrets_error: str | None = None
@@ -169,6 +177,20 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         if cam is None:
             continue
         ok = True
+        record = RecordConfig()
+        if cam.record is not None:
+            rec_raw = convert(cam.record, CameraRecordRaw, path + ["record"])
+            if rec_raw is None:
+                ok = False
+            else:
+                for key in ("days", "event_days", "pre_roll_seconds", "post_roll_seconds"):
+                    if getattr(rec_raw, key) < 0:
+                        issue(path + ["record", key], "must not be negative")
+                        ok = False
+                record = RecordConfig(enabled=rec_raw.enabled, mode=rec_raw.mode, days=rec_raw.days,
+                                      event_days=rec_raw.event_days,
+                                      pre_roll_seconds=rec_raw.pre_roll_seconds,
+                                      post_roll_seconds=rec_raw.post_roll_seconds)
         for key in ("main", "sub"):
             value = getattr(cam, key)
             if value is None:
@@ -210,7 +232,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             cameras[str(name)] = CameraConfig(
                 name=str(name), title=cam.title, main=cam.main, sub=cam.sub,
                 username=cam.username, password=password, password_ref=ref,
-                enabled=cam.enabled, h265_fallback=cam.h265_fallback,
+                enabled=cam.enabled, h265_fallback=cam.h265_fallback, record=record,
             )
     if issues:
         raise ConfigError(issues, file)
@@ -224,6 +246,35 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
         cameras=cameras,
+        recording=recording,
+    )
+
+
+def _recording(raw: RecordingRaw, *, base: Path, data_dir: Path, issue: Any) -> RecordingConfig:
+    """The recording section with sizes parsed; problems go to ``issue``."""
+    max_bytes = min_free_bytes = None
+    min_free_percent = None
+    if raw.max_size is not None:
+        try:
+            max_bytes = parse_size(raw.max_size)
+        except ValueError as err:
+            issue(["recording", "max_size"], str(err))
+    if raw.min_free is not None:
+        try:
+            min_free_bytes, min_free_percent = parse_size_or_percent(raw.min_free)
+        except ValueError as err:
+            issue(["recording", "min_free"], str(err))
+    if not 2 <= raw.segment_seconds <= 600:
+        issue(["recording", "segment_seconds"], "must be between 2 and 600 seconds")
+    if raw.retention_interval_seconds < 1:
+        issue(["recording", "retention_interval_seconds"], "must be at least 1 second")
+    if raw.grace_seconds < 0:
+        issue(["recording", "grace_seconds"], "must not be negative")
+    return RecordingConfig(
+        path=(base / raw.path).resolve() if raw.path else data_dir / "recordings",
+        segment_seconds=raw.segment_seconds, max_bytes=max_bytes,
+        min_free_bytes=min_free_bytes, min_free_percent=min_free_percent,
+        retention_interval_seconds=raw.retention_interval_seconds, grace_seconds=raw.grace_seconds,
     )
 
 

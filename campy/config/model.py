@@ -55,6 +55,24 @@ class Go2rtcRaw(msgspec.Struct, forbid_unknown_fields=True):
     webrtc_port: int = 8555
 
 
+class RecordingRaw(msgspec.Struct, forbid_unknown_fields=True):
+    path: str | None = None  # default: <server.data_dir>/recordings
+    segment_seconds: int = 10
+    max_size: int | str | None = None
+    min_free: int | str | None = "5%"
+    retention_interval_seconds: int = 60
+    grace_seconds: int = 120
+
+
+class CameraRecordRaw(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool = True
+    mode: Literal["continuous", "motion", "events"] = "continuous"
+    days: float = 7.0
+    event_days: float = 30.0
+    pre_roll_seconds: float = 5.0
+    post_roll_seconds: float = 5.0
+
+
 class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
     main: str
     title: str | None = None
@@ -63,11 +81,13 @@ class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
     password: str | None = None  # a value, "${VAR}" or (before conversion) a !secret reference
     enabled: bool = True
     h265_fallback: Literal["sub", "transcode"] = "sub"
+    record: dict | None = None
 
 
 class TopRaw(msgspec.Struct, forbid_unknown_fields=True):
     server: dict = msgspec.field(default_factory=dict)
     go2rtc: dict = msgspec.field(default_factory=dict)
+    recording: dict = msgspec.field(default_factory=dict)
     cameras: dict | None = None
 
 
@@ -88,6 +108,27 @@ class Go2rtcConfig(msgspec.Struct, frozen=True):
     webrtc_port: int
 
 
+class RecordingConfig(msgspec.Struct, frozen=True):
+    path: Path
+    segment_seconds: int = 10
+    max_bytes: int | None = None
+    min_free_bytes: int | None = None
+    min_free_percent: float | None = 5.0
+    retention_interval_seconds: int = 60
+    grace_seconds: int = 120
+
+
+class RecordConfig(msgspec.Struct, frozen=True):
+    """One camera's recording settings."""
+
+    enabled: bool = True
+    mode: str = "continuous"
+    days: float = 7.0
+    event_days: float = 30.0
+    pre_roll_seconds: float = 5.0
+    post_roll_seconds: float = 5.0
+
+
 class CameraConfig(msgspec.Struct, frozen=True):
     name: str
     title: str | None
@@ -98,6 +139,7 @@ class CameraConfig(msgspec.Struct, frozen=True):
     password_ref: str | None  # "${X}", "!secret x", "(plain)" or None
     enabled: bool
     h265_fallback: str
+    record: RecordConfig = RecordConfig()
 
     @property
     def env_var(self) -> str:
@@ -129,6 +171,7 @@ class CampyConfig(msgspec.Struct, frozen=True):
     server: ServerConfig
     go2rtc: Go2rtcConfig
     cameras: dict[str, CameraConfig]
+    recording: RecordingConfig
 
     def stream_specs(self) -> dict[str, StreamSpec]:
         out: dict[str, StreamSpec] = {}

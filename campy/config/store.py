@@ -37,7 +37,8 @@ class ConfigChange:
 
 def _camera_key(cam: CameraConfig) -> tuple[Any, ...]:
     return (cam.title, cam.main, cam.sub, cam.username,
-            cam.password.get() if cam.password else None, cam.enabled, cam.h265_fallback)
+            cam.password.get() if cam.password else None, cam.enabled, cam.h265_fallback,
+            cam.record)
 
 
 def diff_cameras(old: CampyConfig | None, new: CampyConfig) -> set[str]:

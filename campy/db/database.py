@@ -46,6 +46,51 @@ def m002_sessions(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_recordings(db: Database) -> None:
+    # One row per closed segment file (never the one being written). ``deleting`` is the
+    # first step of a delete (row marked → file unlinked → row removed), so a crash between
+    # the steps is finished at the next start (docs/recording.md).
+    db.execute(
+        """
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            camera TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            size_bytes INTEGER NOT NULL CHECK (size_bytes > 0),
+            path TEXT NOT NULL UNIQUE,
+            codec TEXT NOT NULL DEFAULT '',
+            audio INTEGER NOT NULL DEFAULT 0 CHECK (audio IN (0, 1)),
+            deleting INTEGER NOT NULL DEFAULT 0 CHECK (deleting IN (0, 1)),
+            CHECK (end_ms > start_ms)
+        )
+        """
+    )
+    db.execute("CREATE INDEX segments_camera_start ON segments (camera, start_ms)")
+    db.execute("CREATE INDEX segments_start ON segments (start_ms)")
+    # Windows of interest: motion, detected events and manual "record now" marks. Retention
+    # keeps footage that overlaps them (non-continuous modes) and protects footage of
+    # events until their own ``keep_until_ms``.
+    db.execute(
+        """
+        CREATE TABLE marks (
+            id INTEGER PRIMARY KEY,
+            camera TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('motion', 'event')),
+            source TEXT NOT NULL,
+            label TEXT,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER,
+            keep_until_ms INTEGER,
+            created_ms INTEGER NOT NULL,
+            CHECK (end_ms IS NULL OR end_ms >= start_ms)
+        )
+        """
+    )
+    db.execute("CREATE INDEX marks_camera_start ON marks (camera, start_ms)")
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ctypes
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ import httpx
 
 from campy.go2rtc.confgen import api_env
 from campy.go2rtc.const import GO2RTC_VERSION
+from campy.procs import die_with_parent
 from campy.streams import scrub
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,6 @@ go2rtc_log = logging.getLogger("campy.go2rtc.log")
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
            "warn": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except Exception:
-        pass
 
 
 def format_log_line(raw: str) -> tuple[int, str]:
@@ -125,7 +117,7 @@ class Go2rtcServer:
         self.proc = await asyncio.create_subprocess_exec(
             str(self.binary), "-c", "/dev/null", "-c", str(self.config_path),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env=env, start_new_session=True, preexec_fn=_die_with_parent,
+            env=env, start_new_session=True, preexec_fn=die_with_parent(),
         )
         log.info("go2rtc started (pid %s)", self.proc.pid)
         self._reader = asyncio.create_task(self._read_log(self.proc), name="go2rtc-log")

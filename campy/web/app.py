@@ -24,6 +24,7 @@ from campy.web.auth import make_session_auth
 from campy.web.errors import HANDLERS
 from campy.web.live import LiveController
 from campy.web.pages import AuthController, PageController
+from campy.web.recordings import RecordingsApi, RecordingsPages
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
@@ -72,6 +73,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             PageController,
             ApiController,
             LiveController,
+            RecordingsApi,
+            RecordingsPages,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

@@ -1,0 +1,91 @@
+"""``campy check``: verify the recording invariants of docs/recording.md on disk.
+
+Read-only; safe while CamPy runs (the segment being written lives in ``.incoming`` and has
+no row yet, so it is never reported). Each violation names the invariant it breaks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from campy.recording.index import RecordingIndex
+from campy.recording.layout import INCOMING, QUARANTINE, parse_relpath
+from campy.recording.probe import probe_sync
+
+# A recovered segment's duration comes from ffprobe; allow for container rounding.
+_DURATION_SLACK_MS = 1_000
+
+
+class Violation(msgspec.Struct, frozen=True):
+    invariant: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[invariant {self.invariant}] {self.path}: {self.message}"
+
+
+def check_recordings(index: RecordingIndex, storage: Path, *, deep: bool = False,
+                     max_bytes: int | None = None) -> tuple[list[Violation], dict[str, int]]:
+    """Every violation found, and counts of what was checked."""
+    out: list[Violation] = []
+    rows = index.db.execute(
+        "SELECT id, camera, start_ms, end_ms, size_bytes, path, deleting FROM segments ORDER BY camera, start_ms"
+    ).fetchall()
+    known: set[str] = set()
+    prev: dict[str, tuple[int, str]] = {}
+    for seg_id, camera, start, end, size, rel, deleting in rows:
+        known.add(rel)
+        if deleting:
+            out.append(Violation(3, rel, f"row {seg_id} is marked for deletion (a delete was cut short; "
+                                         "the next start finishes it)"))
+            continue
+        path = storage / rel
+        parsed = parse_relpath(rel)
+        if parsed is None or parsed != (camera, start):
+            out.append(Violation(1, rel, f"row {seg_id}: the path does not match camera {camera} and start {start}"))
+        try:
+            actual = path.stat().st_size
+        except FileNotFoundError:
+            out.append(Violation(1, rel, f"row {seg_id}: the file is missing"))
+            continue
+        if actual != size:
+            out.append(Violation(1, rel, f"row {seg_id}: size is {actual} bytes, the index says {size}"))
+        if deep:
+            info = probe_sync(path)
+            if info is None:
+                out.append(Violation(1, rel, f"row {seg_id}: the file does not play"))
+            elif abs(info.duration_ms - (end - start)) > _DURATION_SLACK_MS:
+                out.append(Violation(1, rel, f"row {seg_id}: plays {info.duration_ms} ms, the index says "
+                                             f"{end - start} ms"))
+        if camera in prev and start < prev[camera][0]:
+            out.append(Violation(2, rel, f"overlaps {prev[camera][1]} by {prev[camera][0] - start} ms"))
+        prev[camera] = (max(end, prev.get(camera, (end, ""))[0]), rel)
+    files = 0
+    if storage.is_dir():
+        for root, dirs, names in os.walk(storage):
+            rel_root = Path(root).relative_to(storage)
+            if rel_root.parts and rel_root.parts[0] == QUARANTINE:
+                dirs[:] = []
+                continue
+            if rel_root.name == INCOMING:
+                continue
+            for name in names:
+                rel = (rel_root / name).as_posix()
+                if rel_root == Path(".") or (rel_root.parts and rel_root.parts[0] == ".campy"):
+                    continue
+                files += 1
+                if rel not in known:
+                    out.append(Violation(3, rel, "a file with no index row (the next start indexes or "
+                                                 "quarantines it)"))
+    if max_bytes is not None:
+        used = sum(r[4] for r in rows)
+        cams = len({r[1] for r in rows})
+        biggest = max((r[4] for r in rows), default=0)
+        if used > max_bytes + cams * biggest:
+            out.append(Violation(5, str(storage), f"recordings use {used} bytes, over the cap of {max_bytes} "
+                                                  "plus one segment per camera"))
+    return out, {"rows": len(rows), "files": files}

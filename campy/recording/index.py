@@ -1,0 +1,142 @@
+"""The recording index in SQLite: segments and marks.
+
+Only the main process writes (one writer). A row is inserted only after its file is
+closed, flushed and in place, so every row names a complete file (invariant 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+from campy.recording.model import Mark, Segment
+
+_SEG_COLS = "id, camera, start_ms, end_ms, size_bytes, path, codec, audio"
+
+
+def _segment(row: Sequence[Any]) -> Segment:
+    return Segment(id=row[0], camera=row[1], start_ms=row[2], end_ms=row[3], size_bytes=row[4],
+                   path=row[5], codec=row[6], audio=bool(row[7]))
+
+
+def _mark(row: Sequence[Any]) -> Mark:
+    return Mark(id=row[0], camera=row[1], kind=row[2], start_ms=row[3], end_ms=row[4], keep_until_ms=row[5])
+
+
+class RecordingIndex:
+    """Segment and mark rows (times in UTC ms)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- segments ---------------------------------------------------------------------
+    def add_segment(self, *, camera: str, start_ms: int, end_ms: int, size_bytes: int, path: str,
+                    codec: str, audio: bool) -> int:
+        with self.db.conn:
+            cur = self.db.execute(
+                "INSERT INTO segments (camera, start_ms, end_ms, size_bytes, path, codec, audio) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [camera, start_ms, end_ms, size_bytes, path, codec, int(audio)])
+        return int(cur.lastrowid or 0)
+
+    def last_end_ms(self, camera: str) -> int | None:
+        row = self.db.execute("SELECT MAX(end_ms) FROM segments WHERE camera = ?", [camera]).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def segments_between(self, camera: str, start_ms: int, end_ms: int, *, limit: int | None = None) -> list[Segment]:
+        """Segments of ``camera`` overlapping [start_ms, end_ms), in time order."""
+        sql = (f"SELECT {_SEG_COLS} FROM segments WHERE camera = ? AND deleting = 0 "
+               "AND start_ms < ? AND end_ms > ? ORDER BY start_ms")
+        args: list[Any] = [camera, end_ms, start_ms]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        # A segment that began before start_ms is found through the (camera, start_ms) index
+        # because no segment is longer than a few minutes; the end_ms test keeps it exact.
+        return [_segment(r) for r in self.db.execute(sql, args).fetchall()]
+
+    def segment(self, segment_id: int) -> Segment | None:
+        row = self.db.execute(f"SELECT {_SEG_COLS} FROM segments WHERE id = ? AND deleting = 0",
+                              [segment_id]).fetchone()
+        return _segment(row) if row else None
+
+    def all_segments(self) -> list[Segment]:
+        return [_segment(r) for r in self.db.execute(
+            f"SELECT {_SEG_COLS} FROM segments WHERE deleting = 0 ORDER BY start_ms, id").fetchall()]
+
+    def paths(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT path, id FROM segments").fetchall()}
+
+    def used_bytes(self) -> int:
+        row = self.db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM segments").fetchone()
+        return int(row[0])
+
+    def mark_deleting(self, ids: Iterable[int]) -> None:
+        with self.db.conn:
+            self.db.conn.executemany("UPDATE segments SET deleting = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def remove(self, ids: Iterable[int]) -> None:
+        with self.db.conn:
+            self.db.conn.executemany("DELETE FROM segments WHERE id = ?", [(i,) for i in ids])
+
+    def deleting(self) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self.db.execute("SELECT id, path FROM segments WHERE deleting = 1")]
+
+    def camera_stats(self) -> list[dict[str, Any]]:
+        """Per camera: segments, bytes, oldest start and newest end."""
+        rows = self.db.execute(
+            "SELECT camera, COUNT(*), SUM(size_bytes), MIN(start_ms), MAX(end_ms) FROM segments "
+            "WHERE deleting = 0 GROUP BY camera ORDER BY camera").fetchall()
+        return [{"camera": r[0], "segments": r[1], "size_bytes": r[2], "oldest_ms": r[3], "newest_ms": r[4]}
+                for r in rows]
+
+    def recent_rate(self, *, since_ms: int) -> dict[str, tuple[int, int]]:
+        """Per camera: (bytes, recorded ms) of segments that ended after ``since_ms``."""
+        rows = self.db.execute(
+            "SELECT camera, SUM(size_bytes), SUM(end_ms - start_ms) FROM segments "
+            "WHERE end_ms > ? AND deleting = 0 GROUP BY camera", [since_ms]).fetchall()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    # -- marks ------------------------------------------------------------------------
+    def add_mark(self, *, camera: str, kind: str, source: str, start_ms: int, end_ms: int | None,
+                 keep_until_ms: int | None, created_ms: int, label: str | None = None) -> int:
+        with self.db.conn:
+            cur = self.db.execute(
+                "INSERT INTO marks (camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms])
+        return int(cur.lastrowid or 0)
+
+    def close_mark(self, mark_id: int, end_ms: int) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE marks SET end_ms = MAX(start_ms, ?) WHERE id = ? AND end_ms IS NULL",
+                            [end_ms, mark_id])
+
+    def marks_between(self, camera: str, start_ms: int, end_ms: int) -> list[Mark]:
+        rows = self.db.execute(
+            "SELECT id, camera, kind, start_ms, end_ms, keep_until_ms FROM marks WHERE camera = ? "
+            "AND start_ms < ? AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
+            [camera, end_ms, start_ms]).fetchall()
+        return [_mark(r) for r in rows]
+
+    def mark_rows(self, camera: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, camera, kind, source, label, start_ms, end_ms, keep_until_ms FROM marks "
+            "WHERE camera = ? AND start_ms < ? AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
+            [camera, end_ms, start_ms]).fetchall()
+        keys = ("id", "camera", "kind", "source", "label", "start_ms", "end_ms", "keep_until_ms")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def all_marks(self) -> list[Mark]:
+        return [_mark(r) for r in self.db.execute(
+            "SELECT id, camera, kind, start_ms, end_ms, keep_until_ms FROM marks").fetchall()]
+
+    def prune_marks(self, *, before_ms: int) -> int:
+        """Forget closed marks that ended, and whose protection ended, before ``before_ms``."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "DELETE FROM marks WHERE end_ms IS NOT NULL AND end_ms < ? "
+                "AND (keep_until_ms IS NULL OR keep_until_ms < ?)", [before_ms, before_ms])
+        return cur.rowcount

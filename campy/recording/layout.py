@@ -1,0 +1,66 @@
+"""Where segment files live: ``<storage>/<camera>/<UTC YYYY-MM-DD>/<HH>/<start>.mp4``.
+
+The file name is the segment's start (UTC, milliseconds), so a file found without an
+index row still says when it began. ffmpeg writes into ``<camera>/.incoming/`` (the
+segment muxer cannot create directories); a closed segment is renamed into place, on the
+same filesystem, so a file is either complete in its place or not there.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+INCOMING = ".incoming"
+QUARANTINE = ".quarantine"
+_NAME_RE = re.compile(r"^(\d{8})T(\d{6})\.(\d{3})Z\.mp4$")
+_INCOMING_RE = re.compile(r"^(\d{8})T(\d{6})Z?\.mp4$")
+
+
+def segment_relpath(camera: str, start_ms: int) -> str:
+    """The path of a segment, relative to the storage root."""
+    t = datetime.fromtimestamp(start_ms / 1000, UTC)
+    return (f"{camera}/{t:%Y-%m-%d}/{t:%H}/"
+            f"{t:%Y%m%dT%H%M%S}.{start_ms % 1000:03d}Z.mp4")
+
+
+def parse_relpath(rel: str) -> tuple[str, int] | None:
+    """(camera, start_ms) from a path made by ``segment_relpath``; None for anything else."""
+    parts = rel.split("/")
+    if len(parts) != 4:
+        return None
+    m = _NAME_RE.match(parts[3])
+    if not m:
+        return None
+    t = datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    start_ms = int(t.timestamp()) * 1000 + int(m.group(3))
+    if segment_relpath(parts[0], start_ms) != rel:
+        return None
+    return parts[0], start_ms
+
+
+def incoming_start_ms(name: str) -> int | None:
+    """The opening time (whole seconds, UTC) that ffmpeg put in an incoming file's name."""
+    m = _INCOMING_RE.match(name)
+    if not m:
+        return None
+    t = datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return int(t.timestamp()) * 1000
+
+
+def incoming_dir(storage: Path, camera: str) -> Path:
+    return storage / camera / INCOMING
+
+
+def quarantine_dir(storage: Path) -> Path:
+    return storage / QUARANTINE
+
+
+def day_start_ms(day: str) -> int:
+    """Epoch ms of 00:00 UTC of ``YYYY-MM-DD`` (ValueError if it is not such a date)."""
+    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * 1000
+
+
+def day_of(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")

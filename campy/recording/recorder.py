@@ -1,0 +1,212 @@
+"""One camera's recorder: a supervised ``ffmpeg -c copy`` from go2rtc's restream into segments.
+
+ffmpeg's segment muxer writes fragmented MP4 files into ``<camera>/.incoming/`` and, each
+time it closes one, prints a CSV line (``name,start,end`` in stream seconds) on stdout.
+The recorder turns that line into wall-clock times and hands the file to a ``SegmentSink``
+(the manager), which moves it into place and indexes it.
+
+Times: the first segment of an ffmpeg run is anchored to CamPy's clock when its line
+arrives (the line comes when the next segment opens, i.e. at the segment's end); later
+segments follow on from the previous end using the stream's own durations, so consecutive
+segments neither overlap nor leave false gaps. If the two clocks drift apart by more than
+``_REANCHOR_MS`` the recorder re-anchors.
+
+Failure handling: ffmpeg exits when go2rtc or the camera goes away (RTSP read timeout);
+the recorder salvages the segment that was open, waits (backoff capped at 2 s, so
+recording resumes within a few seconds of the camera's return) and starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from campy.clock import Clock
+from campy.procs import die_with_parent, terminate
+from campy.recording.layout import incoming_dir
+from campy.recording.probe import FRAG_FLAGS, ffmpeg_bin
+
+log = logging.getLogger(__name__)
+
+_REANCHOR_MS = 2_000
+_BACKOFF = (0.5, 1.0, 2.0)
+_STABLE_RUN_S = 30.0
+
+
+class SegmentSink(Protocol):
+    async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None) -> Any: ...
+
+    async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Any: ...
+
+
+def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int) -> list[str]:
+    """The recorder's ffmpeg command line (stream copy only, never a re-encode)."""
+    return [
+        ffmpeg_bin(), "-nostdin", "-hide_banner", "-loglevel", "warning",
+        "-rtsp_transport", "tcp", "-timeout", "5000000",  # µs without data → exit, then restart
+        "-i", url,
+        "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+        "-flush_packets", "1",  # each fragment reaches the file as it is made
+        "-f", "segment", "-segment_time", str(segment_seconds), "-segment_format", "mp4",
+        "-segment_format_options", f"movflags={FRAG_FLAGS}:frag_duration=1000000",
+        "-reset_timestamps", "1", "-strftime", "1",
+        "-segment_list", "pipe:1", "-segment_list_type", "csv",
+        str(out_dir / "%Y%m%dT%H%M%SZ.mp4"),
+    ]
+
+
+class Recorder:
+    """Supervises one camera's ffmpeg; ``await run()`` until cancelled."""
+
+    def __init__(self, *, camera: str, url: str, storage: Path, segment_seconds: int, sink: SegmentSink,
+                 clock: Clock, scrub: Callable[[str], str],
+                 on_storage_error: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self.camera = camera
+        self.url = url
+        self.storage = storage
+        self.segment_seconds = segment_seconds
+        self.sink = sink
+        self.clock = clock
+        self.scrub = scrub
+        self.on_storage_error = on_storage_error
+        self.state = "starting"
+        self.error: str | None = None
+        self.restarts = 0
+        self.segments = 0
+        self.last_segment_end_ms: int | None = None
+        self.started_ms: int | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self._next_start: int | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+
+    def status(self) -> dict[str, Any]:
+        return {"camera": self.camera, "state": self.state, "error": self.error, "restarts": self.restarts,
+                "segments": self.segments, "last_segment_end_ms": self.last_segment_end_ms,
+                "pid": self.proc.pid if self.proc and self.proc.returncode is None else None}
+
+    async def run(self) -> None:
+        failures = 0
+        try:
+            while True:
+                out = incoming_dir(self.storage, self.camera)
+                problem = _check_writable(out)
+                if problem:
+                    self.state, self.error = "error", problem
+                    if self.on_storage_error:
+                        await self.on_storage_error(problem)
+                    await asyncio.sleep(5)
+                    continue
+                await self._salvage_leftovers(out)
+                began = time.monotonic()
+                await self._run_once(out)
+                if self.state != "stopped":
+                    self.restarts += 1
+                failures = 0 if time.monotonic() - began > _STABLE_RUN_S else failures + 1
+                await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
+        finally:
+            self.state = "stopped"
+            if self.proc is not None:
+                await terminate(self.proc, sig=signal.SIGINT, group=True)
+                await self._salvage_leftovers(incoming_dir(self.storage, self.camera))
+
+    async def _salvage_leftovers(self, out: Path) -> None:
+        """Whatever ffmpeg left in .incoming (the open segment of a run that died)."""
+        try:
+            leftovers = sorted(p for p in out.iterdir() if p.suffix == ".mp4")
+        except OSError:
+            return
+        for path in leftovers:
+            hint = self._next_start if path == leftovers[0] else None
+            try:
+                seg = await self.sink.salvage(self.camera, path, start_ms=hint)
+            except Exception:
+                log.exception("camera %s: could not salvage %s", self.camera, path.name)
+                continue
+            if seg is not None:
+                self.segments += 1
+                self.last_segment_end_ms = getattr(seg, "end_ms", None)
+        self._next_start = None
+
+    async def _run_once(self, out: Path) -> None:
+        self.state, self._next_start = "starting", None
+        self._stderr.clear()
+        self.proc = await asyncio.create_subprocess_exec(
+            *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            # SIGINT lets ffmpeg close the open segment cleanly if CamPy dies.
+            preexec_fn=die_with_parent(signal.SIGINT),
+            env={**{k: v for k, v in os.environ.items() if k in ("PATH", "LANG")}, "TZ": "UTC"},
+        )
+        self.started_ms = self.clock.now_ms()
+        err_task = asyncio.create_task(self._read_stderr(self.proc))
+        try:
+            assert self.proc.stdout is not None
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    break
+                await self._on_line(out, line.decode(errors="replace").strip())
+            await self.proc.wait()
+        finally:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(err_task, 2)
+        if self.state == "stopped":
+            return
+        tail = self.scrub(" | ".join(self._stderr)) or f"ffmpeg exited with status {self.proc.returncode}"
+        self.state, self.error = "waiting", tail
+        log.warning("camera %s: recorder stopped (%s); restarting", self.camera, tail[-300:])
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while True:
+            line = await proc.stderr.readline()
+            if not line:
+                return
+            text = line.decode(errors="replace").strip()
+            if text:
+                self._stderr.append(text)
+
+    async def _on_line(self, out: Path, line: str) -> None:
+        parts = line.rsplit(",", 2)
+        if len(parts) != 3:
+            return
+        name, t0, t1 = parts
+        try:
+            dur_ms = int(round((float(t1) - float(t0)) * 1000))
+        except ValueError:
+            return
+        if dur_ms <= 0:
+            return
+        now = self.clock.now_ms()
+        start = self._next_start
+        if start is None or abs(now - (start + dur_ms)) > _REANCHOR_MS:
+            start = now - dur_ms
+        seg = await self.sink.commit(self.camera, out / os.path.basename(name), start_ms=start,
+                                     end_ms=start + dur_ms)
+        self._next_start = start + dur_ms
+        if seg is not None:
+            self.state, self.error = "recording", None
+            self.segments += 1
+            self.last_segment_end_ms = getattr(seg, "end_ms", None)
+            self._next_start = max(self._next_start, self.last_segment_end_ms or 0)
+
+
+def _check_writable(directory: Path) -> str | None:
+    """None if segments can be written under ``directory``; otherwise a message for the user."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"storage path {directory.parent.parent} is not writable ({err.strerror or err})"
+    return None

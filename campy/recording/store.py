@@ -1,0 +1,148 @@
+"""Putting segment files in place and taking them away, in the order the invariants need.
+
+Create: ffmpeg closed the file → fsync the file → rename into ``<camera>/<day>/<hour>/``
+→ fsync the directory → insert the row. Delete: mark the rows → unlink the files →
+remove the rows. A crash between any two steps is repaired at the next start
+(``campy.recording.recovery``), see docs/recording.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from campy.clock import Clock
+from campy.recording.index import RecordingIndex
+from campy.recording.layout import incoming_start_ms, quarantine_dir, segment_relpath
+from campy.recording.model import Segment
+from campy.recording.probe import ProbeResult, probe, remux
+
+log = logging.getLogger(__name__)
+
+
+def fsync_path(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SegmentStore:
+    """Moves closed segments into place and indexes them; deletes them in order."""
+
+    def __init__(self, *, storage: Path, index: RecordingIndex, clock: Clock) -> None:
+        self.storage = storage
+        self.index = index
+        self.clock = clock
+        self._last_end: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    def last_end(self, camera: str) -> int | None:
+        if camera not in self._last_end:
+            end = self.index.last_end_ms(camera)
+            if end is None:
+                return None
+            self._last_end[camera] = end
+        return self._last_end[camera]
+
+    async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None,
+                     info: ProbeResult | None = None) -> Segment | None:
+        """Index a closed segment file (in ``.incoming``); None if it holds nothing playable."""
+        async with self._lock:
+            try:
+                size = file.stat().st_size
+            except FileNotFoundError:
+                return None
+            if info is None:
+                info = await probe(file)
+            if size == 0 or info is None:
+                return await self._salvage_locked(camera, file, start_ms=start_ms)
+            duration = (end_ms - start_ms) if end_ms is not None else info.duration_ms
+            return self._place(camera, file, start_ms=start_ms, duration_ms=duration, size=size, info=info)
+
+    async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Segment | None:
+        """Index what can be played of a file ffmpeg did not close cleanly; quarantine the rest."""
+        async with self._lock:
+            return await self._salvage_locked(camera, file, start_ms=start_ms)
+
+    async def _salvage_locked(self, camera: str, file: Path, *, start_ms: int | None) -> Segment | None:
+        if not file.exists():
+            return None
+        if file.stat().st_size == 0:
+            file.unlink()
+            return None
+        fixed = file.with_name(file.name + ".repair")
+        ok = await remux(file, fixed)
+        info = await probe(fixed) if ok else None
+        if info is None:
+            with contextlib.suppress(FileNotFoundError):
+                fixed.unlink()
+            self.quarantine(file, camera=camera, why="unplayable")
+            return None
+        os.replace(fixed, file)
+        if start_ms is None:
+            start_ms = incoming_start_ms(file.name) or (self.clock.now_ms() - info.duration_ms)
+        log.info("camera %s: salvaged %.1f s from an interrupted segment", camera, info.duration_ms / 1000)
+        return self._place(camera, file, start_ms=start_ms, duration_ms=info.duration_ms,
+                           size=file.stat().st_size, info=info)
+
+    def _place(self, camera: str, file: Path, *, start_ms: int, duration_ms: int, size: int,
+               info: ProbeResult) -> Segment | None:
+        if duration_ms <= 0:
+            self.quarantine(file, camera=camera, why="empty")
+            return None
+        last = self.last_end(camera)
+        if last is not None and start_ms < last:
+            # Segments of one camera never overlap (invariant 2): a run that began while the
+            # previous one was still flushing follows on from it.
+            start_ms = last
+        end_ms = start_ms + duration_ms
+        rel = segment_relpath(camera, start_ms)
+        dest = self.storage / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fsync_path(file)
+        os.replace(file, dest)
+        fsync_path(dest.parent, directory=True)
+        seg_id = self.index.add_segment(camera=camera, start_ms=start_ms, end_ms=end_ms, size_bytes=size,
+                                        path=rel, codec=info.codec, audio=info.audio)
+        self._last_end[camera] = end_ms
+        return Segment(id=seg_id, camera=camera, start_ms=start_ms, end_ms=end_ms, size_bytes=size, path=rel,
+                       codec=info.codec, audio=info.audio)
+
+    def quarantine(self, file: Path, *, camera: str, why: str) -> None:
+        qdir = quarantine_dir(self.storage)
+        qdir.mkdir(parents=True, exist_ok=True)
+        target = qdir / f"{camera}-{self.clock.now_ms()}-{file.name}"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(file, target)
+            log.warning("camera %s: %s segment %s moved to %s", camera, why, file.name, target)
+
+    def delete(self, segments: Iterable[Segment]) -> int:
+        """Delete segments in the safe order; returns bytes freed."""
+        segs = list(segments)
+        if not segs:
+            return 0
+        self.index.mark_deleting([s.id for s in segs])
+        freed = 0
+        gone: list[int] = []
+        for s in segs:
+            try:
+                (self.storage / s.path).unlink()
+                freed += s.size_bytes
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                # The row stays marked; the next start finishes the delete.
+                log.warning("could not delete %s: %s", s.path, err)
+                continue
+            gone.append(s.id)
+        self.index.remove(gone)
+        for s in segs:
+            with contextlib.suppress(OSError):
+                (self.storage / s.path).parent.rmdir()  # an hour directory left empty
+        return freed

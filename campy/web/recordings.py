@@ -1,0 +1,302 @@
+"""Recordings over HTTP: listing, segment files, continuous playback, exports, marks, storage.
+
+JSON under ``/api`` (``RecordingsApi``); pages and HTMX partials beside it
+(``RecordingsPages``). Every route needs a session; every camera-scoped route checks the
+camera exists and that the user may view it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, route
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Stream, Template
+
+from campy.errors import BadRequest, Conflict, NotFound
+from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_stream
+from campy.recording.layout import day_of, day_start_ms
+from campy.recording.model import DAY_MS, Segment
+from campy.recording.timeline import (
+    StorageRow,
+    day_timeline_svg,
+    days_left,
+    format_duration,
+    human_bytes,
+    merge_spans,
+    storage_chart_svg,
+)
+from campy.web.auth import can_view_camera, current_user, require_admin, require_user
+from campy.web.ranges import file_response
+
+MAX_LIST_MS = 31 * DAY_MS
+MAX_LIST_ROWS = 20_000
+# 2000-01-01 .. 2100-01-01: anything outside is a typo, not a time CamPy recorded.
+_MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
+
+
+def parse_time(value: str | None, *, name: str) -> int | None:
+    """Epoch milliseconds from ``1733112000000`` or ISO 8601 (``2026-12-02T04:00:00Z``)."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    try:
+        ms = int(text)
+    except ValueError:
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{name} must be epoch milliseconds or an ISO 8601 time, not {value!r}",
+                             fields={name: "epoch ms or ISO 8601"}) from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        ms = int(dt.timestamp() * 1000)
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise BadRequest(f"{name} is out of range (years 2000-2100)", fields={name: "out of range"})
+    return ms
+
+
+def time_range(start: str | None, end: str | None, *, now_ms: int, default_ms: int = DAY_MS,
+               max_ms: int = MAX_LIST_MS) -> tuple[int, int]:
+    end_ms = parse_time(end, name="end")
+    start_ms = parse_time(start, name="start")
+    if end_ms is None:
+        end_ms = now_ms if start_ms is None else min(start_ms + default_ms, max(now_ms, start_ms + 1))
+    if start_ms is None:
+        start_ms = end_ms - default_ms
+    if end_ms <= start_ms:
+        raise BadRequest("end must be after start", fields={"end": "after start"})
+    if end_ms - start_ms > max_ms:
+        raise BadRequest(f"the range may span at most {max_ms // DAY_MS} days", fields={"end": "range too long"})
+    return start_ms, end_ms
+
+
+def _camera(request: Request[Any, Any, Any], name: str) -> Any:
+    runtime = request.app.state.runtime
+    if name not in runtime.config.cameras and not runtime.recording.index.last_end_ms(name):
+        raise NotFound(f"no camera {name!r}")
+    if not can_view_camera(current_user(request), name):
+        raise PermissionDeniedException("you may not view this camera")
+    return runtime
+
+
+def segment_view(camera: str, seg: Segment) -> dict[str, Any]:
+    return {"id": seg.id, "camera": camera, "start_ms": seg.start_ms, "end_ms": seg.end_ms,
+            "duration_ms": seg.end_ms - seg.start_ms, "size_bytes": seg.size_bytes, "codec": seg.codec,
+            "audio": seg.audio, "url": f"/api/cameras/{camera}/segments/{seg.id}/video.mp4"}
+
+
+class ExportIn(msgspec.Struct, forbid_unknown_fields=True):
+    start_ms: int
+    end_ms: int
+
+
+class MarkIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: str = "event"
+    start_ms: int | None = None
+    end_ms: int | None = None
+    seconds: float | None = None
+    label: str | None = None
+
+
+def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end_ms: int) -> ExportJob:
+    runtime = _camera(request, name)
+    if end_ms <= start_ms:
+        raise BadRequest("end must be after start", fields={"end_ms": "after start_ms"})
+    if end_ms - start_ms > MAX_EXPORT_MS:
+        raise BadRequest("an export may span at most 24 hours", fields={"end_ms": "at most 24 h after start"})
+    segs = runtime.recording.segments(name, start_ms, end_ms)
+    if not segs:
+        raise NotFound("nothing was recorded in that range")
+    return runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
+                                  owner=current_user(request).username, storage=runtime.recording.storage,
+                                  segments=segs)
+
+
+def _job(request: Request[Any, Any, Any], job_id: str) -> ExportJob:
+    job = request.app.state.runtime.exporter.jobs.get(job_id)
+    user = current_user(request)
+    if job is None or (job.owner != user.username and not user.is_admin):
+        raise NotFound("no such export")
+    return job
+
+
+class RecordingsApi(Controller):
+    path = "/api"
+    guards = [require_user]
+
+    @get("/cameras/{name:str}/recordings", sync_to_thread=False)
+    def recordings(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
+                   end: FromQuery[str | None] = None) -> list[dict[str, Any]]:
+        """Segments of a camera overlapping [start, end) (default: the last 24 h), oldest first."""
+        runtime = _camera(request, name)
+        start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
+        segs = runtime.recording.segments(name, start_ms, end_ms, limit=MAX_LIST_ROWS)
+        return [segment_view(name, s) for s in segs]
+
+    @get("/cameras/{name:str}/timeline", sync_to_thread=False)
+    def timeline(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
+                 end: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Recorded spans (gaps merged away up to 1.5 s) and marks, for drawing a timeline."""
+        runtime = _camera(request, name)
+        start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
+        segs = runtime.recording.segments(name, start_ms, end_ms)
+        spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
+        return {"camera": name, "start_ms": start_ms, "end_ms": end_ms,
+                "spans": [{"start_ms": a, "end_ms": b} for a, b in spans],
+                "marks": runtime.recording.index.mark_rows(name, start_ms, end_ms),
+                "play_url": f"/api/cameras/{name}/play.mp4?start={{start_ms}}"}
+
+    @route("/cameras/{name:str}/segments/{seg_id:int}/video.mp4", http_method=["GET", "HEAD"])
+    async def segment_file(self, request: Request[Any, Any, Any], name: FromPath[str],
+                           seg_id: FromPath[int]) -> Response[Any]:
+        runtime = _camera(request, name)
+        seg = runtime.recording.index.segment(seg_id)
+        if seg is None or seg.camera != name:
+            raise NotFound("no such segment")
+        return file_response(request, runtime.recording.storage / seg.path, media_type="video/mp4",
+                             cache_seconds=3600)
+
+    @get("/cameras/{name:str}/play.mp4")
+    async def play(self, request: Request[Any, Any, Any], name: FromPath[str],
+                   start: FromQuery[str | None] = None) -> Stream:
+        """One continuous fragmented MP4 to the next gap (stream copy), from the start of the
+        segment holding ``start`` (a keyframe): ``X-Campy-Start-Ms`` says when stream time 0 is."""
+        runtime = _camera(request, name)
+        start_ms = parse_time(start, name="start")
+        if start_ms is None:
+            raise BadRequest("start is required", fields={"start": "required"})
+        segs = contiguous(runtime.recording.segments(name, start_ms, start_ms + 3_600_000), start_ms)
+        if not segs:
+            raise NotFound("nothing was recorded at or after that time (within an hour)")
+        begin = segs[0].start_ms
+        return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
+                      headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
+                               "X-Campy-Codec": segs[0].codec, "Cache-Control": "no-store"})
+
+    @post("/cameras/{name:str}/exports", status_code=202)
+    async def create_export(self, request: Request[Any, Any, Any], name: FromPath[str],
+                            data: JSONBody[ExportIn]) -> dict[str, Any]:
+        return _start_export(request, name, data.start_ms, data.end_ms).view()
+
+    @get("/cameras/{name:str}/export.mp4")
+    async def export_now(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
+                         end: FromQuery[str | None] = None) -> Response[Any]:
+        """Export [start, end) and answer with the MP4 itself (for scripts; the UI uses jobs)."""
+        if not start or not end:
+            raise BadRequest("start and end are required", fields={"start": "required", "end": "required"})
+        start_ms, end_ms = time_range(start, end, now_ms=request.app.state.runtime.clock.now_ms(),
+                                      max_ms=MAX_EXPORT_MS)
+        job = _start_export(request, name, start_ms, end_ms)
+        await request.app.state.runtime.exporter.wait(job)
+        if job.state != "done":
+            raise Conflict(f"export failed: {job.error}")
+        return file_response(request, request.app.state.runtime.exporter.path(job), media_type="video/mp4",
+                             filename=job.filename)
+
+    @get("/exports/{job_id:str}", sync_to_thread=False)
+    def export_status(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+        return _job(request, job_id).view()
+
+    @route("/exports/{job_id:str}/download", http_method=["GET", "HEAD"])
+    async def export_download(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
+        job = _job(request, job_id)
+        if job.state != "done":
+            raise Conflict(f"the export is {job.state}")
+        return file_response(request, request.app.state.runtime.exporter.path(job), media_type="video/mp4",
+                             filename=job.filename)
+
+    @post("/cameras/{name:str}/marks", status_code=201)
+    async def add_mark(self, request: Request[Any, Any, Any], name: FromPath[str],
+                       data: JSONBody[MarkIn]) -> dict[str, Any]:
+        """Mark a window to keep ("record now" or an external trigger's event)."""
+        runtime = _camera(request, name)
+        return runtime.recording.add_mark(name, kind=data.kind, start_ms=data.start_ms, end_ms=data.end_ms,
+                                          seconds=data.seconds, label=data.label, source="api")
+
+    @get("/storage", sync_to_thread=False)
+    def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        status = request.app.state.runtime.recording.storage_status()
+        if not current_user(request).is_admin:
+            status.pop("path", None)
+        return status
+
+    @post("/recording/retention", guards=[require_admin], status_code=200)
+    async def run_retention(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        result = await request.app.state.runtime.recording.retention_pass("manual")
+        return msgspec.structs.asdict(result)
+
+
+def _day(day: str | None, now_ms: int) -> tuple[str, int]:
+    if not day:
+        day = day_of(now_ms)
+    try:
+        return day, day_start_ms(day)
+    except ValueError:
+        raise BadRequest(f"day must be YYYY-MM-DD, not {day!r}", fields={"day": "YYYY-MM-DD"}) from None
+
+
+def timeline_context(runtime: Any, name: str, day: str | None) -> dict[str, Any]:
+    now = runtime.clock.now_ms()
+    day, start = _day(day, now)
+    segs = runtime.recording.segments(name, start, start + DAY_MS)
+    spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
+    marks = runtime.recording.index.marks_between(name, start, start + DAY_MS)
+    svg = day_timeline_svg(day_start_ms=start, spans=spans, marks=marks, now_ms=now)
+    recorded = sum(min(b, start + DAY_MS) - max(a, start) for a, b in spans)
+    codecs = sorted({s.codec for s in segs})
+    return {"day": day, "day_start_ms": start, "svg": svg, "spans": spans, "segments": len(segs),
+            "recorded": format_duration(recorded), "codecs": codecs,
+            "events": sum(1 for m in marks if m.kind == "event"),
+            "prev_day": day_of(start - DAY_MS), "next_day": day_of(start + DAY_MS) if start + DAY_MS <= now else None}
+
+
+class RecordingsPages(Controller):
+    guards = [require_user]
+
+    @get("/cameras/{name:str}/recordings", sync_to_thread=False)
+    def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None) -> Template:
+        runtime = _camera(request, name)
+        ctx = timeline_context(runtime, name, day)
+        cam = runtime.config.cameras.get(name)
+        rec = runtime.recording.recorders.get(name)
+        ctx.update({"name": name, "title": (cam.title if cam and cam.title else name),
+                    "recorder": rec.status() if rec else None,
+                    "mode": cam.record.mode if cam else None})
+        template = "_timeline.html" if request.htmx and request.htmx.target == "timeline" else "recordings.html"
+        return Template(template, context=ctx)
+
+    @post("/cameras/{name:str}/exports", status_code=200)
+    async def export_form(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        form = await request.form()
+        start_ms = parse_time(str(form.get("start_ms", "")), name="start_ms")
+        end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms")
+        if start_ms is None or end_ms is None:
+            raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
+        job = _start_export(request, name, start_ms, end_ms)
+        return Template("_export.html", context={"job": job.view()})
+
+    @get("/exports/{job_id:str}", sync_to_thread=False)
+    def export_partial(self, request: HTMXRequest, job_id: FromPath[str]) -> Template:
+        return Template("_export.html", context={"job": _job(request, job_id).view()})
+
+    @get("/storage", sync_to_thread=False)
+    def storage_page(self, request: HTMXRequest) -> Template:
+        runtime = request.app.state.runtime
+        status = runtime.recording.storage_status()
+        rows = [StorageRow(camera=c["camera"], size_bytes=c["size_bytes"], oldest_ms=c["oldest_ms"],
+                           bytes_per_day=(c["bytes_per_second"] * 86400) if c["bytes_per_second"] else None)
+                for c in status["cameras"]]
+        rate = sum(r.bytes_per_day or 0 for r in rows)
+        left = days_left(free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"], used_bytes=status["used_bytes"],
+                         bytes_per_day=rate) if rate else None
+        chart = storage_chart_svg(rows, free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"])
+        return Template("storage.html", context={
+            "status": status, "chart": chart, "rate_per_day": human_bytes(int(rate)) if rate else None,
+            "days_left": left, "human_bytes": human_bytes, "is_admin": current_user(request).is_admin,
+            "fmt_ms": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms else "–",
+        })

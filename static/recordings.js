@@ -1,0 +1,134 @@
+// Recordings page: click the timeline to play from that moment; playback runs on across
+// segments (the server streams one continuous MP4 up to the next gap) and then jumps to the
+// next recorded span. The clock under the video shows the footage's UTC time.
+
+const HEVC_TYPES = ['video/mp4; codecs="hvc1.1.6.L153.B0"', 'video/mp4; codecs="hev1.1.6.L153.B0"'];
+
+function pad(n, w = 2) { return String(n).padStart(w, "0"); }
+
+export function formatUtc(ms) {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+         `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+}
+
+function toLocalInput(ms) {  // datetime-local holds UTC here (the page says so)
+  return new Date(ms).toISOString().slice(0, 19);
+}
+
+function fromLocalInput(value) {
+  return value ? Date.parse(value + "Z") : NaN;
+}
+
+export function canPlayHevc(video) {
+  return HEVC_TYPES.some((t) => video.canPlayType(t) !== "" ||
+    (window.MediaSource && MediaSource.isTypeSupported(t)));
+}
+
+function spansOf(root) {
+  return [...root.querySelectorAll("svg.timeline rect.rec")]
+    .map((r) => [Number(r.dataset.startMs), Number(r.dataset.endMs)])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+// The time under a click: the SVG says where its plot starts and how wide it is.
+export function timeAt(svg, clientX) {
+  const box = svg.getBoundingClientRect();
+  const vb = svg.viewBox.baseVal;
+  const x = (clientX - box.left) * (vb.width / box.width);
+  const plotX = Number(svg.dataset.plotX || 0);
+  const plotW = Number(svg.dataset.plotWidth || vb.width);
+  const frac = Math.min(1, Math.max(0, (x - plotX) / plotW));
+  return Number(svg.dataset.dayStartMs) + frac * Number(svg.dataset.dayMs);
+}
+
+export function attachRecordings(section) {
+  if (!section) return;
+  const camera = section.dataset.camera;
+  const video = document.getElementById("playback");
+  const clock = document.getElementById("play-clock");
+  const hevcNote = document.getElementById("hevc-note");
+  const state = { startMs: null, endMs: null };
+
+  function checkCodec() {
+    const wrap = section.querySelector(".timeline-wrap");
+    const codecs = (wrap?.dataset.codecs || "").split(",");
+    const hevc = codecs.includes("hevc");
+    hevcNote.hidden = !(hevc && !canPlayHevc(video));
+    return hevcNote.hidden;
+  }
+
+  async function play(ms) {
+    const spans = spansOf(section);
+    // A click in a gap plays the next recorded span.
+    const span = spans.find(([a, b]) => ms < b);
+    if (!span) { clock.textContent = "Nothing recorded after " + formatUtc(ms); return; }
+    const want = Math.floor(Math.max(ms, span[0]));
+    if (!checkCodec()) { clock.textContent = "Cannot play H.265 here; export instead."; return; }
+    // The stream starts at the beginning of the segment holding `want` (a keyframe), so
+    // stream time 0 is that segment's exact start; then seek to the moment clicked.
+    const q = `start=${want}&end=${want + 1}`;
+    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/recordings?${q}`);
+    const segs = res.ok ? await res.json() : [];
+    const from = segs.length ? segs[0].start_ms : want;
+    state.startMs = from;
+    state.endMs = span[1];
+    section.dataset.playStartMs = String(want);
+    video.src = `/api/cameras/${encodeURIComponent(camera)}/play.mp4?start=${from}`;
+    const offset = (want - from) / 1000;
+    if (offset > 0.05) {
+      video.addEventListener("loadedmetadata", () => { video.currentTime = offset; }, { once: true });
+    }
+    video.play().catch(() => {});
+    const fromInput = document.getElementById("export-from");
+    const toInput = document.getElementById("export-to");
+    if (fromInput && !fromInput.value) {
+      fromInput.value = toLocalInput(want);
+      toInput.value = toLocalInput(Math.min(want + 60000, span[1]));
+    }
+  }
+
+  section.addEventListener("click", (ev) => {
+    const svg = ev.target.closest("svg.timeline");
+    if (svg) play(timeAt(svg, ev.clientX));
+  });
+
+  video.addEventListener("timeupdate", () => {
+    if (state.startMs == null) return;
+    const now = state.startMs + video.currentTime * 1000;
+    section.dataset.playingMs = String(Math.floor(now));
+    clock.textContent = formatUtc(now);
+    const svg = section.querySelector("svg.timeline");
+    if (!svg) return;
+    let cursor = svg.querySelector("rect.cursor");
+    if (!cursor) {
+      cursor = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      cursor.setAttribute("class", "cursor");
+      cursor.setAttribute("width", "2");
+      cursor.setAttribute("y", "0");
+      cursor.setAttribute("height", String(svg.viewBox.baseVal.height));
+      cursor.setAttribute("fill", "#fff");
+      svg.appendChild(cursor);
+    }
+    const plotX = Number(svg.dataset.plotX || 0);
+    const plotW = Number(svg.dataset.plotWidth || svg.viewBox.baseVal.width);
+    const frac = (now - Number(svg.dataset.dayStartMs)) / Number(svg.dataset.dayMs);
+    cursor.setAttribute("x", String(plotX + frac * plotW - 1));
+  });
+
+  video.addEventListener("ended", () => {
+    // The stream stops at a gap or after an hour: carry on from where it stopped.
+    if (state.startMs == null) return;
+    const reached = state.startMs + video.duration * 1000;
+    const next = spansOf(section).find(([a, b]) => b > reached + 500);
+    if (next) play(Math.max(next[0], reached));
+  });
+
+  const form = section.querySelector("form.export");
+  form?.addEventListener("htmx:configRequest", (ev) => {
+    ev.detail.parameters.start_ms = String(fromLocalInput(document.getElementById("export-from").value));
+    ev.detail.parameters.end_ms = String(fromLocalInput(document.getElementById("export-to").value));
+  });
+  checkCodec();
+  section.recordings = { play, state };
+}
