@@ -5,11 +5,11 @@ time it closes one, prints a CSV line (``name,start,end`` in stream seconds) on 
 The recorder turns that line into wall-clock times and hands the file to a ``SegmentSink``
 (the manager), which moves it into place and indexes it.
 
-Times: the first segment of an ffmpeg run is anchored to CamPy's clock when its line
-arrives (the line comes when the next segment opens, i.e. at the segment's end); later
-segments follow on from the previous end using the stream's own durations, so consecutive
-segments neither overlap nor leave false gaps. If the two clocks drift apart by more than
-``_REANCHOR_MS`` the recorder re-anchors.
+Times: the first segment of an ffmpeg run ends when its file was last written (ffmpeg
+flushes every packet, so the file's mtime is the wall-clock time of its last packet, even
+when the line reporting it comes late, at ffmpeg's exit); later segments follow on from the
+previous end using the stream's own durations, so consecutive segments neither overlap nor
+leave false gaps. A segment that would end in the future is pulled back to CamPy's clock.
 
 Failure handling: ffmpeg exits when go2rtc or the camera goes away (RTSP read timeout);
 the recorder salvages the segment that was open, waits (backoff capped at 2 s, so
@@ -186,11 +186,14 @@ class Recorder:
             return
         if dur_ms <= 0:
             return
+        file = out / os.path.basename(name)
         now = self.clock.now_ms()
         start = self._next_start
-        if start is None or abs(now - (start + dur_ms)) > _REANCHOR_MS:
-            start = now - dur_ms
-        seg = await self.sink.commit(self.camera, out / os.path.basename(name), start_ms=start,
+        if start is None:
+            start = _anchor(file, now) - dur_ms
+        elif start + dur_ms > now + _REANCHOR_MS:
+            start = now - dur_ms  # footage cannot end in the future: our clock wins
+        seg = await self.sink.commit(self.camera, file, start_ms=start,
                                      end_ms=start + dur_ms)
         self._next_start = start + dur_ms
         if seg is not None:
@@ -198,6 +201,16 @@ class Recorder:
             self.segments += 1
             self.last_segment_end_ms = getattr(seg, "end_ms", None)
             self._next_start = max(self._next_start, self.last_segment_end_ms or 0)
+
+
+def _anchor(file: Path, now_ms: int) -> int:
+    """When a segment's last packet was written: its file's mtime (ffmpeg flushes every
+    packet), which stays right even when the line reporting it comes late (at ffmpeg's exit)."""
+    try:
+        mtime_ms = int(file.stat().st_mtime * 1000)
+    except OSError:
+        return now_ms
+    return min(now_ms, mtime_ms) if now_ms - mtime_ms < 60_000 else now_ms
 
 
 def _check_writable(directory: Path) -> str | None:

@@ -73,7 +73,8 @@ class SegmentStore:
     async def _salvage_locked(self, camera: str, file: Path, *, start_ms: int | None) -> Segment | None:
         if not file.exists():
             return None
-        if file.stat().st_size == 0:
+        st = file.stat()
+        if st.st_size == 0:
             file.unlink()
             return None
         fixed = file.with_name(file.name + ".repair")
@@ -86,7 +87,12 @@ class SegmentStore:
             return None
         os.replace(fixed, file)
         if start_ms is None:
-            start_ms = incoming_start_ms(file.name) or (self.clock.now_ms() - info.duration_ms)
+            # The file's mtime is when its last packet was written (ffmpeg flushes each
+            # packet); the name (opening time, whole seconds) is the fallback.
+            opened = incoming_start_ms(file.name)
+            start_ms = int(st.st_mtime * 1000) - info.duration_ms
+            if opened is not None and abs(start_ms - opened) > 60_000:
+                start_ms = opened
         log.info("camera %s: salvaged %.1f s from an interrupted segment", camera, info.duration_ms / 1000)
         return self._place(camera, file, start_ms=start_ms, duration_ms=info.duration_ms,
                            size=file.stat().st_size, info=info)

@@ -71,7 +71,8 @@ def time_range(start: str | None, end: str | None, *, now_ms: int, default_ms: i
     if end_ms <= start_ms:
         raise BadRequest("end must be after start", fields={"end": "after start"})
     if end_ms - start_ms > max_ms:
-        raise BadRequest(f"the range may span at most {max_ms // DAY_MS} days", fields={"end": "range too long"})
+        limit = f"{max_ms // DAY_MS} days" if max_ms > DAY_MS else f"{max_ms // 3_600_000} hours"
+        raise BadRequest(f"the range may span at most {limit}", fields={"end": "range too long"})
     return start_ms, end_ms
 
 

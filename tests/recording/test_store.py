@@ -100,6 +100,7 @@ def test_recovery_repairs_every_kind_of_mismatch(store):
     (store.storage / gone.path).unlink()                 # a row without a file
     store.index.mark_deleting([half.id])                  # a delete cut short after step 1
     orphan = make_clip(store.storage / segment_relpath("cam", T0 + 60_000), 2.0)  # a file without a row
+    orphan_size = orphan.stat().st_size
     clash = make_clip(store.storage / segment_relpath("cam", T0 + 1000), 2.0)     # overlaps `kept`
     junk = store.storage / "cam" / "2026-11-30" / "00" / "notes.txt"
     junk.write_text("x")
@@ -117,6 +118,7 @@ def test_recovery_repairs_every_kind_of_mismatch(store):
     starts = [s.start_ms for s in store.index.all_segments()]
     assert T0 in starts and T0 + 60_000 in starts and T0 + 2000 not in starts
     assert len(starts) == 3
+    assert orphan.exists() and orphan_size in {s.size_bytes for s in store.index.all_segments()}
     violations, counts = check_recordings(store.index, store.storage, deep=True)
     assert violations == [], [str(v) for v in violations]
     assert counts["rows"] == counts["files"] == 3
