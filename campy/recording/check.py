@@ -7,6 +7,7 @@ no row yet, so it is never reported). Each violation names the invariant it brea
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import msgspec
@@ -29,8 +30,24 @@ class Violation(msgspec.Struct, frozen=True):
 
 
 def check_recordings(index: RecordingIndex, storage: Path, *, deep: bool = False,
-                     max_bytes: int | None = None) -> tuple[list[Violation], dict[str, int]]:
-    """Every violation found, and counts of what was checked."""
+                     max_bytes: int | None = None, settle_s: float = 1.0) -> tuple[list[Violation], dict[str, int]]:
+    """Every violation found, and counts of what was checked.
+
+    While CamPy runs, a segment is briefly in place before its row is inserted, and a
+    retention delete briefly has a marked row; so a violation counts only if a second look,
+    ``settle_s`` later, finds it again.
+    """
+    first, counts = _check_once(index, storage, deep=deep, max_bytes=max_bytes)
+    if not first or settle_s <= 0:
+        return first, counts
+    time.sleep(settle_s)
+    second, counts = _check_once(index, storage, deep=deep, max_bytes=max_bytes)
+    again = {(v.invariant, v.path) for v in second}
+    return [v for v in first if (v.invariant, v.path) in again], counts
+
+
+def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,
+                max_bytes: int | None) -> tuple[list[Violation], dict[str, int]]:
     out: list[Violation] = []
     rows = index.db.execute(
         "SELECT id, camera, start_ms, end_ms, size_bytes, path, deleting FROM segments ORDER BY camera, start_ms"

@@ -136,7 +136,7 @@ def test_check_reports_each_violation(store):
     store.index.db.execute("UPDATE segments SET start_ms = ? WHERE id = ?", [T0 + 3000, c.id])
     store.index.db.conn.commit()
     make_clip(store.storage / segment_relpath("cam", T0 + 90_000))
-    violations, _ = check_recordings(store.index, store.storage)
+    violations, _ = check_recordings(store.index, store.storage, settle_s=0.1)
     text = "\n".join(map(str, violations))
     assert "the file is missing" in text
     assert "size is" in text
