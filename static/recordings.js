@@ -26,7 +26,7 @@ export function canPlayHevc(video) {
 }
 
 function spansOf(root) {
-  return [...root.querySelectorAll("svg.timeline rect.rec")]
+  return [...root.querySelectorAll(".day-strip svg.timeline rect.rec")]
     .map((r) => [Number(r.dataset.startMs), Number(r.dataset.endMs)])
     .sort((a, b) => a[0] - b[0]);
 }
@@ -65,20 +65,16 @@ export function attachRecordings(section) {
     if (!span) { clock.textContent = "Nothing recorded after " + formatUtc(ms); return; }
     const want = Math.floor(Math.max(ms, span[0]));
     if (!checkCodec()) { clock.textContent = "Cannot play H.265 here; export instead."; return; }
-    // The stream starts at the beginning of the segment holding `want` (a keyframe), so
-    // stream time 0 is that segment's exact start; then seek to the moment clicked.
-    const q = `start=${want}&end=${want + 1}`;
-    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/recordings?${q}`);
-    const segs = res.ok ? await res.json() : [];
-    const from = segs.length ? segs[0].start_ms : want;
-    state.startMs = from;
-    state.endMs = span[1];
-    section.dataset.playStartMs = String(want);
-    video.src = `/api/cameras/${encodeURIComponent(camera)}/play.mp4?start=${from}`;
-    const offset = (want - from) / 1000;
-    if (offset > 0.05) {
-      video.addEventListener("loadedmetadata", () => { video.currentTime = offset; }, { once: true });
-    }
+    // Ask where playback really begins (the keyframe at or before `want`): the stream's
+    // time 0 is exactly that moment, so the clock below the video is right.
+    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/playback?start=${want}`);
+    if (!res.ok) { clock.textContent = "Nothing to play at " + formatUtc(want); return; }
+    const info = await res.json();
+    state.startMs = info.start_ms;
+    state.endMs = info.end_ms;
+    section.dataset.playStartMs = String(info.start_ms);
+    section.dataset.requestedMs = String(want);
+    video.src = info.url;
     video.play().catch(() => {});
     const fromInput = document.getElementById("export-from");
     const toInput = document.getElementById("export-to");
@@ -90,16 +86,31 @@ export function attachRecordings(section) {
 
   section.addEventListener("click", (ev) => {
     const svg = ev.target.closest("svg.timeline");
-    if (svg) play(timeAt(svg, ev.clientX));
+    if (!svg) return;
+    const ms = timeAt(svg, ev.clientX);
+    play(ms);
+    if (svg.closest(".day-strip")) showHour(ms);
   });
+
+  // Zoom the hour strip to the hour clicked on the day strip.
+  function showHour(ms) {
+    const wrap = section.querySelector(".day-strip");
+    const hour = Math.min(23, Math.floor((ms - Number(wrap.dataset.dayStartMs)) / 3600000));
+    const box = document.getElementById("timeline");
+    const url = `/cameras/${encodeURIComponent(camera)}/recordings?day=${wrap.dataset.day}&hour=${hour}`;
+    box.setAttribute("hx-get", url);
+    if (window.htmx) window.htmx.ajax("GET", url, { target: "#timeline", swap: "innerHTML" });
+  }
 
   video.addEventListener("timeupdate", () => {
     if (state.startMs == null) return;
     const now = state.startMs + video.currentTime * 1000;
     section.dataset.playingMs = String(Math.floor(now));
     clock.textContent = formatUtc(now);
-    const svg = section.querySelector("svg.timeline");
-    if (!svg) return;
+    for (const svg of section.querySelectorAll("svg.timeline")) moveCursor(svg, now);
+  });
+
+  function moveCursor(svg, now) {
     let cursor = svg.querySelector("rect.cursor");
     if (!cursor) {
       cursor = document.createElementNS("http://www.w3.org/2000/svg", "rect");
@@ -113,8 +124,9 @@ export function attachRecordings(section) {
     const plotX = Number(svg.dataset.plotX || 0);
     const plotW = Number(svg.dataset.plotWidth || svg.viewBox.baseVal.width);
     const frac = (now - Number(svg.dataset.dayStartMs)) / Number(svg.dataset.dayMs);
+    cursor.setAttribute("visibility", frac >= 0 && frac <= 1 ? "visible" : "hidden");
     cursor.setAttribute("x", String(plotX + frac * plotW - 1));
-  });
+  }
 
   video.addEventListener("ended", () => {
     // The stream stops at a gap or after an hour: carry on from where it stopped.

@@ -75,3 +75,21 @@ async def remux(src: Path, dst: Path) -> bool:
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     await proc.wait()
     return proc.returncode == 0 and dst.exists() and dst.stat().st_size > 0
+
+
+async def keyframes(path: Path) -> list[float]:
+    """Presentation times (s) of the video keyframes of a file, in order."""
+    proc = await asyncio.create_subprocess_exec(
+        ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags",
+        "-of", "csv=p=0", str(path),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    times: list[float] = []
+    for line in out.decode(errors="replace").splitlines():
+        pts, _, flags = line.partition(",")
+        if "K" in flags:
+            try:
+                times.append(float(pts))
+            except ValueError:
+                continue
+    return sorted(times)

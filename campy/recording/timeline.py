@@ -255,13 +255,14 @@ class _Axis(NamedTuple):
     day_start_ms: int
     left: float
     width: float
+    span_ms: int = DAY_MS
 
     @property
     def right(self) -> float:
         return self.left + self.width
 
     def x(self, ms: int) -> float:
-        return self.left + (ms - self.day_start_ms) / DAY_MS * self.width
+        return self.left + (ms - self.day_start_ms) / self.span_ms * self.width
 
     def bar(self, start_ms: int, end_ms: int) -> tuple[float, float]:
         """``(x, width)`` of a clamped interval, at least MIN_SPAN_PX wide, inside the plot."""
@@ -284,7 +285,7 @@ def _rec_rects(axis: _Axis, spans: Sequence[tuple[int, int]], band_h: float) -> 
 
 
 def _mark_rect(axis: _Axis, mark: Mark, now_ms: int | None) -> str | None:
-    day_end = axis.day_start_ms + DAY_MS
+    day_end = axis.day_start_ms + axis.span_ms
     end = mark.end_ms
     if end is None:
         end = max(mark.start_ms, min(now_ms if now_ms is not None else day_end, day_end))
@@ -304,6 +305,8 @@ def _mark_rect(axis: _Axis, mark: Mark, now_ms: int | None) -> str | None:
 
 
 def _ticks(axis: _Axis, tick_y: float, label_y: float) -> list[str]:
+    if axis.span_ms != DAY_MS:
+        return _minute_ticks(axis, tick_y, label_y)
     out = []
     for hour in range(0, 25, TIMELINE_TICK_HOURS):
         pos = axis.x(axis.day_start_ms + hour * 3_600_000)
@@ -318,8 +321,27 @@ def _ticks(axis: _Axis, tick_y: float, label_y: float) -> list[str]:
     return out
 
 
-def _day_label(recorded_ms: int, events: int, motions: int) -> str:
-    label = f"Recorded {format_duration(recorded_ms)} of {format_duration(DAY_MS)}"
+def _minute_ticks(axis: _Axis, tick_y: float, label_y: float) -> list[str]:
+    """Ticks for a zoomed window (an hour or less): six labelled steps, ``HH:MM``."""
+    out = []
+    step = axis.span_ms // 6
+    for i in range(7):
+        t = axis.day_start_ms + i * step
+        pos = axis.x(t)
+        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
+        label = datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%H:%M")
+        out.append(_el(
+            "g", {"class": "tick", "data-ms": t},
+            _el("rect", {"x": max(axis.left, min(pos - 0.5, axis.right - 1)), "y": tick_y,
+                         "width": 1, "height": TIMELINE_TICK_H, "fill": FILL_TEXT}),
+            _text_el("text", {"x": pos, "y": label_y, "text-anchor": anchor, "fill": FILL_TEXT,
+                              "font-family": FONT, "font-size": FONT_SIZE}, label),
+        ))
+    return out
+
+
+def _day_label(recorded_ms: int, events: int, motions: int, span_ms: int = DAY_MS) -> str:
+    label = f"Recorded {format_duration(recorded_ms)} of {format_duration(span_ms)}"
     label += f"; {_plural(events, 'event')}"
     if motions:
         label += f"; {_plural(motions, 'motion period')}"
@@ -334,6 +356,7 @@ def day_timeline_svg(
     now_ms: int | None = None,
     width: int = 1200,
     height: int = 64,
+    span_ms: int = DAY_MS,
 ) -> str:
     """One UTC day (``day_start_ms``, a UTC midnight, + 24 h) as an SVG strip.
 
@@ -341,11 +364,13 @@ def day_timeline_svg(
     behind recorded ``spans``), hour ticks and labels. Everything is clamped to the day;
     rec rects carry their clamped ``data-start-ms``/``data-end-ms``. Open marks run to
     ``now_ms`` (the end of the day when None); after ``now_ms`` the band is shaded as future.
+    With ``span_ms`` shorter than a day the strip is a zoomed window from ``day_start_ms``
+    (e.g. one hour), with ``HH:MM`` ticks.
     """
     if width <= TIMELINE_PLOT_X + TIMELINE_PAD_RIGHT or height < TIMELINE_MIN_HEIGHT:
         raise ValueError(f"timeline too small: {width}x{height}")
-    day_end = day_start_ms + DAY_MS
-    axis = _Axis(day_start_ms, TIMELINE_PLOT_X, width - TIMELINE_PLOT_X - TIMELINE_PAD_RIGHT)
+    day_end = day_start_ms + span_ms
+    axis = _Axis(day_start_ms, TIMELINE_PLOT_X, width - TIMELINE_PLOT_X - TIMELINE_PAD_RIGHT, span_ms)
     band_h = height - TIMELINE_LABEL_H - TIMELINE_REC_Y
 
     kept = sorted(c for s, e in spans if (c := _clamp(s, e, day_start_ms, day_end)) is not None)
@@ -368,8 +393,8 @@ def day_timeline_svg(
     recorded = sum(e - s for s, e in merge_spans(kept, max_gap_ms=0))
     root = {
         "class": "timeline", "role": "img",
-        "aria-label": _day_label(recorded, counts["event"], counts["motion"]),
-        "data-day-start-ms": day_start_ms, "data-day-ms": DAY_MS,
+        "aria-label": _day_label(recorded, counts["event"], counts["motion"], span_ms),
+        "data-day-start-ms": day_start_ms, "data-day-ms": span_ms,
         "data-plot-x": axis.left, "data-plot-width": axis.width, "data-now-ms": now_ms,
     }
     return _svg(width, height, root, body)

@@ -7,6 +7,7 @@ camera exists and that the user may view it.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from campy.errors import BadRequest, Conflict, NotFound
 from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_stream
 from campy.recording.layout import day_of, day_start_ms
 from campy.recording.model import DAY_MS, Segment
+from campy.recording.probe import keyframes
 from campy.recording.timeline import (
     StorageRow,
     day_timeline_svg,
@@ -165,8 +167,8 @@ class RecordingsApi(Controller):
     @get("/cameras/{name:str}/play.mp4")
     async def play(self, request: Request[Any, Any, Any], name: FromPath[str],
                    start: FromQuery[str | None] = None) -> Stream:
-        """One continuous fragmented MP4 to the next gap (stream copy), from the start of the
-        segment holding ``start`` (a keyframe): ``X-Campy-Start-Ms`` says when stream time 0 is."""
+        """One continuous fragmented MP4 from ``start`` to the next gap (stream copy). Stream
+        copy begins at a keyframe: pass a ``start`` from ``/playback`` to begin exactly there."""
         runtime = _camera(request, name)
         start_ms = parse_time(start, name="start")
         if start_ms is None:
@@ -174,10 +176,36 @@ class RecordingsApi(Controller):
         segs = contiguous(runtime.recording.segments(name, start_ms, start_ms + 3_600_000), start_ms)
         if not segs:
             raise NotFound("nothing was recorded at or after that time (within an hour)")
-        begin = segs[0].start_ms
+        begin = max(start_ms, segs[0].start_ms)
         return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
                       headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
                                "X-Campy-Codec": segs[0].codec, "Cache-Control": "no-store"})
+
+    @get("/cameras/{name:str}/playback")
+    async def playback(self, request: Request[Any, Any, Any], name: FromPath[str],
+                       start: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Where playback of ``start`` really begins (the keyframe at or before it) and its URL.
+
+        The stream's time 0 is exactly ``start_ms``, so a player shows footage time as
+        ``start_ms + currentTime``.
+        """
+        runtime = _camera(request, name)
+        want = parse_time(start, name="start")
+        if want is None:
+            raise BadRequest("start is required", fields={"start": "required"})
+        segs = contiguous(runtime.recording.segments(name, want, want + 3_600_000), want)
+        if not segs:
+            raise NotFound("nothing was recorded at or after that time (within an hour)")
+        seg = segs[0]
+        begin = seg.start_ms
+        if want > seg.start_ms:
+            offset_s = (want - seg.start_ms) / 1000
+            kfs = [k for k in await keyframes(runtime.recording.storage / seg.path) if k <= offset_s]
+            if kfs:
+                # Rounded up to the ms: the concat demuxer starts at the keyframe at or before it.
+                begin = seg.start_ms + math.ceil(kfs[-1] * 1000)
+        return {"camera": name, "requested_ms": want, "start_ms": begin, "end_ms": segs[-1].end_ms,
+                "codec": seg.codec, "url": f"/api/cameras/{name}/play.mp4?start={begin}"}
 
     @post("/cameras/{name:str}/exports", status_code=202)
     async def create_export(self, request: Request[Any, Any, Any], name: FromPath[str],
@@ -241,16 +269,29 @@ def _day(day: str | None, now_ms: int) -> tuple[str, int]:
         raise BadRequest(f"day must be YYYY-MM-DD, not {day!r}", fields={"day": "YYYY-MM-DD"}) from None
 
 
-def timeline_context(runtime: Any, name: str, day: str | None) -> dict[str, Any]:
+def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
+    """The day strip (overview) and one hour of it (detail), both clickable to play."""
     now = runtime.clock.now_ms()
     day, start = _day(day, now)
     segs = runtime.recording.segments(name, start, start + DAY_MS)
     spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
     marks = runtime.recording.index.marks_between(name, start, start + DAY_MS)
     svg = day_timeline_svg(day_start_ms=start, spans=spans, marks=marks, now_ms=now)
+    if hour is None:
+        # The hour of the newest footage of the day (else the current hour, else midnight).
+        latest = spans[-1][1] - 1 if spans else min(max(now, start), start + DAY_MS - 1)
+        hour = (latest - start) // 3_600_000
+    if not 0 <= hour <= 23:
+        raise BadRequest("hour must be 0-23", fields={"hour": "0-23"})
+    h0 = start + hour * 3_600_000
+    hour_spans = [(max(a, h0), min(b, h0 + 3_600_000)) for a, b in spans if a < h0 + 3_600_000 and b > h0]
+    hour_svg = day_timeline_svg(day_start_ms=h0, spans=hour_spans,
+                                marks=[m for m in marks if m.start_ms < h0 + 3_600_000], now_ms=now,
+                                span_ms=3_600_000)
     recorded = sum(min(b, start + DAY_MS) - max(a, start) for a, b in spans)
     codecs = sorted({s.codec for s in segs})
-    return {"day": day, "day_start_ms": start, "svg": svg, "spans": spans, "segments": len(segs),
+    return {"day": day, "day_start_ms": start, "svg": svg, "hour": hour, "hour_svg": hour_svg,
+            "spans": spans, "segments": len(segs),
             "recorded": format_duration(recorded), "codecs": codecs,
             "events": sum(1 for m in marks if m.kind == "event"),
             "prev_day": day_of(start - DAY_MS), "next_day": day_of(start + DAY_MS) if start + DAY_MS <= now else None}
@@ -260,9 +301,10 @@ class RecordingsPages(Controller):
     guards = [require_user]
 
     @get("/cameras/{name:str}/recordings", sync_to_thread=False)
-    def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None) -> Template:
+    def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None,
+                        hour: FromQuery[int | None] = None) -> Template:
         runtime = _camera(request, name)
-        ctx = timeline_context(runtime, name, day)
+        ctx = timeline_context(runtime, name, day, hour)
         cam = runtime.config.cameras.get(name)
         rec = runtime.recording.recorders.get(name)
         ctx.update({"name": name, "title": (cam.title if cam and cam.title else name),

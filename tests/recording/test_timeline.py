@@ -373,3 +373,14 @@ def test_camera_names_are_escaped():
     (g,) = by_class(root, "camera")
     assert g.get("data-camera") == name
     assert [t.text for t in g.iter(f"{NS}text")][0] == name
+
+
+def test_a_zoomed_hour_window_maps_minutes_to_pixels():
+    hour = at(10)
+    root = parse(day_timeline_svg(day_start_ms=hour, spans=[(at(10, 15), at(10, 30))], marks=[],
+                                  width=1200, span_ms=H))
+    assert root.get("data-day-ms") == str(H)
+    assert geom(by_class(root, "rec")[0]) == (300.0, 300.0)
+    labels = [t.text for t in root.iter(f"{NS}text")]
+    assert labels[0] == "10:00" and labels[-1] == "11:00" and "10:30" in labels
+    assert "of 1 h" in root.get("aria-label", "")

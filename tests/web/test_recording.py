@@ -165,7 +165,7 @@ def test_nonsense_is_refused_with_a_message_never_a_5xx(rec, rec_viewer):
 def test_playback_is_one_continuous_stream_across_segments(rec):
     c = rec.client()
     segs = wait_segments(c, "back", 4)
-    start = segs[0]["start_ms"] + 700
+    start = segs[0]["start_ms"]
     r = c.get("/api/cameras/back/play.mp4", params={"start": start})
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
     assert int(r.headers["x-campy-start-ms"]) == segs[0]["start_ms"]
@@ -173,6 +173,18 @@ def test_playback_is_one_continuous_stream_across_segments(rec):
     duration = float(ffprobe(r.content)["format"]["duration"]) * 1000
     assert end - segs[0]["start_ms"] >= 3 * SEG_S * 1000
     assert abs(duration - (end - segs[0]["start_ms"])) < 300, (duration, end - segs[0]["start_ms"])
+
+
+def test_playback_starts_exactly_at_the_keyframe_it_reports(rec):
+    c = rec.client()
+    segs = wait_segments(c, "back", 4)
+    want = segs[1]["start_ms"] + 1500
+    info = c.get("/api/cameras/back/playback", params={"start": want}).json()
+    assert segs[1]["start_ms"] <= info["start_ms"] <= want and want - info["start_ms"] <= 2100, info
+    r = c.get(info["url"])
+    assert int(r.headers["x-campy-start-ms"]) == info["start_ms"]
+    got = float(ffprobe(r.content)["format"]["duration"]) * 1000
+    assert abs(got - (int(r.headers["x-campy-end-ms"]) - info["start_ms"])) < 300, got
 
 
 def test_export_job_reports_progress_and_downloads_with_ranges(rec):

@@ -1,0 +1,118 @@
+"""Recordings in headless Chromium: the timeline plays footage across segments; export works;
+H.265 footage the browser cannot decode is explained, not shown as a black box."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.helpers import CampyProcess, free_port, wait_until, write_config
+from tests.web.conftest import CAM_PASSWORD, camera_entries
+from tests.web.test_browser import _login, browser  # noqa: F401 - the fixture is used by name
+from tests.web.test_recording import wait_segments
+
+pytestmark = pytest.mark.browser
+
+STATE_JS = """() => { const v = document.getElementById('playback'); const s = document.getElementById('recordings');
+  return {t: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, w: v.videoWidth,
+          err: v.error && v.error.code, playing: Number(s.dataset.playingMs || 0),
+          start: Number(s.dataset.playStartMs || 0), requested: Number(s.dataset.requestedMs || 0),
+          src: v.currentSrc,
+          hevcHidden: document.getElementById('hevc-note').hidden}; }"""
+
+
+@pytest.fixture(scope="module")
+def rec(sims, tmp_path_factory):
+    d = tmp_path_factory.mktemp("brec")
+    port = free_port()
+    cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD,
+                       recording={"segment_seconds": 2, "min_free": "null"})
+    proc = CampyProcess(cfg, port)
+    try:
+        yield proc
+    finally:
+        left = proc.stop()
+        assert not left, left
+
+
+def _click_time(page, selector, ms):
+    """Click the SVG strip at the x that stands for ``ms``."""
+    box = page.evaluate("""([sel, ms]) => { const svg = document.querySelector(sel);
+        const r = svg.getBoundingClientRect(); const vb = svg.viewBox.baseVal;
+        const x = Number(svg.dataset.plotX) + (ms - Number(svg.dataset.dayStartMs)) / Number(svg.dataset.dayMs)
+                  * Number(svg.dataset.plotWidth);
+        return {x: r.left + x * r.width / vb.width, y: r.top + r.height / 2}; }""", [selector, ms])
+    page.mouse.click(box["x"], box["y"])
+
+
+def test_clicking_the_timeline_plays_across_segment_boundaries(browser, rec):  # noqa: F811
+    c = rec.client()
+    segs = wait_segments(c, "back", 6, timeout=60)
+    ctx, page = _login(browser, rec)
+    try:
+        page.goto(rec.base_url + "/cameras/back/recordings")
+        page.wait_for_selector(".hour-strip svg.timeline rect.rec")
+        target = segs[1]["start_ms"] + 1200  # mid-segment, so playback must cross into the next ones
+        _click_time(page, ".hour-strip svg.timeline", target)
+        first = wait_until(lambda: (s := page.evaluate(STATE_JS))["frames"] > 5 and s, timeout=30,
+                           what="frames decoded")
+        assert first["err"] is None and first["w"] == 3840
+        # The click lands within a pixel of the target: at 1200 px per hour that is ~3 s.
+        assert abs(first["requested"] - target) < 4000, (first["requested"], target)
+        # Playback begins at the keyframe at or before the moment clicked (GOP 2 s here).
+        assert 0 <= first["requested"] - first["start"] <= 2100, first
+        time.sleep(4)
+        later = page.evaluate(STATE_JS)
+        assert later["err"] is None
+        assert later["frames"] > first["frames"] + 30 and later["t"] > first["t"] + 3, (first, later)
+        # Footage time moved on by two segments' worth without a stall: it crossed at least
+        # one segment boundary.
+        assert later["playing"] - first["playing"] >= 3500, (first, later)
+        assert page.locator("#play-clock").inner_text().endswith("UTC")
+    finally:
+        ctx.close()
+
+
+def test_export_from_the_page(browser, rec):  # noqa: F811
+    c = rec.client()
+    segs = wait_segments(c, "back", 3)
+    ctx, page = _login(browser, rec)
+    try:
+        page.goto(rec.base_url + "/cameras/back/recordings")
+        start = segs[0]["start_ms"]
+        end = segs[2]["end_ms"]
+        iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000))  # noqa: E731
+        page.fill("#export-from", iso(start + 1000))
+        page.fill("#export-to", iso(end - 1000))
+        page.click("form.export button[type=submit]")
+        link = page.wait_for_selector("#export-download", timeout=60_000)
+        href = link.get_attribute("href")
+        r = c.get(href)
+        assert r.status_code == 200 and r.headers["content-type"] == "video/mp4" and len(r.content) > 100_000
+    finally:
+        ctx.close()
+
+
+def test_h265_footage_is_explained_where_it_cannot_play(browser, rec):  # noqa: F811
+    c = rec.client()
+    wait_segments(c, "front", 3)
+    ctx, page = _login(browser, rec)
+    try:
+        page.goto(rec.base_url + "/cameras/front/recordings")
+        page.wait_for_selector(".hour-strip svg.timeline rect.rec")
+        hevc = page.evaluate("""() => ['video/mp4; codecs="hvc1.1.6.L153.B0"'].some(t =>
+            document.createElement('video').canPlayType(t) !== '' || MediaSource.isTypeSupported(t))""")
+        note = page.locator("#hevc-note")
+        if hevc:
+            assert note.is_hidden()
+        else:
+            assert note.is_visible()
+            assert "H.265" in note.inner_text() and "export" in note.inner_text()
+            segs = c.get("/api/cameras/front/recordings").json()
+            _click_time(page, ".hour-strip svg.timeline", segs[0]["start_ms"] + 500)
+            wait_until(lambda: "export instead" in page.locator("#play-clock").inner_text(), timeout=10,
+                       what="the clock line says to export")
+            assert page.evaluate(STATE_JS)["src"] == ""
+    finally:
+        ctx.close()
