@@ -1,0 +1,34 @@
+"""Every key campy.yaml accepts is documented in docs/configuration.md (a new key without a
+line in the reference fails here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from campy.config import model
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+
+
+def _section_keys(heading: str) -> set[str]:
+    m = re.search(rf"^##+ `{re.escape(heading)}`\n(.*?)(?=^##)", DOC + "\n##", re.S | re.M)
+    assert m, f"no section `{heading}` in docs/configuration.md"
+    return set(re.findall(r"^\| `([a-z_0-9]+)` \|", m.group(1), re.M))
+
+
+@pytest.mark.parametrize("heading,struct", [
+    ("server", model.ServerRaw),
+    ("go2rtc", model.Go2rtcRaw),
+    ("cameras", model.CameraRaw),
+    ("cameras.<name>.record", model.CameraRecordRaw),
+    ("recording", model.RecordingRaw),
+])
+def test_every_key_is_documented(heading, struct):
+    fields = {f.name for f in msgspec.structs.fields(struct)}
+    documented = _section_keys(heading)
+    assert fields - documented == set(), f"undocumented keys in `{heading}`"
+    assert documented - fields == set(), f"documented keys that do not exist in `{heading}`"
