@@ -4,6 +4,7 @@ go2rtc has no events, fps or bitrate (reference sheet §3.5), so CamPy polls
 ``GET /api/streams`` and diffs each producer's ``bytes_recv``:
 
 * bytes rising since the last poll              → ``online`` (with the bitrate)
+* bytes frozen while a consumer is attached     → ``offline`` after 6 s (go2rtc is retrying)
 * no bytes flowing (idle, frozen or no producer) → an *active probe* of that stream,
   retried with backoff while it fails; its error text tells ``auth_failed`` from ``offline``
 * go2rtc itself unreachable                      → ``unknown`` for every camera
@@ -30,6 +31,7 @@ ONLINE, OFFLINE, AUTH_FAILED, CONNECTING, DISABLED, UNKNOWN = (
 )
 _AUTH_RE = re.compile(r"401|unauthori[sz]ed|wrong user|user/pass|authenticat|forbidden|403", re.IGNORECASE)
 _PROBE_BACKOFF = (2.0, 4.0, 8.0, 15.0, 30.0)
+_STALL_S = 6.0  # frozen byte counters with a consumer attached for this long → offline
 # Consumers that are CamPy's own or go2rtc's bookkeeping, not people watching.
 _NOT_VIEWERS = {"probe", "preload"}
 
@@ -64,6 +66,7 @@ class _Track:
     at: float = 0.0
     probe_failures: int = 0
     next_probe_at: float = 0.0
+    stalled_since: float = 0.0
 
 
 def classify_error(text: str) -> str:
@@ -90,6 +93,10 @@ def _producer_bytes(stream: Any) -> dict[str, int]:
         if recv:
             out[key] = int(recv)
     return out
+
+
+def _consumers(stream: Any) -> int:
+    return len(getattr(stream, "consumers", None) or [])
 
 
 def _viewers(stream: Any) -> int:
@@ -198,9 +205,24 @@ class HealthMonitor:
             )
             track.bytes_by_producer, track.at = current, now
             if flowing:
-                track.probe_failures, track.next_probe_at = 0, 0.0
+                track.probe_failures, track.next_probe_at, track.stalled_since = 0, 0.0, 0.0
                 self._set(name, ONLINE, "", bitrate_kbps=grown * 8 / 1000 / max(dt, 1e-3), viewers=viewers)
                 continue
+            if current and _consumers(stream) and dt > 0:
+                # Someone is consuming but the producer's bytes are frozen: go2rtc is retrying
+                # a camera that went away. A probe that fails says why (auth or network); one
+                # that succeeds only reports that same stale producer, so it proves nothing,
+                # and after _STALL_S the stall itself means offline.
+                track.stalled_since = track.stalled_since or now
+                failed = False
+                if now >= track.next_probe_at:
+                    failed = not await self._probe(name, stream_name, track, viewers, trust_success=False)
+                stalled = now - track.stalled_since
+                if not failed and stalled >= _STALL_S and self.get(name).state not in (OFFLINE, AUTH_FAILED):
+                    self._set(name, OFFLINE, f"no data from the camera for {stalled:.0f} s; go2rtc keeps retrying",
+                              bitrate_kbps=0.0, viewers=viewers)
+                continue
+            track.stalled_since = 0.0
             if now < track.next_probe_at:
                 h = self._health.get(name)
                 if h is not None:
@@ -208,7 +230,9 @@ class HealthMonitor:
                 continue
             await self._probe(name, stream_name, track, viewers)
 
-    async def _probe(self, name: str, stream_name: str, track: _Track, viewers: int) -> None:
+    async def _probe(self, name: str, stream_name: str, track: _Track, viewers: int, *,
+                     trust_success: bool = True) -> bool:
+        """Probe the camera; False (and the state set from go2rtc's error) when it fails."""
         try:
             probed = await self._client.probe(stream_name, timeout=6.0)
         except Exception as err:
@@ -217,7 +241,10 @@ class HealthMonitor:
             delay = _PROBE_BACKOFF[min(track.probe_failures - 1, len(_PROBE_BACKOFF) - 1)]
             track.next_probe_at = self._clock.monotonic() + delay
             self._set(name, classify_error(text), text, bitrate_kbps=0.0, viewers=viewers)
-            return
+            return False
+        if not trust_success:
+            track.next_probe_at = self._clock.monotonic() + _PROBE_BACKOFF[0]
+            return True
         track.probe_failures, track.next_probe_at = 0, 0.0
         if stream_name == name:
             codec = _codec_of(probed)
@@ -225,6 +252,7 @@ class HealthMonitor:
                 self._health.setdefault(name, CameraHealth(name=name)).main_codec = codec
         # The probe reached the camera; byte counters will confirm on the next poll.
         self._set(name, ONLINE, "", viewers=viewers)
+        return True
 
     async def main_codec(self, name: str) -> str | None:
         """The main stream's video codec, probing once when it is not known yet."""

@@ -94,3 +94,30 @@ def test_states_follow_bytes_probes_and_go2rtc():
         assert mon.get("a").state == DISABLED
 
     asyncio.run(scenario())
+
+
+def test_frozen_counters_with_a_consumer_mean_offline_even_if_the_probe_answers():
+    """go2rtc keeps a dead producer in its list while it retries, and a probe of that stream
+    answers 200 with the stale producer: the stall itself must turn the camera offline."""
+    client, clock, cams = ScriptedClient(), ManualClock(1000.0), {"a": Cam()}
+    mon = _monitor(client, clock, cams)
+
+    async def step(advance=2.0):
+        clock.t += advance
+        await mon.poll_once()
+        return mon.get("a")
+
+    async def scenario():
+        client.bytes = 1000
+        await step()
+        client.bytes += 50_000
+        assert (await step()).state == ONLINE
+        # the camera vanishes: counters freeze, the probe keeps answering (stale)
+        assert (await step()).state == ONLINE
+        assert (await step()).state == ONLINE
+        h = await step(4)
+        assert h.state == OFFLINE and "no data from the camera" in h.message
+        client.bytes += 10
+        assert (await step()).state == ONLINE
+
+    asyncio.run(scenario())

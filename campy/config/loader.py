@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 from ruamel.yaml import YAML
@@ -62,6 +62,14 @@ def _plain(node: Any) -> Any:
         if node.tag.value == "!secret":
             return SecretRef(str(node.value))
         return node.value
+    # ruamel's ScalarFloat/ScalarInt/ScalarBoolean subclass the builtins; msgspec's strict
+    # conversion wants the builtins themselves.
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
     return node
 
 
@@ -91,6 +99,18 @@ def _msgspec_issue(err: msgspec.ValidationError, base: list[str]) -> tuple[list[
     if "unknown field" in message:
         message = f"unknown key '{field.group(1) if field else '?'}'"
     return path, message
+
+
+def _choices(typ: Any, field: str) -> list[str]:
+    """The allowed values of a ``Literal`` field of a msgspec struct (for error messages)."""
+    try:
+        fields = {f.name: f.type for f in msgspec.structs.fields(typ)}
+    except TypeError:
+        return []
+    ftype = fields.get(field)
+    if get_origin(ftype) is Literal:
+        return [str(a) for a in get_args(ftype)]
+    return []
 
 
 def parse_text(text: str, *, file: Path) -> tuple[Any, dict[str, Any]]:
@@ -136,6 +156,10 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             return msgspec.convert(value, typ, strict=True)
         except msgspec.ValidationError as err:
             p, msg = _msgspec_issue(err, path)
+            if msg.startswith("Invalid enum value") and p:
+                choices = _choices(typ, p[-1])
+                if choices:
+                    msg += f" (one of: {', '.join(choices)})"
             issue(p, msg)
             return None
 

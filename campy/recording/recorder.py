@@ -23,6 +23,7 @@ import collections
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -162,8 +163,11 @@ class Recorder:
         if self.state == "stopped":
             return
         tail = self.scrub(" | ".join(self._stderr)) or f"ffmpeg exited with status {self.proc.returncode}"
+        # The same failure every 2 s (a camera that is down) is logged once, not every time.
+        same = _sans_ids(tail) == _sans_ids(self.error or "")
         self.state, self.error = "waiting", tail
-        log.warning("camera %s: recorder stopped (%s); restarting", self.camera, tail[-300:])
+        (log.debug if same else log.warning)("camera %s: recorder stopped (%s); restarting", self.camera,
+                                             tail[-300:])
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
@@ -197,10 +201,17 @@ class Recorder:
                                      end_ms=start + dur_ms)
         self._next_start = start + dur_ms
         if seg is not None:
+            if self.state != "recording" and self.error:
+                log.info("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
             self.segments += 1
             self.last_segment_end_ms = getattr(seg, "end_ms", None)
             self._next_start = max(self._next_start, self.last_segment_end_ms or 0)
+
+
+def _sans_ids(text: str) -> str:
+    """ffmpeg's message without the pointer values that differ between runs."""
+    return re.sub(r"0x[0-9a-f]+", "", text)
 
 
 def _anchor(file: Path, now_ms: int) -> int:

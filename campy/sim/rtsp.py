@@ -81,7 +81,9 @@ class RtspServer:
     def drop_all(self) -> None:
         """Fault "drop": close every connection now (clients see the socket close)."""
         for w in list(self._writers):
-            w.close()
+            # abort, not close: close() waits to flush what is buffered, and a camera that
+            # drops off the network does not flush anything.
+            w.transport.abort()
         self._writers.clear()
 
     async def set_refuse(self, refuse: bool) -> None:

@@ -27,7 +27,9 @@ def _registered_routes(config_path):
     app = create_app(runtime, manage_runtime=False)
     http, ws = [], []
     for route in app.routes:
-        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: "front" if m.group(1) == "name" else "x", route.path)
+        path = re.sub(r"\{(\w+)(:\w+)?\}",
+                      lambda m: "front" if m.group(1) == "name" else "1" if m.group(2) == ":int" else "x",
+                      route.path)
         if isinstance(route, WebSocketRoute):
             ws.append(path)
         elif isinstance(route, HTTPRoute):
