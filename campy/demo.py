@@ -43,6 +43,8 @@ def write_demo_config(data_dir: Path, cams: list[tuple[str, str, str | None]], *
         f"  rtsp_port: {free_port()}",
         f"  webrtc_port: {webrtc_port or free_port()}",
         "  base_config: null",
+        "recording:",
+        "  max_size: 2GB   # simulated 4K cameras write ~1 MB/s each; keep the demo small",
         "cameras:",
     ]
     for i, (name, main, sub) in enumerate(cams, start=1):

@@ -120,6 +120,18 @@ def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end
                                   segments=segs)
 
 
+def _playable(request: Request[Any, Any, Any], name: str, start: str | None) -> tuple[Any, int, list[Segment]]:
+    """(runtime, start in ms, the contiguous run of segments from there) or a 4xx."""
+    runtime = _camera(request, name)
+    start_ms = parse_time(start, name="start")
+    if start_ms is None:
+        raise BadRequest("start is required", fields={"start": "required"})
+    segs = contiguous(runtime.recording.segments(name, start_ms, start_ms + 3_600_000), start_ms)
+    if not segs:
+        raise NotFound("nothing was recorded at or after that time (within an hour)")
+    return runtime, start_ms, segs
+
+
 def _job(request: Request[Any, Any, Any], job_id: str) -> ExportJob:
     job = request.app.state.runtime.exporter.jobs.get(job_id)
     user = current_user(request)
@@ -169,13 +181,7 @@ class RecordingsApi(Controller):
                    start: FromQuery[str | None] = None) -> Stream:
         """One continuous fragmented MP4 from ``start`` to the next gap (stream copy). Stream
         copy begins at a keyframe: pass a ``start`` from ``/playback`` to begin exactly there."""
-        runtime = _camera(request, name)
-        start_ms = parse_time(start, name="start")
-        if start_ms is None:
-            raise BadRequest("start is required", fields={"start": "required"})
-        segs = contiguous(runtime.recording.segments(name, start_ms, start_ms + 3_600_000), start_ms)
-        if not segs:
-            raise NotFound("nothing was recorded at or after that time (within an hour)")
+        runtime, start_ms, segs = _playable(request, name, start)
         begin = max(start_ms, segs[0].start_ms)
         return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
                       headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
@@ -189,13 +195,7 @@ class RecordingsApi(Controller):
         The stream's time 0 is exactly ``start_ms``, so a player shows footage time as
         ``start_ms + currentTime``.
         """
-        runtime = _camera(request, name)
-        want = parse_time(start, name="start")
-        if want is None:
-            raise BadRequest("start is required", fields={"start": "required"})
-        segs = contiguous(runtime.recording.segments(name, want, want + 3_600_000), want)
-        if not segs:
-            raise NotFound("nothing was recorded at or after that time (within an hour)")
+        runtime, want, segs = _playable(request, name, start)
         seg = segs[0]
         begin = seg.start_ms
         if want > seg.start_ms:
@@ -322,6 +322,21 @@ class RecordingsPages(Controller):
             raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
         job = _start_export(request, name, start_ms, end_ms)
         return Template("_export.html", context={"job": job.view()})
+
+    @post("/cameras/{name:str}/marks", status_code=200)
+    async def mark_form(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        """The page's "Mark event" button: an event window from now, kept for event_days."""
+        runtime = _camera(request, name)
+        form = await request.form()
+        try:
+            seconds = float(str(form.get("seconds", "30")))
+        except ValueError:
+            raise BadRequest("seconds must be a number", fields={"seconds": "a number"}) from None
+        mark = runtime.recording.add_mark(name, seconds=seconds, label=str(form.get("label", "")) or "manual",
+                                          source="ui")
+        return Template("_mark.html", context={
+            "mark": mark, "seconds": int(seconds), "days": runtime.config.cameras[name].record.event_days,
+            "at": datetime.fromtimestamp(mark["start_ms"] / 1000, UTC).strftime("%H:%M:%S UTC")})
 
     @get("/exports/{job_id:str}", sync_to_thread=False)
     def export_partial(self, request: HTMXRequest, job_id: FromPath[str]) -> Template:

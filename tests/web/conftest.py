@@ -34,18 +34,25 @@ def camera_entries(sims) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def campy(sims, tmp_path_factory):
-    """A real `campy serve` process with the two simulated cameras configured."""
-    d = tmp_path_factory.mktemp("campy")
+def serve_sims(sims, tmp_path_factory, name: str, *, recording: dict | None = None):
+    """A generator for module fixtures: `campy serve` with the simulated cameras; it checks
+    that no child process outlives CamPy."""
+    d = tmp_path_factory.mktemp(name)
     port = free_port()
-    cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD)
+    cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD,
+                       recording=recording)
     proc = CampyProcess(cfg, port)
     try:
         yield proc
     finally:
         left = proc.stop()
         assert not left, f"processes left behind after CamPy stopped: {left}"
+
+
+@pytest.fixture(scope="module")
+def campy(sims, tmp_path_factory):
+    """A real `campy serve` process with the two simulated cameras configured."""
+    yield from serve_sims(sims, tmp_path_factory, "campy")
 
 
 @pytest.fixture(scope="module")

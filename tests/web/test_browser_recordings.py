@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.helpers import CampyProcess, free_port, wait_until, write_config
-from tests.web.conftest import CAM_PASSWORD, camera_entries
+from tests.helpers import wait_until
+from tests.web.conftest import serve_sims
 from tests.web.test_browser import _login, browser  # noqa: F401 - the fixture is used by name
 from tests.web.test_recording import wait_segments
 
@@ -24,16 +24,7 @@ STATE_JS = """() => { const v = document.getElementById('playback'); const s = d
 
 @pytest.fixture(scope="module")
 def rec(sims, tmp_path_factory):
-    d = tmp_path_factory.mktemp("brec")
-    port = free_port()
-    cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD,
-                       recording={"segment_seconds": 2, "min_free": "null"})
-    proc = CampyProcess(cfg, port)
-    try:
-        yield proc
-    finally:
-        left = proc.stop()
-        assert not left, left
+    yield from serve_sims(sims, tmp_path_factory, "brec", recording={"segment_seconds": 2, "min_free": "null"})
 
 
 def _click_time(page, selector, ms):
@@ -70,6 +61,21 @@ def test_clicking_the_timeline_plays_across_segment_boundaries(browser, rec):  #
         # one segment boundary.
         assert later["playing"] - first["playing"] >= 3500, (first, later)
         assert page.locator("#play-clock").inner_text().endswith("UTC")
+    finally:
+        ctx.close()
+
+
+def test_mark_event_now_button(browser, rec):  # noqa: F811
+    c = rec.client()
+    wait_segments(c, "back", 1)
+    ctx, page = _login(browser, rec)
+    try:
+        page.goto(rec.base_url + "/cameras/back/recordings")
+        page.click("#mark-now")
+        page.wait_for_selector(".mark-ok")
+        assert "kept for 30" in page.locator(".mark-ok").inner_text()
+        marks = c.get("/api/cameras/back/timeline").json()["marks"]
+        assert any(m["source"] == "ui" and m["kind"] == "event" for m in marks)
     finally:
         ctx.close()
 

@@ -18,24 +18,15 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import CampyProcess, api, free_port, wait_until, write_config
-from tests.web.conftest import CAM_PASSWORD, camera_entries
+from tests.helpers import api, wait_until
+from tests.web.conftest import serve_sims
 
 SEG_S = 2
 
 
 @pytest.fixture(scope="module")
 def rec(sims, tmp_path_factory):
-    d = tmp_path_factory.mktemp("rec")
-    port = free_port()
-    cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD,
-                       recording={"segment_seconds": SEG_S, "min_free": "null"})
-    proc = CampyProcess(cfg, port)
-    try:
-        yield proc
-    finally:
-        left = proc.stop()
-        assert not left, f"processes left behind after CamPy stopped: {left}"
+    yield from serve_sims(sims, tmp_path_factory, "rec", recording={"segment_seconds": SEG_S, "min_free": "null"})
 
 
 @pytest.fixture(scope="module")
