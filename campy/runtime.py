@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 from ruamel.yaml import YAML
 
 from campy.clock import Clock
@@ -29,6 +30,7 @@ from campy.db.users import UserStore, ensure_admin
 from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
+from campy.detection.manager import DetectionManager
 from campy.recording.export import Exporter
 from campy.recording.manager import RecordingManager
 from campy.streams import StreamSpec, scrub, secrets_of
@@ -100,6 +102,10 @@ class Runtime:
         self.recording = RecordingManager(db=self.db, clock=self.clock, scrub=self.scrub,
                                           config=lambda: self.config, source_url=self.restream_url)
         self.exporter = Exporter(directory=self.data_dir / "exports", clock=self.clock)
+        self.alerts: Any = None
+        self.detection = DetectionManager(db=self.db, clock=self.clock, config=lambda: self.config,
+                                          data_dir=self.data_dir, source_url=self.stream_url,
+                                          recording=self.recording, alerts=None)
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -137,6 +143,14 @@ class Runtime:
         if cfg.url:
             host = httpx.URL(cfg.url).host or host
         return f"rtsp://{host}:{cfg.rtsp_port}/{camera}?mp4"
+
+    def stream_url(self, stream: str) -> str:
+        """go2rtc's loopback restream of any of CamPy's streams, video only (for detection)."""
+        cfg = self.config.go2rtc
+        host = "127.0.0.1"
+        if cfg.url:
+            host = httpx.URL(cfg.url).host or host
+        return f"rtsp://{host}:{cfg.rtsp_port}/{stream}?video"
 
     def go2rtc_auth(self) -> tuple[str, str] | None:
         return (self._g2r_user, self._g2r_pass) if self._g2r_user else None
@@ -201,6 +215,9 @@ class Runtime:
         else:
             await self.reconcile()
         await self.recording.start()
+        await self._start_alerts()
+        await self.detection.start()
+        self._tasks.append(asyncio.create_task(self._prune_loop(), name="prune-events"))
         self._tasks.append(asyncio.create_task(self.health.run(), name="health"))
         self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="reconcile"))
         self._tasks.append(
@@ -221,6 +238,9 @@ class Runtime:
                 pass
         self._tasks.clear()
         await self.exporter.stop()
+        await self.detection.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         await self.recording.stop()
         if self.server is not None:
             await self.server.stop()
@@ -264,6 +284,31 @@ class Runtime:
         except Exception as err:
             log.warning("reconcile after config change failed: %s", self.scrub(str(err)))
         await self.recording.reconcile()
+        await self._start_alerts()
+        await self.detection.reconcile()
+
+    async def _start_alerts(self) -> None:
+        """(Re)build alert delivery when the alerts section changed."""
+        key = msgspec.json.encode(self.config.alerts)
+        if self.alerts is not None and self.alerts.key == key:
+            return
+        if self.alerts is not None:
+            await self.alerts.stop()
+            self.alerts = None
+        if self.config.alerts.rules or self.config.alerts.mqtt:
+            from campy.alerts.wiring import AlertsBridge
+
+            self.alerts = AlertsBridge(self.config, key=key, clock=self.clock, scrub=self.scrub)
+            await self.alerts.start()
+        self.detection.alerts = self.alerts
+
+    async def _prune_loop(self, interval: float = 600.0) -> None:
+        while True:
+            try:
+                self.detection.prune(now_ms=self.clock.now_ms())
+            except Exception:
+                log.exception("pruning old events failed")
+            await asyncio.sleep(interval)
 
     async def _on_config_error(self, err: ConfigError) -> None:
         log.error("config file has errors; keeping the last good config:\n%s", err)

@@ -143,4 +143,5 @@ export function attachRecordings(section) {
   });
   checkCodec();
   section.recordings = { play, state };
+  if (section.dataset.atMs) play(Number(section.dataset.atMs));  // opened from an event
 }

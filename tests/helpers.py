@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -70,6 +71,8 @@ def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_sec
             if cam.get(key) is not None:
                 lines.append(f"    {key}: {cam[key]}")
         lines.append(f"    enabled: {'true' if cam.get('enabled', True) else 'false'}")
+        if cam.get("detect") is not None:
+            lines.append(f"    detect: {json.dumps(cam['detect'])}")  # YAML reads JSON flow style
         if cam.get("record") is not None:
             lines.append("    record:")
             lines += [f"      {k}: {v}" for k, v in cam["record"].items()]

@@ -22,9 +22,16 @@ from campy.config.model import (
     NAME_RE,
     CameraConfig,
     CameraRaw,
+    CameraDetectRaw,
     CameraRecordRaw,
     CampyConfig,
     Go2rtcConfig,
+    AlertsRaw,
+    DetectConfig,
+    DetectionConfig,
+    DetectionRaw,
+    DetectorRaw,
+    DetectorSettings,
     Go2rtcRaw,
     RecordConfig,
     RecordingConfig,
@@ -70,6 +77,8 @@ def _plain(node: Any) -> Any:
         return int(node)
     if isinstance(node, float):
         return float(node)
+    if isinstance(node, str):
+        return str(node)  # quoted scalars come as str subclasses that msgspec cannot encode
     return node
 
 
@@ -179,6 +188,10 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     recording = _recording(convert(top.recording or {}, RecordingRaw, ["recording"]) or RecordingRaw(),
                            base=base, data_dir=(base / server.data_dir).resolve(), issue=issue)
 
+    detection = _detection(convert(top.detection or {}, DetectionRaw, ["detection"]) or DetectionRaw(),
+                           base=base, convert=convert, issue=issue)
+    alerts = convert(top.alerts or {}, AlertsRaw, ["alerts"]) or AlertsRaw()
+
     secrets_path = (base / server.secrets_file).resolve()
     secrets: dict[str, str] | None = None
     secrets_error: str | None = None
@@ -215,6 +228,11 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                                       event_days=rec_raw.event_days,
                                       pre_roll_seconds=rec_raw.pre_roll_seconds,
                                       post_roll_seconds=rec_raw.post_roll_seconds)
+        detect: DetectConfig | None = None
+        if cam.detect is not None:
+            detect = _camera_detect(cam.detect, path + ["detect"], convert=convert, issue=issue)
+            if detect is None:
+                ok = False
         for key in ("main", "sub"):
             value = getattr(cam, key)
             if value is None:
@@ -256,8 +274,9 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             cameras[str(name)] = CameraConfig(
                 name=str(name), title=cam.title, main=cam.main, sub=cam.sub,
                 username=cam.username, password=password, password_ref=ref,
-                enabled=cam.enabled, h265_fallback=cam.h265_fallback, record=record,
+                enabled=cam.enabled, h265_fallback=cam.h265_fallback, record=record, detect=detect,
             )
+    _check_alerts(alerts, cameras, issue)
     if issues:
         raise ConfigError(issues, file)
     base_cfg = None
@@ -271,7 +290,92 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
         cameras=cameras,
         recording=recording,
+        detection=detection,
+        alerts=alerts,
     )
+
+
+def _detection(raw: DetectionRaw, *, base: Path, convert: Any, issue: Any) -> DetectionConfig:
+    det = convert(raw.detector or {}, DetectorRaw, ["detection", "detector"]) or DetectorRaw()
+    model: Path | None = None
+    if det.model:
+        model = (base / det.model).resolve()
+        if not model.is_file():
+            issue(["detection", "detector", "model"], f"model file {model} does not exist "
+                  "(CamPy never downloads models: put the .onnx file there)")
+    if det.threads < 1:
+        issue(["detection", "detector", "threads"], "must be at least 1")
+    if det.input_size is not None and not 32 <= det.input_size <= 2048:
+        issue(["detection", "detector", "input_size"], "must be between 32 and 2048")
+    return DetectionConfig(
+        detector=DetectorSettings(type=det.type, model=model, input_size=det.input_size, layout=det.layout,
+                                  labels=det.labels, threads=det.threads, score_threshold=det.score_threshold),
+        snapshot_days=raw.snapshot_days)
+
+
+def _polygon_problem(points: list[list[float]], width: int, height: int) -> str | None:
+    if len(points) < 3:
+        return "a polygon needs at least 3 points"
+    for pt in points:
+        if len(pt) != 2:
+            return "each point is [x, y]"
+        if not (0 <= pt[0] <= width and 0 <= pt[1] <= height):
+            return f"point {pt} is outside the {width}x{height} detect frame"
+    area = sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(points, points[1:] + points[:1], strict=True))
+    return "the polygon has no area" if area == 0 else None
+
+
+def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue: Any) -> DetectConfig | None:
+    d = convert(raw, CameraDetectRaw, path)
+    if d is None:
+        return None
+    ok = True
+    if not 0.2 <= d.fps <= 30:
+        issue(path + ["fps"], "must be between 0.2 and 30")
+        ok = False
+    if not (32 <= d.width <= 3840 and 32 <= d.height <= 2160):
+        issue(path + ["width"], "detect size must be between 32x32 and 3840x2160")
+        ok = False
+    for name, poly in d.zones.items():
+        problem = _polygon_problem(poly, d.width, d.height)
+        if not NAME_RE.match(name):
+            problem = "zone names use lower-case letters, digits and '_' only"
+        if problem:
+            issue(path + ["zones", name], problem)
+            ok = False
+    for i, poly in enumerate(d.motion_masks):
+        problem = _polygon_problem(poly, d.width, d.height)
+        if problem:
+            issue(path + ["motion_masks"], f"mask {i + 1}: {problem}")
+            ok = False
+    for z in d.alert_zones:
+        if z not in d.zones:
+            issue(path + ["alert_zones"], f"no zone named '{z}' (zones: {', '.join(d.zones) or 'none'})")
+            ok = False
+    if not ok:
+        return None
+    return DetectConfig(
+        enabled=d.enabled, fps=d.fps, width=d.width, height=d.height, labels=tuple(d.labels),
+        min_score=d.min_score, min_area=d.min_area, min_frames=d.min_frames,
+        zones={k: [(float(p[0]), float(p[1])) for p in v] for k, v in d.zones.items()},
+        alert_zones=tuple(d.alert_zones),
+        motion_masks=tuple(tuple((float(p[0]), float(p[1])) for p in m) for m in d.motion_masks),
+        motion_threshold=d.motion_threshold, motion_contour_area=d.motion_contour_area)
+
+
+def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any) -> None:
+    for name, hook in alerts.webhooks.items():
+        if not re.match(r"^https?://[^\s/]+", hook.url):
+            issue(["alerts", "webhooks", name, "url"], "must be an http(s) URL")
+    for name, rule in alerts.rules.items():
+        for cam in rule.cameras:
+            if cam not in cameras:
+                issue(["alerts", "rules", name, "cameras"], f"no camera named '{cam}'")
+        for hook_name in rule.webhooks:
+            if hook_name not in alerts.webhooks:
+                issue(["alerts", "rules", name, "webhooks"], f"no webhook named '{hook_name}'")
+        if rule.mqtt and alerts.mqtt is None and not rule.webhooks:
+            issue(["alerts", "rules", name], "sends nowhere: no webhooks and no alerts.mqtt broker")
 
 
 def _recording(raw: RecordingRaw, *, base: Path, data_dir: Path, issue: Any) -> RecordingConfig:

@@ -73,6 +73,69 @@ class CameraRecordRaw(msgspec.Struct, forbid_unknown_fields=True):
     post_roll_seconds: float = 5.0
 
 
+class DetectorRaw(msgspec.Struct, forbid_unknown_fields=True):
+    type: str = "onnxruntime"
+    model: str | None = None  # None: motion only, no object detection
+    input_size: int | None = None
+    layout: Literal["auto", "yolov8", "yolox"] = "auto"
+    labels: list[str] | str | None = None
+    threads: int = 1
+    score_threshold: float = 0.4
+
+
+class DetectionRaw(msgspec.Struct, forbid_unknown_fields=True):
+    detector: dict = msgspec.field(default_factory=dict)
+    snapshot_days: float = 30.0
+
+
+class CameraDetectRaw(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool = True
+    fps: float = 5.0
+    width: int = 640
+    height: int = 360
+    labels: list[str] = msgspec.field(default_factory=lambda: ["person"])
+    min_score: float = 0.5
+    min_area: int = 0
+    min_frames: int = 3
+    zones: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)
+    alert_zones: list[str] = msgspec.field(default_factory=list)
+    motion_masks: list[list[list[float]]] = msgspec.field(default_factory=list)
+    motion_threshold: int = 30
+    motion_contour_area: int = 10
+
+
+class MqttRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None  # a value or "${ENV_VAR}"
+    topic_prefix: str = "campy"
+    client_id: str = "campy"
+    tls: bool = False
+
+
+class WebhookRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: str
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout_seconds: float = 5.0
+    retries: int = 3
+
+
+class RuleRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    cameras: list[str] = msgspec.field(default_factory=list)
+    labels: list[str] = msgspec.field(default_factory=list)
+    zones: list[str] = msgspec.field(default_factory=list)
+    cooldown_seconds: float = 60.0
+    webhooks: list[str] = msgspec.field(default_factory=list)
+    mqtt: bool = True
+
+
+class AlertsRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    mqtt: MqttRaw | None = None
+    webhooks: dict[str, WebhookRaw] = msgspec.field(default_factory=dict)
+    rules: dict[str, RuleRaw] = msgspec.field(default_factory=dict)
+
+
 class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
     main: str
     title: str | None = None
@@ -82,12 +145,15 @@ class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
     h265_fallback: Literal["sub", "transcode"] = "sub"
     record: dict | None = None
+    detect: dict | None = None
 
 
 class TopRaw(msgspec.Struct, forbid_unknown_fields=True):
     server: dict = msgspec.field(default_factory=dict)
     go2rtc: dict = msgspec.field(default_factory=dict)
     recording: dict = msgspec.field(default_factory=dict)
+    detection: dict = msgspec.field(default_factory=dict)
+    alerts: dict = msgspec.field(default_factory=dict)
     cameras: dict | None = None
 
 
@@ -129,6 +195,41 @@ class RecordConfig(msgspec.Struct, frozen=True):
     post_roll_seconds: float = 5.0
 
 
+class DetectorSettings(msgspec.Struct, frozen=True):
+    """The object detector all cameras share (``detection.detector``); no model = motion only."""
+
+    type: str = "onnxruntime"
+    model: Path | None = None
+    input_size: int | None = None
+    layout: str = "auto"
+    labels: list[str] | str | None = None
+    threads: int = 1
+    score_threshold: float = 0.4
+
+
+class DetectionConfig(msgspec.Struct, frozen=True):
+    detector: DetectorSettings = DetectorSettings()
+    snapshot_days: float = 30.0
+
+
+class DetectConfig(msgspec.Struct, frozen=True):
+    """One camera's detection settings (``cameras.<name>.detect``); None on the camera = off."""
+
+    enabled: bool = True
+    fps: float = 5.0
+    width: int = 640
+    height: int = 360
+    labels: tuple[str, ...] = ("person",)
+    min_score: float = 0.5
+    min_area: int = 0
+    min_frames: int = 3
+    zones: dict[str, list[tuple[float, float]]] = msgspec.field(default_factory=dict)
+    alert_zones: tuple[str, ...] = ()
+    motion_masks: tuple[tuple[tuple[float, float], ...], ...] = ()
+    motion_threshold: int = 30
+    motion_contour_area: int = 10
+
+
 class CameraConfig(msgspec.Struct, frozen=True):
     name: str
     title: str | None
@@ -140,6 +241,7 @@ class CameraConfig(msgspec.Struct, frozen=True):
     enabled: bool
     h265_fallback: str
     record: RecordConfig = RecordConfig()
+    detect: DetectConfig | None = None
 
     @property
     def env_var(self) -> str:
@@ -172,6 +274,8 @@ class CampyConfig(msgspec.Struct, frozen=True):
     go2rtc: Go2rtcConfig
     cameras: dict[str, CameraConfig]
     recording: RecordingConfig
+    detection: DetectionConfig = DetectionConfig()
+    alerts: AlertsRaw = AlertsRaw()
 
     def stream_specs(self) -> dict[str, StreamSpec]:
         out: dict[str, StreamSpec] = {}

@@ -91,6 +91,32 @@ def m003_recordings(db: Database) -> None:
     db.execute("CREATE INDEX marks_camera_start ON marks (camera, start_ms)")
 
 
+@migrations()
+def m004_events(db: Database) -> None:
+    # Detected events. ``mark_id`` is the recording mark that keeps the event's footage;
+    # ``snapshot`` is a file name under <data_dir>/snapshots/<camera>/.
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            camera TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            score REAL NOT NULL CHECK (score >= 0 AND score <= 1),
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER,
+            zones TEXT NOT NULL DEFAULT '[]',
+            box TEXT NOT NULL DEFAULT '[]',
+            snapshot TEXT,
+            mark_id INTEGER,
+            CHECK (end_ms IS NULL OR end_ms >= start_ms)
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_start ON events (start_ms)")
+    db.execute("CREATE INDEX events_camera_start ON events (camera, start_ms)")
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -114,6 +114,18 @@ class RecordingIndex:
             self.db.execute("UPDATE marks SET end_ms = MAX(start_ms, ?) WHERE id = ? AND end_ms IS NULL",
                             [end_ms, mark_id])
 
+    def update_mark(self, mark_id: int, *, end_ms: int | None, keep_until_ms: int | None) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE marks SET end_ms = ?, keep_until_ms = ? WHERE id = ?",
+                            [end_ms, keep_until_ms, mark_id])
+
+    def close_open_marks(self, *, source: str, end_ms: int) -> int:
+        """Close marks left open by a crash or a stopped worker."""
+        with self.db.conn:
+            cur = self.db.execute("UPDATE marks SET end_ms = MAX(start_ms, ?) WHERE end_ms IS NULL AND source = ?",
+                                  [end_ms, source])
+        return cur.rowcount
+
     def marks_between(self, camera: str, start_ms: int, end_ms: int) -> list[Mark]:
         rows = self.db.execute(
             "SELECT id, camera, kind, start_ms, end_ms, keep_until_ms FROM marks WHERE camera = ? "

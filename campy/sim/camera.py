@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from campy.sim.http_api import ReolinkApi
-from campy.sim.media import MAIN, SUB, cache_dir, ensure_clip, ensure_snapshot
+from campy.sim.media import MAIN, SUB, SUB_WALKER, cache_dir, ensure_clip, ensure_snapshot
 from campy.sim.rtsp import RtspServer
 from campy.sim.source import MediaSource
 
@@ -39,11 +39,14 @@ def _tls_context() -> ssl.SSLContext:
 
 class SimCamera:
     def __init__(self, name: str = "cam", *, username: str = "admin", password: str = "password",
-                 main_codec: str = "h265", audio: bool = True, host: str = "127.0.0.1") -> None:
+                 main_codec: str = "h265", audio: bool = True, host: str = "127.0.0.1",
+                 sub_scene: str = "testsrc") -> None:
         if main_codec not in MAIN:
             raise ValueError(f"main_codec must be one of {sorted(MAIN)}")
         self.name, self.username, self.password = name, username, password
         self.main_codec, self.audio, self.host = main_codec, audio, host
+        # "walker": the sub stream shows a bright block crossing a calm scene (for detection)
+        self.sub_scene = sub_scene
         self.fault = "none"
         self._sources: dict[str, MediaSource] = {}
         self.rtsp: RtspServer | None = None
@@ -85,7 +88,7 @@ class SimCamera:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         main_clip = await loop.run_in_executor(None, ensure_clip, MAIN[self.main_codec])
-        sub_clip = await loop.run_in_executor(None, ensure_clip, SUB)
+        sub_clip = await loop.run_in_executor(None, ensure_clip, SUB_WALKER if self.sub_scene == "walker" else SUB)
         self._snapshot = (await loop.run_in_executor(None, ensure_snapshot, main_clip)).read_bytes()
         self._sources = {"main": MediaSource(main_clip, audio=self.audio),
                          "sub": MediaSource(sub_clip, audio=self.audio)}

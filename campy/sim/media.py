@@ -39,6 +39,22 @@ def _video_filter(width: int, height: int, fps: int) -> str:
     return chain
 
 
+WALKER_SECONDS = 12
+
+
+def _walker_filter(width: int, height: int, fps: int) -> str:
+    # A calm scene (flat colour with a grid for texture) that a bright, person-sized block
+    # crosses from left to right in the first 8 s of a 12 s loop, then an empty street.
+    # It gives motion and object detection something to find at a known place and time.
+    pw, ph = width // 10, height // 3
+    speed = (width + pw) / 8
+    return (f"color=c=0x304050:s={width}x{height}:r={fps},"
+            f"drawgrid=w={width // 10}:h={height // 6}:t=1:c=0x3a4a5a[bg];"
+            f"color=c=0xf0f0f0:s={pw}x{ph}:r={fps}[p];"
+            f"[bg][p]overlay=x='-{pw}+t*{speed:.1f}':y={height // 2 - ph // 2}:eval=frame,"
+            f"trim=duration={WALKER_SECONDS}[out0]")
+
+
 def _video_args(codec: str, fps: int, gop: int, kbps: int) -> list[str]:
     if codec == "h265":
         return ["-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1",
@@ -61,13 +77,17 @@ class ClipSpec:
     gop: int
     kbps: int
     audio: bool
+    scene: str = "testsrc"  # or "walker"
 
     def args(self, out: Path) -> list[str]:
-        a = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-             "-f", "lavfi", "-i", _video_filter(self.width, self.height, self.fps)]
+        walker = self.scene == "walker"
+        vf = _walker_filter(self.width, self.height, self.fps) if walker else \
+            _video_filter(self.width, self.height, self.fps)
+        a = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", vf]
         if self.audio:
             a += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000"]
-        a += ["-t", str(CLIP_SECONDS), *_video_args(self.codec, self.fps, self.gop, self.kbps)]
+        seconds = WALKER_SECONDS if walker else CLIP_SECONDS
+        a += ["-t", str(seconds), *_video_args(self.codec, self.fps, self.gop, self.kbps)]
         if self.audio:
             a += ["-c:a", "aac", "-ar", "16000", "-ac", "1", "-b:a", "32k"]
         a += ["-movflags", "+faststart", "-f", "mp4", str(out)]
@@ -81,6 +101,7 @@ class ClipSpec:
 MAIN = {"h265": ClipSpec("main", "h265", 3840, 2160, 25, 50, 6144, True),
         "h264": ClipSpec("main", "h264", 3840, 2160, 25, 50, 8192, True)}
 SUB = ClipSpec("sub", "h264", 640, 360, 10, 40, 256, True)
+SUB_WALKER = ClipSpec("sub", "h264", 640, 360, 10, 20, 256, True, scene="walker")
 
 
 def ensure_clip(spec: ClipSpec) -> Path:

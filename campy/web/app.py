@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from campy import __version__
 from campy.web.api import ApiController
 from campy.web.auth import make_session_auth
 from campy.web.errors import HANDLERS
+from campy.web.events import EventsApi, EventsPages
 from campy.web.live import LiveController
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
@@ -48,8 +50,15 @@ def _csrf_secret(data_dir: Path) -> str:
     return value
 
 
+def _utc(ms: int | None, short: bool = False) -> str:
+    if not ms:
+        return "–"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S" if short else "%Y-%m-%d %H:%M:%S UTC")
+
+
 def _engine_callback(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["campy_version"] = __version__
+    engine.engine.filters["utc"] = _utc
 
 
 def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: bool = False) -> Litestar:
@@ -75,6 +84,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             LiveController,
             RecordingsApi,
             RecordingsPages,
+            EventsApi,
+            EventsPages,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

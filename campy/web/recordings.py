@@ -302,9 +302,15 @@ class RecordingsPages(Controller):
 
     @get("/cameras/{name:str}/recordings", sync_to_thread=False)
     def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None,
-                        hour: FromQuery[int | None] = None) -> Template:
+                        hour: FromQuery[int | None] = None, at: FromQuery[str | None] = None) -> Template:
+        """A camera's recordings; ``at`` (ms) opens its day and hour and plays from there."""
         runtime = _camera(request, name)
+        at_ms = parse_time(at, name="at")
+        if at_ms is not None:
+            day = day_of(at_ms)
+            hour = (at_ms - day_start_ms(day)) // 3_600_000
         ctx = timeline_context(runtime, name, day, hour)
+        ctx["at_ms"] = at_ms
         cam = runtime.config.cameras.get(name)
         rec = runtime.recording.recorders.get(name)
         ctx.update({"name": name, "title": (cam.title if cam and cam.title else name),

@@ -1,0 +1,192 @@
+"""How long does one motion ``detect()`` take on a 640×360 frame? A program, not a test.
+
+Builds a 640×360 BGR clip of ``--frames`` frames over a generated, seeded, textured still scene
+(value noise plus blocky "buildings"; no photo ships with the installed packages) and times
+``MotionDetector.detect`` on every frame, in these scenarios:
+
+- *busy*: a 60×90 person-like sprite walks across at 8 px per frame, ±5 noise;
+- *idle*: the still scene with ±8 noise;
+- *busy, grey*: the busy clip as grey frames (what a decoder giving the Y plane would pass);
+- *busy, masked*: the busy clip with a mask over the top third of the picture.
+
+Each of ``--runs`` runs feeds every frame to a fresh detector; the calibration frames are left
+out. Median and p95 are the medians over runs of each run's per-frame median and p95. As a
+same-run yardstick the table times a bare ``cv2.resize`` to the detector's working size plus
+``cv2.cvtColor`` to grey on the same frames — the least any detector working on a small grey
+image pays — and gives each scenario as a multiple of it. Run from the repo root:
+
+    .venv/bin/python bench/motion_bench.py
+    .venv/bin/python bench/motion_bench.py --frames 300 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from campy.detection.motion import MotionConfig, MotionDetector  # noqa: E402
+from campy.detection.types import Box, Polygon  # noqa: E402
+
+W, H = 640, 360
+SPRITE_W, SPRITE_H = 60, 90
+
+
+def still_scene(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((H, W, 3), 120.0, np.float32)
+    for cells, weight in ((4, 45.0), (16, 30.0), (64, 18.0), (256, 10.0)):
+        coarse = rng.uniform(-1.0, 1.0, (max(2, cells * H // W), cells, 3)).astype(np.float32)
+        img += weight * cv2.resize(coarse, (W, H), interpolation=cv2.INTER_CUBIC)
+    for _ in range(6):
+        x, y = int(rng.integers(0, W - 80)), int(rng.integers(0, H // 2))
+        w, h = int(rng.integers(60, 160)), int(rng.integers(80, 200))
+        colour = rng.uniform(60, 200, 3)
+        img[y:y + h, x:x + w] = colour
+        for wy in range(y + 8, min(y + h, H) - 12, 24):
+            for wx in range(x + 8, min(x + w, W) - 10, 20):
+                img[wy:wy + 12, wx:wx + 10] = colour * 0.4
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def person() -> tuple[np.ndarray, np.ndarray]:
+    shape = np.zeros((SPRITE_H, SPRITE_W), np.uint8)
+    cv2.ellipse(shape, (30, 11), (9, 11), 0, 0, 360, 1, -1)
+    for x1, y1, x2, y2 in ((10, 22, 49, 55), (0, 24, 9, 50), (50, 24, 59, 50),
+                           (13, 56, 27, 89), (32, 56, 46, 89)):
+        cv2.rectangle(shape, (x1, y1), (x2, y2), 1, -1)
+    patch = np.empty((SPRITE_H, SPRITE_W, 3), np.uint8)
+    patch[:] = (40, 45, 150)
+    patch[56:] = (90, 40, 25)
+    patch[:22] = (140, 170, 215)
+    return patch, shape.astype(bool)
+
+
+def build_clip(n: int, busy: bool, seed: int) -> tuple[list[np.ndarray], list[Box | None]]:
+    rng = np.random.default_rng(seed)
+    still = still_scene(seed)
+    patch, shape = person()
+    amplitude = 5 if busy else 8
+    frames: list[np.ndarray] = []
+    truth: list[Box | None] = []
+    span = W - SPRITE_W - 20
+    for i in range(n):
+        frame = still.copy()
+        box: Box | None = None
+        if busy:
+            d = (i * 8) % (2 * span)
+            x, y = 10 + (d if d <= span else 2 * span - d), 200
+            frame[y:y + SPRITE_H, x:x + SPRITE_W][shape] = patch[shape]
+            box = (x, y, x + SPRITE_W, y + SPRITE_H)
+        noisy = frame.astype(np.int16) + rng.integers(-amplitude, amplitude + 1, frame.shape,
+                                                      dtype=np.int16)
+        frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
+        truth.append(box)
+    return frames, truth
+
+
+def found(box: Box, boxes: list[Box]) -> bool:
+    """A motion box covers at least 80 % of the true box."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    for b in boxes:
+        ix = max(0, min(box[2], b[2]) - max(box[0], b[0]))
+        iy = max(0, min(box[3], b[3]) - max(box[1], b[1]))
+        if ix * iy >= 0.8 * area:
+            return True
+    return False
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95))
+
+
+def time_detector(frames: list[np.ndarray], truth: list[Box | None], masks: list[Polygon]
+                  ) -> tuple[float, float, int, int, int]:
+    """One run: median ms, p95 ms, frames timed, frames with motion, sprite frames found."""
+    detector = MotionDetector(W, H, masks=masks)
+    skip = detector.config.calibration_frames
+    times: list[float] = []
+    flagged = hits = 0
+    for i, frame in enumerate(frames):
+        began = time.perf_counter()
+        boxes = detector.detect(frame)
+        elapsed = (time.perf_counter() - began) * 1000
+        if i < skip:
+            continue
+        times.append(elapsed)
+        flagged += bool(boxes)
+        sprite = truth[i]
+        hits += sprite is not None and found(sprite, boxes)
+    return statistics.median(times), p95(times), len(times), flagged, hits
+
+
+def time_baseline(frames: list[np.ndarray], size: tuple[int, int]) -> tuple[float, float]:
+    times = []
+    for frame in frames:
+        began = time.perf_counter()
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times), p95(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    config = MotionConfig()
+    if args.frames <= config.calibration_frames:
+        ap.error(f"--frames must exceed the {config.calibration_frames} calibration frames")
+
+    small_h = config.frame_height
+    size = (round(W * small_h / H), small_h)
+    top_third: Polygon = [(0.0, 0.0), (float(W), 0.0), (float(W), H / 3), (0.0, H / 3)]
+    busy, busy_truth = build_clip(args.frames, busy=True, seed=args.seed)
+    idle, idle_truth = build_clip(args.frames, busy=False, seed=args.seed)
+    grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in busy]
+    scenarios: list[tuple[str, Callable[[], tuple[float, float, int, int, int]]]] = [
+        ("busy", lambda: time_detector(busy, busy_truth, [])),
+        ("idle", lambda: time_detector(idle, idle_truth, [])),
+        ("busy, grey", lambda: time_detector(grey, busy_truth, [])),
+        ("busy, masked", lambda: time_detector(busy, busy_truth, [top_third])),
+    ]
+
+    rows: dict[str, list[tuple[float, float, int, int, int]]] = {name: [] for name, _ in scenarios}
+    baseline: list[tuple[float, float]] = []
+    for _ in range(max(1, args.runs)):  # interleaved, so drift hits every row alike
+        baseline.append(time_baseline(busy, size))
+        for name, fn in scenarios:
+            rows[name].append(fn())
+    base_median = statistics.median(b[0] for b in baseline)
+    base_p95 = statistics.median(b[1] for b in baseline)
+
+    print(f"{W}×{H} BGR, {args.frames} frames ({config.calibration_frames} calibration frames "
+          f"not timed), working size {size[0]}×{size[1]}, median of {args.runs} runs, "
+          f"OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads\n")
+    print("| scenario | median ms | p95 ms | × baseline | frames with motion | sprite found |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, _ in scenarios:
+        runs = rows[name]
+        med = statistics.median(r[0] for r in runs)
+        high = statistics.median(r[1] for r in runs)
+        timed, flagged, hits = runs[-1][2:]
+        sprite_frames = timed if name.startswith("busy") else 0
+        found_cell = f"{hits}/{sprite_frames}" if sprite_frames else "–"
+        print(f"| {name} | {med:.3f} | {high:.3f} | {med / base_median:.1f} | "
+              f"{flagged}/{timed} | {found_cell} |")
+    print(f"| resize + cvtColor only (baseline) | {base_median:.3f} | {base_p95:.3f} | 1.0 | – | – |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""campy.yaml's ``alerts`` section → a running dispatcher (and MQTT publisher).
+
+The detection manager calls ``submit_event(view, kind=…)`` with an event as the API shows
+it; this turns it into an ``AlertEvent`` with absolute URLs where a base URL is known.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from campy.alerts.dispatch import AlertDispatcher
+from campy.alerts.mqtt import MqttConfig, MqttPublisher
+from campy.alerts.rules import AlertEvent, AlertRule
+from campy.alerts.webhook import WebhookTarget
+from campy.clock import Clock
+from campy.config.model import CampyConfig
+
+log = logging.getLogger(__name__)
+_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def _resolve(value: str | None) -> str | None:
+    """``${VAR}`` → the variable's value (alerts secrets live in the environment)."""
+    if value is None:
+        return None
+    m = _ENV_RE.match(value)
+    return os.environ.get(m.group(1), "") if m else value
+
+
+class AlertsBridge:
+    def __init__(self, cfg: CampyConfig, *, key: bytes, clock: Clock, scrub: Callable[[str], str]) -> None:
+        self.key = key
+        a = cfg.alerts
+        self.mqtt: MqttPublisher | None = None
+        if a.mqtt is not None:
+            self.mqtt = MqttPublisher(MqttConfig(
+                host=a.mqtt.host, port=a.mqtt.port, username=a.mqtt.username, password=_resolve(a.mqtt.password),
+                topic_prefix=a.mqtt.topic_prefix, client_id=a.mqtt.client_id, tls=a.mqtt.tls))
+        webhooks = {n: WebhookTarget(name=n, url=w.url, headers={k: _resolve(v) or "" for k, v in w.headers.items()},
+                                     timeout_seconds=w.timeout_seconds, retries=w.retries)
+                    for n, w in a.webhooks.items()}
+        rules = [AlertRule(name=n, cameras=list(r.cameras), labels=list(r.labels), zones=list(r.zones),
+                           cooldown_seconds=r.cooldown_seconds, webhooks=list(r.webhooks), mqtt=r.mqtt)
+                 for n, r in a.rules.items()]
+        self.dispatcher = AlertDispatcher(rules=rules, webhooks=webhooks, mqtt=self.mqtt, clock=clock)
+        self.base_url = os.environ.get("CAMPY_PUBLIC_URL", f"http://{cfg.server.host}:{cfg.server.port}")
+
+    async def start(self) -> None:
+        if self.mqtt is not None:
+            await self.mqtt.start()
+            if self.mqtt.error:
+                log.warning("MQTT: %s", self.mqtt.error)
+        await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+
+    def submit_event(self, view: dict[str, Any], *, kind: str) -> None:
+        snapshot = view.get("snapshot_url") or ""
+        self.dispatcher.submit(AlertEvent(
+            id=int(view["id"]), camera=view["camera"], label=view["label"], score=float(view["score"]),
+            start_ms=int(view["start_ms"]), end_ms=view.get("end_ms"), zones=list(view.get("zones") or []),
+            snapshot_url=(self.base_url + snapshot) if snapshot else "", clip_url=self.base_url + view["clip_url"],
+            kind=kind if kind in ("start", "update", "end") else "update"))  # type: ignore[arg-type]
+
+    def publish_state(self, camera: str, name: str, value: object) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_state(camera, name, value)
+
+    def status(self) -> dict[str, Any]:
+        return {"mqtt": (self.mqtt.state if self.mqtt else None), "mqtt_error": (self.mqtt.error if self.mqtt else None),
+                **self.dispatcher.stats}

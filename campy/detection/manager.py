@@ -1,0 +1,279 @@
+"""Detection in the main process: one supervised worker per camera, and what its reports
+become — motion marks and event marks for recording, event rows, snapshots, alerts and
+live updates for the UI (server-sent events).
+
+The main process is the only database writer; workers only write snapshot files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from campy.clock import Clock
+from campy.config.model import CampyConfig, CameraConfig
+from campy.detection.eventlog import EventLog
+from campy.procs import die_with_parent, terminate
+from campy.recording.model import DAY_MS
+
+log = logging.getLogger(__name__)
+
+_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class Broadcaster:
+    """Fan-out of live updates to server-sent-event listeners (bounded queues; slow ones drop)."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def publish(self, item: dict[str, Any]) -> None:
+        for q in list(self._queues):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(item)
+
+    async def listen(self) -> AsyncIterator[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        self._queues.add(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._queues.discard(q)
+
+
+class CameraStatus(msgspec.Struct):
+    camera: str
+    state: str = "starting"
+    fps: float = 0.0
+    motion_ms: float | None = None
+    inference_ms: float | None = None
+    last_motion_ms: int | None = None
+    error: str | None = None
+    objects: bool = False
+    restarts: int = 0
+    events: int = 0
+
+
+def worker_settings(cfg: CampyConfig, cam: CameraConfig, *, url: str, snapshot_dir: Path) -> dict[str, Any]:
+    d = cam.detect
+    assert d is not None
+    det = cfg.detection.detector
+    detector = None
+    if det.model is not None:
+        detector = {"type": det.type, "model": str(det.model), "input_size": det.input_size, "layout": det.layout,
+                    "labels": det.labels, "threads": det.threads, "score_threshold": det.score_threshold}
+    return {"camera": cam.name, "url": url, "width": d.width, "height": d.height, "fps": d.fps,
+            "snapshot_dir": str(snapshot_dir), "detector": detector, "labels": list(d.labels),
+            "min_score": d.min_score, "min_area": d.min_area, "min_frames": d.min_frames,
+            "zones": {k: [list(p) for p in v] for k, v in d.zones.items()}, "alert_zones": list(d.alert_zones),
+            "motion_masks": [[list(p) for p in m] for m in d.motion_masks],
+            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area}
+
+
+class DetectionManager:
+    def __init__(self, *, db: Any, clock: Clock, config: Callable[[], CampyConfig], data_dir: Path,
+                 source_url: Callable[[str], str], recording: Any, alerts: Any = None) -> None:
+        self.events = EventLog(db)
+        self.clock = clock
+        self._config = config
+        self.data_dir = data_dir
+        self._source_url = source_url
+        self.recording = recording
+        self.alerts = alerts
+        self.broadcast = Broadcaster()
+        self.status: dict[str, CameraStatus] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._desired: dict[str, str] = {}
+        self._motion_marks: dict[str, int] = {}
+
+    def snapshot_dir(self, camera: str) -> Path:
+        return self.data_dir / "snapshots" / camera
+
+    async def start(self) -> None:
+        now = self.clock.now_ms()
+        # Windows and events left open by a crash end where CamPy stopped seeing them.
+        self.recording.index.close_open_marks(source="motion", end_ms=now)
+        self.events.close_open(end_ms=now)
+        await self.reconcile()
+
+    async def stop(self) -> None:
+        for name in list(self._tasks):
+            await self._stop(name)
+
+    async def reconcile(self) -> None:
+        cfg = self._config()
+        desired: dict[str, str] = {}
+        for name, cam in cfg.cameras.items():
+            if cam.enabled and cam.detect is not None and cam.detect.enabled:
+                stream = f"{name}_sub" if cam.sub else name
+                settings = worker_settings(cfg, cam, url=self._source_url(stream),
+                                           snapshot_dir=self.snapshot_dir(name))
+                desired[name] = json.dumps(settings, sort_keys=True)
+        for name in list(self._tasks):
+            if desired.get(name) != self._desired.get(name):
+                await self._stop(name)
+        for name, encoded in desired.items():
+            if name not in self._tasks:
+                self._desired[name] = encoded
+                self.status[name] = CameraStatus(camera=name)
+                self._tasks[name] = asyncio.create_task(self._supervise(name, encoded), name=f"detect-{name}")
+        for name in list(self.status):
+            if name not in desired:
+                del self.status[name]
+
+    async def _stop(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        self._desired.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._end_motion(name, self.clock.now_ms())
+
+    async def _supervise(self, name: str, settings: str) -> None:
+        failures = 0
+        while True:
+            began = self.clock.monotonic()
+            try:
+                await self._run_worker(name, settings)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("camera %s: detection worker failed", name)
+            st = self.status.get(name)
+            if st is not None:
+                st.restarts += 1
+                if st.state not in ("error",):
+                    st.state = "restarting"
+            failures = 0 if self.clock.monotonic() - began > 60 else failures + 1
+            self._end_motion(name, self.clock.now_ms())
+            await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
+
+    async def _run_worker(self, name: str, settings: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "campy.detection.worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM),
+            env={**os.environ, "OMP_NUM_THREADS": "1"}, limit=1 << 20)
+        assert proc.stdin and proc.stdout and proc.stderr
+        proc.stdin.write(settings.encode() + b"\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        err_task = asyncio.create_task(proc.stderr.read())
+        try:
+            async for raw in proc.stdout:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                try:
+                    self._on_message(name, msg)
+                except Exception:
+                    log.exception("camera %s: could not handle %s", name, msg.get("type"))
+            await proc.wait()
+        finally:
+            await terminate(proc, timeout=3)
+        err = (await err_task).decode(errors="replace").strip()
+        if err:
+            log.warning("camera %s: detection worker said: %s", name, err.splitlines()[-1][:300])
+
+    # -- messages from a worker ---------------------------------------------------------
+    def _on_message(self, name: str, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "status":
+            st = self.status.setdefault(name, CameraStatus(camera=name))
+            for key in ("state", "fps", "motion_ms", "inference_ms", "last_motion_ms", "error", "objects"):
+                if key in msg:
+                    setattr(st, key, msg[key])
+            if st.state == "error":
+                log.error("camera %s: detection: %s", name, st.error)
+        elif kind == "motion":
+            if msg.get("state") == "start":
+                self._motion_marks[name] = self.recording.index.add_mark(
+                    camera=name, kind="motion", source="motion", start_ms=int(msg["at_ms"]), end_ms=None,
+                    keep_until_ms=None, created_ms=self.clock.now_ms())
+                self.broadcast.publish({"type": "motion", "camera": name, "state": "start"})
+            else:
+                self._end_motion(name, int(msg["at_ms"]))
+        elif kind == "event":
+            self._on_event(name, msg)
+
+    def _end_motion(self, name: str, at_ms: int) -> None:
+        mark = self._motion_marks.pop(name, None)
+        if mark is not None:
+            self.recording.index.close_mark(mark, at_ms)
+            self.broadcast.publish({"type": "motion", "camera": name, "state": "end"})
+
+    def _event_days(self, name: str) -> float:
+        cam = self._config().cameras.get(name)
+        return cam.record.event_days if cam else 30.0
+
+    def _on_event(self, name: str, msg: dict[str, Any]) -> None:
+        key, kind = str(msg["key"]), msg.get("kind")
+        keep = int(self._event_days(name) * DAY_MS)
+        if kind == "start":
+            start = int(msg["start_ms"])
+            # Open events protect their footage from the start (an event may outlast a pass).
+            mark = self.recording.index.add_mark(camera=name, kind="event", source="detection", label=msg["label"],
+                                                 start_ms=start, end_ms=None, keep_until_ms=start + keep,
+                                                 created_ms=self.clock.now_ms())
+            event_id = self.events.start(camera=name, key=key, label=msg["label"], score=float(msg["score"]),
+                                         start_ms=start, zones=list(msg.get("zones") or []),
+                                         box=list(msg.get("box") or []), snapshot=msg.get("snapshot"),
+                                         mark_id=mark)
+            st = self.status.get(name)
+            if st is not None:
+                st.events += 1
+            log.info("camera %s: event %d started: %s %.0f%%", name, event_id, msg["label"], msg["score"] * 100)
+        elif kind == "update":
+            self.events.update(key, score=float(msg["score"]), zones=list(msg.get("zones") or []),
+                               box=list(msg.get("box") or []), snapshot=msg.get("snapshot"))
+        elif kind == "end":
+            end = int(msg.get("end_ms") or self.clock.now_ms())
+            self.events.update(key, end_ms=end)
+            row = self.events.by_key(key)
+            if row and row["mark_id"]:
+                self.recording.index.update_mark(row["mark_id"], end_ms=end, keep_until_ms=end + keep)
+        row = self.events.by_key(key)
+        if row is None:
+            return
+        view = event_view(row)
+        self.broadcast.publish({"type": "event", "kind": kind, "event": view})
+        if self.alerts is not None:
+            self.alerts.submit_event(view, kind=str(kind))
+
+    def prune(self, *, now_ms: int) -> int:
+        """Forget events (and their snapshots) older than ``detection.snapshot_days``."""
+        days = self._config().detection.snapshot_days
+        old = self.events.expired(before_ms=now_ms - int(days * DAY_MS))
+        for ev in old:
+            if ev["snapshot"]:
+                with contextlib.suppress(OSError):
+                    (self.snapshot_dir(ev["camera"]) / ev["snapshot"]).unlink()
+        self.events.delete([ev["id"] for ev in old])
+        return len(old)
+
+    def status_view(self) -> dict[str, Any]:
+        return {n: msgspec.structs.asdict(s) for n, s in sorted(self.status.items())}
+
+
+def event_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An event as the API shows it."""
+    start, end = row["start_ms"], row["end_ms"]
+    clip_end = (end or start) + 10_000
+    return {"id": row["id"], "camera": row["camera"], "label": row["label"], "score": row["score"],
+            "start_ms": start, "end_ms": end, "zones": row["zones"], "box": row["box"],
+            "snapshot_url": f"/api/events/{row['id']}/snapshot.jpg" if row["snapshot"] else None,
+            "clip_url": f"/api/cameras/{row['camera']}/export.mp4?start={start - 5_000}&end={clip_end}",
+            "recordings_url": f"/cameras/{row['camera']}/recordings?at={start - 5_000}"}

@@ -1,0 +1,182 @@
+"""Tiny YOLO-format ONNX models for tests: a "bright blob" detector built with ``onnx``.
+
+No weights, no download: the graph is a handful of fixed convolutions. It finds every bright
+region on a dark background and reports it in the exact YOLOv8 (``[1, 4 + nc, N]``) or
+YOLOX (``[1, N, 5 + nc]``, raw grid form) layout, so a test can draw a white rectangle,
+move it, and watch the detector's box follow through the real letterbox, decode, threshold,
+NMS and mapping code. What the model computes, on the letterboxed input:
+
+1. grey ``g`` in 0..1 (mean of the three channels; /255 for YOLOX's 0-255 input) and a
+   mask ``b = clip(10·g − 5, 0, 1)``: grey ≥ 0.6 (153) is object, ≤ 0.5 (128) is not, so
+   the letterbox padding (114) never is;
+2. ``b`` averaged over 8×8 blocks, then for every anchor of strides 8, 16 and 32 the mass,
+   centroid and second moments of the blocks in a window around the anchor (a convolution
+   with ramp kernels). The box is the rectangle with that centroid and those moments
+   (``w = √(12·var_x + 8²)``, exact for an axis-aligned rectangle);
+3. the score of an anchor is the mean of ``b·g`` over its own stride cell: 1.0 for white
+   inside a white rectangle, ``g`` for a grey one, 0 on the background. YOLOX gets it as
+   objectness with a constant class score ``class_score``, so its final score is the product.
+
+Only class ``class_id`` ever scores. Every anchor inside an object reports the same box,
+which is what NMS must collapse. The window spans ``2·max_object + stride`` px, so objects
+up to ``max_object`` px (in model input pixels) come out exact; objects closer together than
+that window merge into one box. ``onnx`` is a test-time dependency only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+from onnx import helper as oh
+
+STRIDES = (8, 16, 32)
+BLOCK = 8  # px per block of the downsampled mask
+
+
+class _Graph:
+    """A minimal builder: constants, single-output nodes, fresh names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def _name(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}_{self._n}"
+
+    def const(self, value: np.ndarray | float | list[int]) -> str:
+        arr = np.asarray(value)
+        arr = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float32)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        name = self._name("c")
+        self.inits.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: object) -> str:
+        name = out or self._name(op_type.lower())
+        self.nodes.append(oh.make_node(op_type, list(inputs), [name], **attrs))
+        return name
+
+    def conv(self, x: str, w: np.ndarray, b: np.ndarray | None = None, *, stride: int = 1,
+             pad: int = 0) -> str:
+        ins = [x, self.const(w)] + ([self.const(b)] if b is not None else [])
+        k = w.shape[-1]
+        return self.op("Conv", *ins, kernel_shape=[k, k], strides=[stride, stride],
+                       pads=[pad] * 4)
+
+
+def _window(stride: int, max_object: int) -> tuple[int, int]:
+    """Kernel (in blocks) and padding of the moment window centred on each anchor."""
+    t = stride // BLOCK
+    k = math.ceil((2 * max_object + stride) / BLOCK)
+    if (k - t) % 2:  # symmetric padding that centres the window needs k − t even
+        k += 1
+    return k, (k - t) // 2
+
+
+def _head(g: _Graph, b8: str, c8: str, stride: int, size: int, max_object: int,
+          yolox: bool) -> str:
+    """``[1, 5, n]`` rows (box terms ×4, score) for the anchors of one stride."""
+    t = stride // BLOCK
+    k, pad = _window(stride, max_object)
+    off = (np.arange(k) + 0.5 - k / 2) * BLOCK  # block centre minus window centre, px
+    dx = np.tile(off, (k, 1))
+    kernels = {"m0": np.ones((k, k)), "mx": dx, "my": dx.T, "mxx": dx**2, "myy": dx.T**2}
+    m = {key: g.conv(b8, ker.reshape(1, 1, k, k), stride=t, pad=pad)
+         for key, ker in kernels.items()}
+    mass = g.op("Add", m["m0"], g.const(1e-6))
+    rows = []
+    n = size // stride
+    for axis in "xy":
+        mean = g.op("Div", m[f"m{axis}"], mass)
+        var = g.op("Relu", g.op("Sub", g.op("Div", m[f"m{axis}{axis}"], mass),
+                                g.op("Mul", mean, mean)))
+        extent = g.op("Sqrt", g.op("Add", g.op("Mul", var, g.const(12.0)),
+                                   g.const(float(BLOCK**2))))
+        if yolox:  # raw grid form: cx = (tx + gx)·s with the anchor at the cell's corner
+            centre = g.op("Add", g.op("Mul", mean, g.const(1.0 / stride)), g.const(0.5))
+            extent = g.op("Log", g.op("Mul", extent, g.const(1.0 / stride)))
+        else:  # absolute input pixels, anchors at the cell centres
+            grid = (np.arange(n) + 0.5) * stride
+            anchors = np.tile(grid, (n, 1)) if axis == "x" else np.tile(grid[:, None], (1, n))
+            centre = g.op("Add", mean, g.const(anchors.reshape(1, 1, n, n)))
+        rows.append((centre, extent))
+    score = c8 if t == 1 else g.op("AveragePool", c8, kernel_shape=[t, t], strides=[t, t])
+    (cx, w), (cy, h) = rows
+    stacked = g.op("Concat", cx, cy, w, h, score, axis=1)
+    return g.op("Reshape", stacked, g.const([1, 5, n * n]))
+
+
+def build_synthetic(layout: str, *, size: int, classes: int = 80, class_id: int = 0,
+                    class_score: float = 0.9, max_object: int = 128) -> onnx.ModelProto:
+    """The bright-blob model as an ``onnx.ModelProto`` (see the module docstring)."""
+    if layout not in ("yolov8", "yolox"):
+        raise ValueError(f"layout must be yolov8 or yolox, not {layout!r}")
+    if size % 32 or size < 64:
+        raise ValueError(f"size must be a multiple of 32 and ≥ 64, not {size}")
+    if not 0 <= class_id < classes:
+        raise ValueError(f"class_id {class_id} is not in 0..{classes - 1}")
+    yolox = layout == "yolox"
+    g = _Graph()
+    scale = (1.0 / 255.0 if yolox else 1.0) / 3.0
+    grey = g.conv("images", np.full((1, 3, 1, 1), scale))
+    ramps = g.op("Relu", g.conv("images", np.full((2, 3, 1, 1), 10 * scale),
+                                np.array([-5.0, -6.0])))
+    mask = g.conv(ramps, np.array([1.0, -1.0]).reshape(1, 2, 1, 1))  # clip(10g − 5, 0, 1)
+    pool = {"kernel_shape": [BLOCK, BLOCK], "strides": [BLOCK, BLOCK]}
+    b8 = g.op("AveragePool", mask, **pool)
+    c8 = g.op("AveragePool", g.op("Mul", mask, grey), **pool)
+    heads = [_head(g, b8, c8, s, size, max_object, yolox) for s in STRIDES]
+    rows = g.op("Transpose", g.op("Concat", *heads, axis=2), perm=[0, 2, 1])  # [1, N, 5]
+    width = (5 if yolox else 4) + classes
+    select = np.zeros((5, width), np.float32)  # rows → output columns
+    for i in range(4):
+        select[i, i] = 1.0
+    bias = np.zeros((1, 1, width), np.float32)
+    if yolox:
+        select[4, 4] = 1.0  # objectness = score; the class column is a constant
+        bias[0, 0, 5 + class_id] = class_score
+    else:
+        select[4, 4 + class_id] = 1.0
+    name = "output" if yolox else "output0"
+    table = g.op("Add", g.op("MatMul", rows, g.const(select)), g.const(bias),
+                 out="output" if yolox else None)
+    if not yolox:
+        g.op("Transpose", table, perm=[0, 2, 1], out=name)
+    n = sum((size // s) ** 2 for s in STRIDES)
+    out_shape = [1, n, width] if yolox else [1, width, n]
+    graph = oh.make_graph(
+        g.nodes, f"synthetic_{layout}",
+        [oh.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [oh.make_tensor_value_info(name, TensorProto.FLOAT, out_shape)],
+        initializer=g.inits)
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)],
+                          producer_name="campy.detection.synthetic")
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def make_synthetic_yolov8(path: str | Path, *, size: int = 320, classes: int = 80,
+                          class_id: int = 0, max_object: int = 128) -> Path:
+    """Write a YOLOv8-layout bright-blob model (``images`` → ``output0``) to ``path``."""
+    model = build_synthetic("yolov8", size=size, classes=classes, class_id=class_id,
+                            max_object=max_object)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def make_synthetic_yolox(path: str | Path, *, size: int = 416, classes: int = 80,
+                         class_id: int = 0, class_score: float = 0.9,
+                         max_object: int = 128) -> Path:
+    """Write a YOLOX-layout bright-blob model (``images`` → ``output``) to ``path``."""
+    model = build_synthetic("yolox", size=size, classes=classes, class_id=class_id,
+                            class_score=class_score, max_object=max_object)
+    onnx.save(model, str(path))
+    return Path(path)

@@ -1,0 +1,210 @@
+"""The detection worker: one process per camera (``python -m campy.detection.worker``).
+
+It reads its settings as one JSON line on stdin, decodes go2rtc's loopback restream of the
+camera's sub stream at the detect rate into raw BGR frames (ffmpeg on a pipe), runs the
+motion detector on every frame and the object detector only on motion regions, tracks
+objects, turns them into events, writes event snapshots (JPEG with the box drawn), and
+reports on stdout, one JSON object per line:
+
+    {"type": "status", "state": "running"|"waiting", "fps": …, "motion_ms": …, "inference_ms": …,
+     "last_motion_ms": …, "error": …}
+    {"type": "motion", "state": "start"|"end", "at_ms": …}
+    {"type": "event", "kind": "start"|"update"|"end", "key": …, "label": …, "score": …,
+     "box": [x1, y1, x2, y2], "zones": […], "start_ms": …, "end_ms": …, "snapshot": "<file>"}
+
+The main process is the only database writer; the worker only writes snapshot files. When
+the stream ends (camera or go2rtc gone) the worker starts ffmpeg again with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from campy.procs import die_with_parent
+
+MOTION_END_MS = 2_000  # quiet this long → the motion window ends
+STATUS_EVERY_S = 2.0
+
+
+class WorkerSettings(msgspec.Struct, frozen=True):
+    camera: str
+    url: str
+    width: int
+    height: int
+    fps: float
+    snapshot_dir: str
+    detector: dict[str, Any] | None = None  # DetectorConfig fields; None = motion only
+    labels: list[str] = msgspec.field(default_factory=lambda: ["person"])
+    min_score: float = 0.5
+    min_area: int = 0
+    min_frames: int = 3
+    zones: dict[str, list[tuple[float, float]]] = msgspec.field(default_factory=dict)
+    alert_zones: list[str] = msgspec.field(default_factory=list)
+    motion_masks: list[list[tuple[float, float]]] = msgspec.field(default_factory=list)
+    motion_threshold: int = 30
+    motion_contour_area: int = 10
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def ffmpeg_args(s: WorkerSettings) -> list[str]:
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
+            "-timeout", "5000000", "-i", s.url, "-an",
+            "-vf", f"fps={s.fps},scale={s.width}:{s.height}", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Pipeline:
+    """Motion → objects (on motion regions) → tracker → events, for one camera."""
+
+    def __init__(self, s: WorkerSettings) -> None:
+        from campy.detection.events import EventBuilder, EventRules
+        from campy.detection.motion import MotionConfig, MotionDetector
+        from campy.detection.tracker import Tracker
+
+        self.s = s
+        self.motion = MotionDetector(s.width, s.height,
+                                     MotionConfig(threshold=s.motion_threshold, contour_area=s.motion_contour_area),
+                                     masks=[list(m) for m in s.motion_masks])
+        self.detector = None
+        if s.detector:
+            from campy.detection.objects import DetectorConfig, load_detector
+
+            self.detector = load_detector(msgspec.convert(s.detector, DetectorConfig))
+        self.tracker = Tracker()
+        self.events = EventBuilder(EventRules(labels=list(s.labels), min_score=s.min_score, min_area=s.min_area,
+                                              min_frames=s.min_frames, zones={k: list(v) for k, v in s.zones.items()},
+                                              alert_zones=list(s.alert_zones)))
+        self.in_motion = False
+        self.last_motion_ms: int | None = None
+        self.motion_ms: deque[float] = deque(maxlen=50)
+        self.infer_ms: deque[float] = deque(maxlen=50)
+        self.frames: deque[float] = deque(maxlen=100)
+        self.run_id = now_ms()
+        Path(s.snapshot_dir).mkdir(parents=True, exist_ok=True)
+
+    def process(self, frame: np.ndarray, t_ms: int) -> None:
+        self.frames.append(time.monotonic())
+        t0 = time.perf_counter()
+        boxes = self.motion.detect(frame)
+        self.motion_ms.append((time.perf_counter() - t0) * 1000)
+        if boxes:
+            self.last_motion_ms = t_ms
+            if not self.in_motion:
+                self.in_motion = True
+                emit({"type": "motion", "state": "start", "at_ms": t_ms})
+        elif self.in_motion and self.last_motion_ms is not None and t_ms - self.last_motion_ms >= MOTION_END_MS:
+            self.in_motion = False
+            emit({"type": "motion", "state": "end", "at_ms": self.last_motion_ms})
+        detections = []
+        if boxes and self.detector is not None:
+            t1 = time.perf_counter()
+            detections = self.detector.detect(frame, regions=boxes)
+            self.infer_ms.append((time.perf_counter() - t1) * 1000)
+        tracked = self.tracker.update(detections, t_ms)
+        for ev in self.events.update(tracked, self.tracker.ended, t_ms):
+            snapshot = None
+            if ev.kind in ("start", "update"):
+                snapshot = self._snapshot(frame, ev.event_key, ev.box, ev.label, ev.score)
+            emit({"type": "event", "kind": ev.kind, "key": f"{self.run_id}-{ev.event_key}", "label": ev.label,
+                  "score": round(float(ev.score), 4), "box": list(ev.box), "zones": list(ev.zones),
+                  "start_ms": ev.start_ms, "end_ms": ev.end_ms, "snapshot": snapshot})
+
+    def _snapshot(self, frame: np.ndarray, key: int, box: Any, label: str, score: float) -> str:
+        import cv2
+
+        img = frame.copy()
+        x1, y1, x2, y2 = (int(v) for v in box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 2)
+        cv2.putText(img, f"{label} {score:.0%}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 255, 0), 1, cv2.LINE_AA)
+        name = f"{self.run_id}-{key}.jpg"
+        target = Path(self.s.snapshot_dir) / name
+        tmp = target.with_suffix(".part.jpg")
+        ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            tmp.write_bytes(data.tobytes())
+            os.replace(tmp, target)
+        return name
+
+    def status(self, state: str, error: str | None = None) -> dict[str, Any]:
+        fps = 0.0
+        if len(self.frames) >= 2 and time.monotonic() - self.frames[-1] < 3:
+            fps = (len(self.frames) - 1) / max(1e-6, self.frames[-1] - self.frames[0])
+        return {"type": "status", "state": state, "fps": round(fps, 2),
+                "motion_ms": round(statistics.median(self.motion_ms), 3) if self.motion_ms else None,
+                "inference_ms": round(statistics.median(self.infer_ms), 2) if self.infer_ms else None,
+                "last_motion_ms": self.last_motion_ms, "error": error,
+                "objects": self.detector is not None}
+
+
+def run(s: WorkerSettings) -> None:
+    pipe = Pipeline(s)
+    size = s.width * s.height * 3
+    failures = 0
+    while True:
+        proc = subprocess.Popen(ffmpeg_args(s), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, preexec_fn=die_with_parent(), bufsize=size * 2)
+        assert proc.stdout is not None
+        last_status = 0.0
+        frames = 0
+        started = time.monotonic()
+        while True:
+            buf = proc.stdout.read(size)
+            if not buf or len(buf) < size:
+                break
+            frames += 1
+            frame = np.frombuffer(buf, dtype=np.uint8).reshape(s.height, s.width, 3)
+            pipe.process(frame, now_ms())
+            if time.monotonic() - last_status >= STATUS_EVERY_S:
+                emit(pipe.status("running"))
+                last_status = time.monotonic()
+        with contextlib.suppress(Exception):
+            proc.kill()
+        err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip().splitlines()
+        proc.wait()
+        if pipe.in_motion and pipe.last_motion_ms is not None:
+            pipe.in_motion = False
+            emit({"type": "motion", "state": "end", "at_ms": pipe.last_motion_ms})
+        failures = 0 if frames and time.monotonic() - started > 30 else failures + 1
+        emit(pipe.status("waiting", (err[-1] if err else "the stream ended")[:300]))
+        time.sleep((0.5, 1.0, 2.0)[min(failures, 2)])
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    line = sys.stdin.readline()
+    try:
+        settings = msgspec.json.decode(line.encode(), type=WorkerSettings)
+    except msgspec.DecodeError as err:
+        emit({"type": "status", "state": "error", "error": f"bad worker settings: {err}"})
+        return 2
+    try:
+        run(settings)
+    except Exception as err:  # the manager restarts us; say why first
+        emit({"type": "status", "state": "error", "error": f"{type(err).__name__}: {err}"[:500]})
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Events over HTTP: the JSON list, snapshots, live updates (server-sent events), the page,
+and per-camera detection status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import ServerSentEvent, Template
+
+from campy.detection.manager import event_view
+from campy.errors import BadRequest, NotFound
+from campy.web.auth import can_view_camera, current_user, require_user
+from campy.web.ranges import file_response
+from campy.web.recordings import parse_time
+
+MAX_EVENTS = 1000
+
+
+def _query(request: Request[Any, Any, Any], camera: str | None, label: str | None, zone: str | None,
+           start: str | None, end: str | None, limit: int) -> list[dict[str, Any]]:
+    runtime = request.app.state.runtime
+    if camera and camera not in runtime.config.cameras:
+        raise NotFound(f"no camera {camera!r}")
+    if not 1 <= limit <= MAX_EVENTS:
+        raise BadRequest(f"limit must be between 1 and {MAX_EVENTS}", fields={"limit": f"1-{MAX_EVENTS}"})
+    start_ms, end_ms = parse_time(start, name="start"), parse_time(end, name="end")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise BadRequest("end must be after start", fields={"end": "after start"})
+    user = current_user(request)
+    rows = runtime.detection.events.query(camera=camera or None, label=label or None, zone=zone or None,
+                                          start_ms=start_ms, end_ms=end_ms, limit=limit)
+    return [event_view(r) for r in rows if can_view_camera(user, r["camera"])]
+
+
+class EventsApi(Controller):
+    path = "/api"
+    guards = [require_user]
+
+    @get("/events", sync_to_thread=False)
+    def events(self, request: Request[Any, Any, Any], camera: FromQuery[str | None] = None,
+               label: FromQuery[str | None] = None, zone: FromQuery[str | None] = None,
+               start: FromQuery[str | None] = None, end: FromQuery[str | None] = None,
+               limit: FromQuery[int] = 200) -> list[dict[str, Any]]:
+        """Events overlapping [start, end), newest first, filtered by camera, label and zone."""
+        return _query(request, camera, label, zone, start, end, limit)
+
+    @get("/events/{event_id:int}", sync_to_thread=False)
+    def event(self, request: Request[Any, Any, Any], event_id: FromPath[int]) -> dict[str, Any]:
+        row = request.app.state.runtime.detection.events.get(event_id)
+        if row is None or not can_view_camera(current_user(request), row["camera"]):
+            raise NotFound("no such event")
+        return event_view(row)
+
+    @get("/events/{event_id:int}/snapshot.jpg")
+    async def snapshot(self, request: Request[Any, Any, Any], event_id: FromPath[int]) -> Response[Any]:
+        runtime = request.app.state.runtime
+        row = runtime.detection.events.get(event_id)
+        if row is None or not row["snapshot"] or not can_view_camera(current_user(request), row["camera"]):
+            raise NotFound("no snapshot for that event")
+        return file_response(request, runtime.detection.snapshot_dir(row["camera"]) / row["snapshot"],
+                             media_type="image/jpeg", cache_seconds=60)
+
+    @get("/detection/status", sync_to_thread=False)
+    def detection_status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """Per camera: worker state, frames per second, motion and inference ms, last motion."""
+        return request.app.state.runtime.detection.status_view()
+
+    @get("/events/stream")
+    async def stream(self, request: Request[Any, Any, Any]) -> ServerSentEvent:
+        """Live updates: one ``event`` message per event start/update/end, ``motion`` per window."""
+        broadcast = request.app.state.runtime.detection.broadcast
+        user = current_user(request)
+
+        async def gen() -> AsyncIterator[str]:
+            yield json.dumps({"type": "hello"})
+            async for item in broadcast.listen():
+                cam = item.get("camera") or item.get("event", {}).get("camera")
+                if cam and not can_view_camera(user, cam):
+                    continue
+                yield json.dumps(item)
+
+        return ServerSentEvent(gen())
+
+
+class EventsPages(Controller):
+    guards = [require_user]
+
+    @get("/events", sync_to_thread=False)
+    def events_page(self, request: HTMXRequest, camera: FromQuery[str | None] = None,
+                    label: FromQuery[str | None] = None, zone: FromQuery[str | None] = None,
+                    start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> Template:
+        runtime = request.app.state.runtime
+        events = _query(request, camera, label, zone, start, end, 200)
+        cams = runtime.config.cameras
+        zones = sorted({z for c in cams.values() if c.detect for z in c.detect.zones})
+        labels = sorted({lbl for c in cams.values() if c.detect for lbl in c.detect.labels})
+        ctx = {"events": events, "cameras": sorted(cams), "zones": zones, "labels": labels,
+               "f": {"camera": camera or "", "label": label or "", "zone": zone or "", "start": start or "",
+                     "end": end or ""}}
+        partial = request.htmx and request.htmx.target == "event-list"
+        return Template("_event_list.html" if partial else "events.html", context=ctx)
+
+    @get("/cameras/{name:str}/detection", sync_to_thread=False)
+    def detection_badge(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        st = request.app.state.runtime.detection.status_view().get(name)
+        return Template("_detection.html", context={"st": st, "name": name})

@@ -1,0 +1,65 @@
+"""Detection fixtures: synthetic bright-blob models written to a temp dir, the real YOLOX-Nano
+from ``../shared/models`` and a real photo of a person (scikit-image's astronaut.png)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_MODELS = REPO.parent / "shared" / "models"
+REAL_MODEL = SHARED_MODELS / "yolox_nano.onnx"
+REAL_LABELS = SHARED_MODELS / "coco_classes.txt"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnx", reason="onnx (test extra) builds the synthetic models")
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def yolov8_model(model_dir: Path) -> Path:
+    from campy.detection.synthetic import make_synthetic_yolov8
+
+    return make_synthetic_yolov8(model_dir / "blob_yolov8_320.onnx", size=320)
+
+
+@pytest.fixture(scope="session")
+def yolox_model(model_dir: Path) -> Path:
+    from campy.detection.synthetic import make_synthetic_yolox
+
+    return make_synthetic_yolox(model_dir / "blob_yolox_416.onnx", size=416)
+
+
+@pytest.fixture(params=["yolov8", "yolox"])
+def synthetic(request: pytest.FixtureRequest, yolov8_model: Path,
+              yolox_model: Path) -> tuple[str, Path]:
+    """(layout, path) of each synthetic model in turn."""
+    return request.param, yolov8_model if request.param == "yolov8" else yolox_model
+
+
+@pytest.fixture(scope="session")
+def real_model() -> Path:
+    if not REAL_MODEL.is_file():
+        pytest.skip(f"real model absent: {REAL_MODEL} (YOLOX-Nano, provided beside the repo "
+                    "in shared/models to developers and CI)")
+    return REAL_MODEL
+
+
+@pytest.fixture(scope="session")
+def person_photo() -> np.ndarray:
+    """astronaut.png (Eileen Collins, NASA, public domain) as BGR, found without importing
+    scikit-image (its import pulls scipy)."""
+    spec = importlib.util.find_spec("skimage")
+    path = Path(spec.origin).parent / "data" / "astronaut.png" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        pytest.skip("scikit-image is not installed (test extra): its data/astronaut.png is "
+                    "the real photo of a person these tests use")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert img is not None, f"cannot decode {path}"
+    return img

@@ -1,0 +1,132 @@
+"""Detection end to end: a simulated camera whose sub stream shows a bright block walking
+across a street → go2rtc → the detection worker (ffmpeg decode, motion, a synthetic
+YOLO-format ONNX model on onnxruntime, tracker, zones) → an event with a snapshot, an
+event mark on the recording, a webhook POST, an MQTT message on a real mosquitto, and the
+events page in Chromium updating live."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.alerts.conftest import MOSQUITTO, Broker, Subscriber, WebhookReceiver
+from tests.helpers import CampyProcess, free_port, wait_until, write_config
+from tests.web.test_browser import _login, browser  # noqa: F401 - fixture used by name
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "walker-pw-1"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    if not MOSQUITTO.exists():
+        pytest.skip("Debian's mosquitto is not installed (make test installs it)")
+    from campy.detection.synthetic import make_synthetic_yolov8
+    from campy.sim.camera import SimCamera
+
+    d = tmp_path_factory.mktemp("detect")
+    model = d / "bright.onnx"
+    make_synthetic_yolov8(model, size=320)
+    broker = Broker(d / "mqtt")
+    hook = WebhookReceiver()
+    cam = SimCamera("walk", username="admin", password=PASSWORD, main_codec="h264", sub_scene="walker")
+    handle = cam.run_in_thread()
+    port = free_port()
+    detect = {"fps": 5, "labels": ["person"], "min_score": 0.5, "min_frames": 2,
+              "zones": {"street": [[0, 100], [640, 100], [640, 360], [0, 360]],
+                        "sky": [[0, 0], [640, 0], [640, 99], [0, 99]]},
+              "alert_zones": ["street"]}
+    top = (f"detection: {json.dumps({'detector': {'model': str(model)}})}\n"
+           f"alerts: {json.dumps({'mqtt': {'host': broker.host, 'port': broker.port}, 'webhooks': {'hook': {'url': hook.url + '/hook'}}, 'rules': {'people': {'labels': ['person'], 'webhooks': ['hook'], 'cooldown_seconds': 1}}})}\n")
+    cfg = write_config(d / "campy.yaml", [{"name": "walk", "main": cam.main_url, "sub": cam.sub_url,
+                                          "username": "admin", "password": "!secret sim_password",
+                                          "detect": detect, "record": {"mode": "events"}}],
+                       port=port, password_secret=PASSWORD, extra_top=top, recording={"segment_seconds": 2})
+    sub = Subscriber(broker)
+    proc = CampyProcess(cfg, port)
+    try:
+        yield proc, hook, sub
+    finally:
+        left = proc.stop()
+        sub.close()
+        hook.close()
+        handle.stop()
+        broker.stop()
+        assert not left, f"processes left behind: {left}"
+
+
+def _events(c, **params):
+    r = c.get("/api/events", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_walker_becomes_an_event_with_snapshot_mark_webhook_and_mqtt(setup):
+    campy, hook, sub = setup
+    c = campy.client()
+    ev = wait_until(lambda: next((e for e in _events(c, camera="walk") if e["end_ms"]), None), timeout=90,
+                    what="a finished event from the walking block")
+    assert set(ev) >= {"id", "camera", "label", "score", "start_ms", "end_ms", "zones", "snapshot_url"}
+    assert ev["camera"] == "walk" and ev["label"] == "person" and ev["score"] >= 0.5
+    assert ev["zones"] == ["street"] and ev["end_ms"] > ev["start_ms"]
+    # The walker crosses the 640 px frame in 8 s of a 12 s loop.
+    assert 2_000 <= ev["end_ms"] - ev["start_ms"] <= 15_000, ev
+    snap = c.get(ev["snapshot_url"])
+    assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg" and snap.content[:2] == b"\xff\xd8"
+    # The event's footage is marked for recording retention (mode: events).
+    marks = c.get("/api/cameras/walk/timeline").json()["marks"]
+    assert any(m["kind"] == "event" and m["source"] == "detection" and m["label"] == "person" for m in marks)
+    assert any(m["kind"] == "motion" for m in marks)
+    # Filters: zone and label
+    assert _events(c, zone="street") and not _events(c, zone="sky") and not _events(c, label="car")
+    # The webhook got the event as JSON, and the broker delivered it.
+    posts = wait_until(lambda: hook.received() or None, timeout=20, what="a webhook POST")
+    body = posts[0].json()
+    assert body["camera"] == "walk" and body["label"] == "person" and posts[0].path == "/hook"
+    wait_until(lambda: sub.on("campy/events"), timeout=20, what="an MQTT message on campy/events")
+    msg = sub.on("campy/events")[0].json()
+    assert msg["camera"] == "walk" and msg["label"] == "person"
+    assert sub.on("campy/availability", "online"), "availability not published"
+    status = c.get("/api/detection/status").json()["walk"]
+    assert status["state"] == "running" and status["fps"] > 2 and status["objects"] is True
+    assert status["inference_ms"] is not None and status["last_motion_ms"]
+
+
+def test_events_api_rejects_nonsense(setup):
+    campy, _, _ = setup
+    c = campy.client()
+    for params, status in (({"camera": "nope"}, 404), ({"start": "soon"}, 400), ({"limit": "0"}, 400),
+                           ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, 400)):
+        r = c.get("/api/events", params=params)
+        assert r.status_code == status, (params, r.text)
+        assert r.json()["error"]["message"]
+    assert c.get("/api/events/999999/snapshot.jpg").status_code == 404
+    assert httpx.get(campy.base_url + "/api/events").status_code == 401
+    assert httpx.get(campy.base_url + "/api/events/stream").status_code == 401
+
+
+def test_events_page_lists_events_and_updates_live(browser, setup):  # noqa: F811
+    campy, _, _ = setup
+    c = campy.client()
+    wait_until(lambda: _events(c, camera="walk"), timeout=90, what="an event")
+    ctx, page = _login(browser, campy)
+    try:
+        page.goto(campy.base_url + "/events")
+        page.wait_for_selector("li.event img")
+        first = page.locator("li.event").count()
+        ids = set(page.eval_on_selector_all("li.event", "els => els.map(e => e.dataset.eventId)"))
+        loaded = page.eval_on_selector("li.event img", "img => img.complete && img.naturalWidth > 0")
+        assert loaded, "snapshot thumbnail did not load"
+        # The walker comes round every 12 s: a new event must appear without a reload.
+        wait_until(lambda: set(page.eval_on_selector_all("li.event", "els => els.map(e => e.dataset.eventId)"))
+                   - ids, timeout=45, what="a new event pushed to the open page")
+        assert page.locator("li.event").count() >= first
+        assert page.locator("#live-state").inner_text() == "live"
+        # Click through to the footage.
+        href = page.get_attribute("li.event a", "href")
+        assert href and href.startswith("/cameras/walk/recordings?at=")
+    finally:
+        ctx.close()
