@@ -34,9 +34,12 @@ system-deps:
 	  command -v npm >/dev/null || pkgs="$$pkgs npm"; \
 	  [ -z "$$pkgs" ] || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; }
 
+# Chromium for the browser tests; mosquitto (an MQTT broker the alert tests start themselves).
 test-system-deps:
-	@[ -x /usr/bin/chromium ] \
-	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@pkgs=""; \
+	  [ -x /usr/bin/chromium ] || pkgs="$$pkgs chromium"; \
+	  [ -x /usr/sbin/mosquitto ] || pkgs="$$pkgs mosquitto"; \
+	  [ -z "$$pkgs" ] || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -242,3 +242,36 @@ class ConfigStore:
             del cams[name]
 
         self._edit(mutate)
+
+    def set_zone(self, camera: str, zone: str, points: list[tuple[float, float]] | None) -> None:
+        """Add or replace a detection zone of ``camera`` (``points`` None removes it)."""
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        def mutate(doc: Any) -> None:
+            cams = self._cameras(doc)
+            if camera not in cams:
+                raise ConfigError([ConfigIssue(f"cameras.{camera}", None, f"no camera '{camera}'")])
+            entry = cams[camera]
+            if entry.get("detect") is None:
+                entry["detect"] = CommentedMap()
+            detect = entry["detect"]
+            if detect.get("zones") is None:
+                detect["zones"] = CommentedMap()
+            zones = detect["zones"]
+            if points is None:
+                if zone not in zones:
+                    raise ConfigError([ConfigIssue(f"cameras.{camera}.detect.zones", None, f"no zone '{zone}'")])
+                del zones[zone]
+                alert = detect.get("alert_zones")
+                if alert is not None and zone in alert:
+                    alert.remove(zone)
+                return
+            seq = CommentedSeq()
+            for x, y in points:
+                pt = CommentedSeq([round(float(x), 1), round(float(y), 1)])
+                pt.fa.set_flow_style()
+                seq.append(pt)
+            seq.fa.set_flow_style()
+            zones[zone] = seq
+
+        self._edit(mutate)

@@ -198,12 +198,17 @@ class DetectionManager:
                     setattr(st, key, msg[key])
             if st.state == "error":
                 log.error("camera %s: detection: %s", name, st.error)
+            if self.alerts is not None:
+                for key in ("state", "fps", "inference_ms"):
+                    self.alerts.publish_state(name, f"detect_{key}", getattr(st, key))
         elif kind == "motion":
             if msg.get("state") == "start":
                 self._motion_marks[name] = self.recording.index.add_mark(
                     camera=name, kind="motion", source="motion", start_ms=int(msg["at_ms"]), end_ms=None,
                     keep_until_ms=None, created_ms=self.clock.now_ms())
                 self.broadcast.publish({"type": "motion", "camera": name, "state": "start"})
+                if self.alerts is not None:
+                    self.alerts.publish_state(name, "motion", "ON")
             else:
                 self._end_motion(name, int(msg["at_ms"]))
         elif kind == "event":
@@ -214,6 +219,8 @@ class DetectionManager:
         if mark is not None:
             self.recording.index.close_mark(mark, at_ms)
             self.broadcast.publish({"type": "motion", "camera": name, "state": "end"})
+            if self.alerts is not None:
+                self.alerts.publish_state(name, "motion", "OFF")
 
     def _event_days(self, name: str) -> float:
         cam = self._config().cameras.get(name)

@@ -37,6 +37,7 @@ from campy.procs import die_with_parent
 
 MOTION_END_MS = 2_000  # quiet this long → the motion window ends
 STATUS_EVERY_S = 2.0
+LATEST_EVERY_S = 10.0  # how often the worker saves the current frame (for drawing zones)
 
 
 class WorkerSettings(msgspec.Struct, frozen=True):
@@ -100,6 +101,7 @@ class Pipeline:
         self.infer_ms: deque[float] = deque(maxlen=50)
         self.frames: deque[float] = deque(maxlen=100)
         self.run_id = now_ms()
+        self.last_frame_saved = 0.0
         Path(s.snapshot_dir).mkdir(parents=True, exist_ok=True)
 
     def process(self, frame: np.ndarray, t_ms: int) -> None:
@@ -146,6 +148,18 @@ class Pipeline:
             os.replace(tmp, target)
         return name
 
+    def save_latest(self, frame: np.ndarray) -> None:
+        """The current frame as ``latest.jpg``: the picture zones are drawn on, at detect size."""
+        import cv2
+
+        self.last_frame_saved = time.monotonic()
+        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if ok:
+            target = Path(self.s.snapshot_dir) / "latest.jpg"
+            tmp = target.with_suffix(".part.jpg")
+            tmp.write_bytes(data.tobytes())
+            os.replace(tmp, target)
+
     def status(self, state: str, error: str | None = None) -> dict[str, Any]:
         fps = 0.0
         if len(self.frames) >= 2 and time.monotonic() - self.frames[-1] < 3:
@@ -178,6 +192,8 @@ def run(s: WorkerSettings) -> None:
             if time.monotonic() - last_status >= STATUS_EVERY_S:
                 emit(pipe.status("running"))
                 last_status = time.monotonic()
+            if time.monotonic() - pipe.last_frame_saved >= LATEST_EVERY_S:
+                pipe.save_latest(frame)
         with contextlib.suppress(Exception):
             proc.kill()
         err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip().splitlines()

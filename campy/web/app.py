@@ -23,7 +23,7 @@ from campy import __version__
 from campy.web.api import ApiController
 from campy.web.auth import make_session_auth
 from campy.web.errors import HANDLERS
-from campy.web.events import EventsApi, EventsPages
+from campy.web.events import EventsApi, EventsPages, ZonePages
 from campy.web.live import LiveController
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
@@ -86,6 +86,7 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             RecordingsPages,
             EventsApi,
             EventsPages,
+            ZonePages,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

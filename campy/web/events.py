@@ -7,14 +7,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import ServerSentEvent, Template
 
 from campy.detection.manager import event_view
 from campy.errors import BadRequest, NotFound
-from campy.web.auth import can_view_camera, current_user, require_user
+from campy.config import ConfigError
+from campy.web.auth import can_view_camera, current_user, require_admin, require_user
 from campy.web.ranges import file_response
 from campy.web.recordings import parse_time
 
@@ -109,3 +110,64 @@ class EventsPages(Controller):
     def detection_badge(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         st = request.app.state.runtime.detection.status_view().get(name)
         return Template("_detection.html", context={"st": st, "name": name})
+
+
+def _zones_context(runtime: Any, name: str, *, errors: list[str] | None = None, saved: str | None = None) -> dict:
+    cam = runtime.config.cameras.get(name)
+    if cam is None:
+        raise NotFound(f"no camera {name!r}")
+    d = cam.detect
+    return {"name": name, "title": cam.title or name, "width": d.width if d else 640, "height": d.height if d else 360,
+            "zones": {k: [list(p) for p in v] for k, v in (d.zones.items() if d else [])},
+            "alert_zones": list(d.alert_zones) if d else [], "detect_on": bool(d and d.enabled),
+            "has_frame": (runtime.detection.snapshot_dir(name) / "latest.jpg").exists(),
+            "errors": errors or [], "saved": saved}
+
+
+class ZonePages(Controller):
+    """Drawing detection zones on the camera's current picture (admins)."""
+
+    guards = [require_admin]
+
+    @get("/cameras/{name:str}/zones", sync_to_thread=False)
+    def zones_page(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        return Template("zones.html", context=_zones_context(request.app.state.runtime, name))
+
+    @get("/cameras/{name:str}/detect-frame.jpg")
+    async def frame(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
+        runtime = request.app.state.runtime
+        if name not in runtime.config.cameras:
+            raise NotFound(f"no camera {name!r}")
+        return file_response(request, runtime.detection.snapshot_dir(name) / "latest.jpg", media_type="image/jpeg")
+
+    @post("/cameras/{name:str}/zones", status_code=200)
+    async def save_zone(self, request: HTMXRequest, name: FromPath[str]) -> Template:
+        runtime = request.app.state.runtime
+        form = await request.form()
+        zone = str(form.get("zone", "")).strip()
+        errors: list[str] = []
+        try:
+            points = [(float(x), float(y)) for x, y in json.loads(str(form.get("points", "[]")))]
+        except (ValueError, TypeError):
+            points, errors = [], ["the points are not a list of [x, y] pairs"]
+        if not zone:
+            errors.append("give the zone a name")
+        if not errors:
+            try:
+                runtime.store.set_zone(name, zone, points)
+                await runtime.reload_now()
+            except ConfigError as err:
+                errors = [f"{i.path}: {i.message}" for i in err.issues]
+        ctx = _zones_context(runtime, name, errors=errors, saved=None if errors else zone)
+        return Template("zones.html", context=ctx, status_code=200 if request.htmx or not errors else 400)
+
+    @post("/cameras/{name:str}/zones/{zone:str}/delete", status_code=200)
+    async def delete_zone(self, request: HTMXRequest, name: FromPath[str], zone: FromPath[str]) -> Template:
+        runtime = request.app.state.runtime
+        errors: list[str] = []
+        try:
+            runtime.store.set_zone(name, zone, None)
+            await runtime.reload_now()
+        except ConfigError as err:
+            errors = [f"{i.path}: {i.message}" for i in err.issues]
+        return Template("zones.html", context=_zones_context(runtime, name, errors=errors))

@@ -130,3 +130,36 @@ def test_events_page_lists_events_and_updates_live(browser, setup):  # noqa: F81
         assert href and href.startswith("/cameras/walk/recordings?at=")
     finally:
         ctx.close()
+
+
+def test_zone_drawn_on_the_picture_lands_in_campy_yaml(browser, setup):  # noqa: F811
+    campy, _, _ = setup
+    frame = campy.config.parent / "data" / "snapshots" / "walk" / "latest.jpg"
+    wait_until(frame.exists, timeout=30, what="the worker's current picture")
+    ctx, page = _login(browser, campy)
+    try:
+        page.goto(campy.base_url + "/cameras/walk/zones")
+        page.wait_for_selector(".zone-canvas img")
+        assert page.eval_on_selector(".zone-canvas img", "img => img.complete && img.naturalWidth") == 640
+        box = page.locator("#zone-svg").bounding_box()
+        for fx, fy in ((0.1, 0.6), (0.5, 0.6), (0.5, 0.95), (0.1, 0.95)):
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.fill("#zone-name", "porch")
+        page.click("#zone-form button[type=submit]")
+        page.wait_for_selector("#zone-saved")
+        assert page.locator("polygon[data-zone=porch]").count() == 1
+    finally:
+        ctx.close()
+    text = campy.config.read_text()
+    assert "porch:" in text and "# CamPy test configuration" in text  # written back, comments kept
+    from campy.config import load_config
+
+    porch = load_config(campy.config).cameras["walk"].detect.zones["porch"]
+    want = [(64, 216), (320, 216), (320, 342), (64, 342)]  # 10 %/50 % × 60 %/95 % of 640×360
+    assert all(abs(a - c) <= 1.5 and abs(b - d) <= 1.5 for (a, b), (c, d) in zip(porch, want, strict=True)), porch
+    c = campy.client()
+    # An invalid zone is refused with the reason, and the file is left alone.
+    r = c.post("/cameras/walk/zones", data={"zone": "bad", "points": "[[0,0],[1000,0],[0,10]]",
+                                             "_csrf_token": c.cookies["csrftoken"]})
+    assert r.status_code == 400 and "outside the 640x360" in r.text
+    assert "bad:" not in campy.config.read_text()
