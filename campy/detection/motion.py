@@ -86,9 +86,10 @@ class MotionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     blur: int = 3
     """Gaussian blur kernel size (odd); 0 or 1 turns the blur off. Blur removes pixel noise."""
 
-    merge_gap: int = 2
-    """Boxes closer than this many downscaled pixels are merged into one; negative: only
-    boxes that overlap."""
+    merge_gap: int = 4
+    """Boxes at most this many downscaled pixels apart merge into one (4 ≈ 14 px at 640×360),
+    so a person whose jacket matches the wall behind still gives one box for the object
+    detector; negative: only overlapping boxes merge."""
 
     lightning_threshold: float = 0.8
     """Share of the unmasked picture that, when changed in one frame, means a global change

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -58,7 +59,7 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(arr, name))
         return name
 
-    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
         name = out or self._name(op_type.lower())
         self.nodes.append(oh.make_node(op_type, list(inputs), [name], **attrs))
         return name
@@ -81,8 +82,8 @@ def _window(stride: int, max_object: int) -> tuple[int, int]:
 
 
 def _head(g: _Graph, b8: str, c8: str, stride: int, size: int, max_object: int,
-          yolox: bool) -> str:
-    """``[1, 5, n]`` rows (box terms ×4, score) for the anchors of one stride."""
+          yolox: bool) -> list[str]:
+    """Five ``[1, 1, n]`` rows (box terms ×4, score) for the anchors of one stride."""
     t = stride // BLOCK
     k, pad = _window(stride, max_object)
     off = (np.arange(k) + 0.5 - k / 2) * BLOCK  # block centre minus window centre, px
@@ -109,8 +110,8 @@ def _head(g: _Graph, b8: str, c8: str, stride: int, size: int, max_object: int,
         rows.append((centre, extent))
     score = c8 if t == 1 else g.op("AveragePool", c8, kernel_shape=[t, t], strides=[t, t])
     (cx, w), (cy, h) = rows
-    stacked = g.op("Concat", cx, cy, w, h, score, axis=1)
-    return g.op("Reshape", stacked, g.const([1, 5, n * n]))
+    flat = g.const([1, 1, n * n])  # row-major, x fastest: the YOLO anchor order
+    return [g.op("Reshape", r, flat) for r in (cx, cy, w, h, score)]
 
 
 def build_synthetic(layout: str, *, size: int, classes: int = 80, class_id: int = 0,
@@ -129,26 +130,23 @@ def build_synthetic(layout: str, *, size: int, classes: int = 80, class_id: int 
     ramps = g.op("Relu", g.conv("images", np.full((2, 3, 1, 1), 10 * scale),
                                 np.array([-5.0, -6.0])))
     mask = g.conv(ramps, np.array([1.0, -1.0]).reshape(1, 2, 1, 1))  # clip(10g − 5, 0, 1)
-    pool = {"kernel_shape": [BLOCK, BLOCK], "strides": [BLOCK, BLOCK]}
-    b8 = g.op("AveragePool", mask, **pool)
-    c8 = g.op("AveragePool", g.op("Mul", mask, grey), **pool)
+    block = [BLOCK, BLOCK]
+    b8 = g.op("AveragePool", mask, kernel_shape=block, strides=block)
+    c8 = g.op("AveragePool", g.op("Mul", mask, grey), kernel_shape=block, strides=block)
     heads = [_head(g, b8, c8, s, size, max_object, yolox) for s in STRIDES]
-    rows = g.op("Transpose", g.op("Concat", *heads, axis=2), perm=[0, 2, 1])  # [1, N, 5]
-    width = (5 if yolox else 4) + classes
-    select = np.zeros((5, width), np.float32)  # rows → output columns
-    for i in range(4):
-        select[i, i] = 1.0
-    bias = np.zeros((1, 1, width), np.float32)
-    if yolox:
-        select[4, 4] = 1.0  # objectness = score; the class column is a constant
-        bias[0, 0, 5 + class_id] = class_score
+    cx, cy, w, h, score = (g.op("Concat", *parts, axis=2) for parts in zip(*heads, strict=True))
+    # Assembled by Concat, not MatMul: OpenCV DNN 5.0 rejects a [1, N, 5] × [5, K] MatMul.
+    zero = g.op("Mul", score, g.const(0.0))
+    if yolox:  # objectness = score, the class column a constant: final score = product
+        cls = g.op("Add", zero, g.const(class_score))
+        cols = [cx, cy, w, h, score] + [cls if i == class_id else zero for i in range(classes)]
     else:
-        select[4, 4 + class_id] = 1.0
+        cols = [cx, cy, w, h] + [score if i == class_id else zero for i in range(classes)]
     name = "output" if yolox else "output0"
-    table = g.op("Add", g.op("MatMul", rows, g.const(select)), g.const(bias),
-                 out="output" if yolox else None)
-    if not yolox:
+    table = g.op("Concat", *cols, axis=1, out=None if yolox else name)  # [1, 5 + nc, N]
+    if yolox:
         g.op("Transpose", table, perm=[0, 2, 1], out=name)
+    width = len(cols)
     n = sum((size // s) ** 2 for s in STRIDES)
     out_shape = [1, n, width] if yolox else [1, width, n]
     graph = oh.make_graph(

@@ -125,7 +125,9 @@ class Pipeline:
         tracked = self.tracker.update(detections, t_ms)
         for ev in self.events.update(tracked, self.tracker.ended, t_ms):
             snapshot = None
-            if ev.kind in ("start", "update"):
+            # The snapshot shows the best frame: retaken only when this frame is it (a start
+            # always gets one, even if its best sighting was a frame or two earlier).
+            if ev.kind == "start" or (ev.kind == "update" and ev.best_frame_ms == t_ms):
                 snapshot = self._snapshot(frame, ev.event_key, ev.box, ev.label, ev.score)
             emit({"type": "event", "kind": ev.kind, "key": f"{self.run_id}-{ev.event_key}", "label": ev.label,
                   "score": round(float(ev.score), 4), "box": list(ev.box), "zones": list(ev.zones),

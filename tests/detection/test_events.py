@@ -91,12 +91,24 @@ BOX_CASES: list[tuple[str, Box, Polygon, bool]] = [
     ("box centre in, feet below", (180, 100, 201, 262), DRIVEWAY, False),
     ("overlaps the side, feet outside", (290, 100, 341, 200), DRIVEWAY, False),
     ("feet exactly on the zone's bottom edge", (180, 100, 201, 251), DRIVEWAY, True),
-    ("on the frame's bottom edge, zone drawn to the last row", (300, 270, 341, 360),
-     rect(0, 300, 640, 359), True),
-    ("on the frame's bottom edge, zone drawn to the frame edge", (300, 270, 341, 360),
-     rect(0, 300, 640, 360), True),
-    ("on the frame's bottom edge, zone stops a row short", (300, 270, 341, 360),
-     rect(0, 300, 640, 358), False),
+    (
+        "on the frame's bottom edge, zone drawn to the last row",
+        (300, 270, 341, 360),
+        rect(0, 300, 640, 359),
+        True,
+    ),
+    (
+        "on the frame's bottom edge, zone drawn to the frame edge",
+        (300, 270, 341, 360),
+        rect(0, 300, 640, 360),
+        True,
+    ),
+    (
+        "on the frame's bottom edge, zone stops a row short",
+        (300, 270, 341, 360),
+        rect(0, 300, 640, 358),
+        False,
+    ),
 ]
 
 
@@ -121,10 +133,18 @@ VALIDATE_CASES: list[tuple[str, Polygon, str | None]] = [
     ("concave", U_SHAPE, None),
     ("two points", [(0, 0), (10, 10)], "at least 3 points, got 2"),
     ("no points", [], "at least 3 points, got 0"),
-    ("right of the frame", [(10, 10), (641, 10), (50, 80)], "point 2 (641, 10) is outside the 640x360 frame"),
+    (
+        "right of the frame",
+        [(10, 10), (641, 10), (50, 80)],
+        "point 2 (641, 10) is outside the 640x360 frame",
+    ),
     ("above the frame", [(10, 10), (100, 10), (50, -0.5)], "point 3 (50, -0.5) is outside"),
     ("below the frame", [(10, 361), (100, 10), (50, 80)], "point 1 (10, 361) is outside"),
-    ("not a number", [(10, 10), (math.nan, 10), (50, 80)], "point 2 (nan, 10) is not a finite number"),
+    (
+        "not a number",
+        [(10, 10), (math.nan, 10), (50, 80)],
+        "point 2 (nan, 10) is not a finite number",
+    ),
     ("all on one line", [(0, 0), (10, 10), (20, 20)], "enclose no area"),
     ("a repeated point", [(5, 5), (5, 5), (5, 5), (5, 5)], "enclose no area"),
     ("a bow tie whose lobes cancel", [(0, 0), (10, 10), (10, 0), (0, 10)], "enclose no area"),
@@ -216,35 +236,70 @@ class Case:
 PC = ["person", "car"]
 
 FILTER_CASES = [
-    Case("min_frames 3 starts on the 3rd sighting", walk(5), EventRules(min_frames=3),
-         [(2, "start"), (END5, "end")]),
+    Case(
+        "min_frames 3 starts on the 3rd sighting",
+        walk(5),
+        EventRules(min_frames=3),
+        [(2, "start"), (END5, "end")],
+    ),
     Case("min_frames 2", walk(5), EventRules(min_frames=2), [(1, "start"), (END5, "end")]),
     Case("min_frames 5", walk(5), EventRules(min_frames=5), [(4, "start"), (END5, "end")]),
     Case("min_frames 6, seen 5 times: none", walk(5), EventRules(min_frames=6), []),
-    Case("min_frames 1 still waits for the first move (rule 5)", walk(5),
-         EventRules(min_frames=1), [(1, "start"), (END5, "end")]),
+    Case(
+        "min_frames 1 still waits for the first move (rule 5)",
+        walk(5),
+        EventRules(min_frames=1),
+        [(1, "start"), (END5, "end")],
+    ),
     Case("score below min_score: none", walk(5, scores=0.49), EventRules(), []),
-    Case("starts on the first sighting at min_score once min_frames is met",
-         walk(5, scores=[0.9, 0.45, 0.45, 0.5, 0.45]), EventRules(), [(3, "start"), (END5, "end")]),
+    Case(
+        "starts on the first sighting at min_score once min_frames is met",
+        walk(5, scores=[0.9, 0.45, 0.45, 0.5, 0.45]),
+        EventRules(),
+        [(3, "start"), (END5, "end")],
+    ),
     Case("area below min_area: none", walk(5), EventRules(min_area=2701), []),
-    Case("area exactly min_area", walk(5), EventRules(min_area=2700), [(2, "start"), (END5, "end")]),
+    Case(
+        "area exactly min_area", walk(5), EventRules(min_area=2700), [(2, "start"), (END5, "end")]
+    ),
     Case("label not in labels: none", walk(5, label="dog"), EventRules(labels=PC), []),
     Case("default labels are person only", walk(5, label="car"), EventRules(), []),
-    Case("car override min_score 0.7 stops a 0.6 car", walk(5, label="car", scores=0.6),
-         EventRules(labels=PC, label_filters={"car": LabelFilter(min_score=0.7)}), []),
-    Case("car override lets a 0.75 car through", walk(5, label="car", scores=0.75),
-         EventRules(labels=PC, label_filters={"car": LabelFilter(min_score=0.7)}),
-         [(2, "start"), (END5, "end")]),
-    Case("a person keeps the global min_score beside a car override", walk(5, scores=0.6),
-         EventRules(labels=PC, label_filters={"car": LabelFilter(min_score=0.7)}),
-         [(2, "start"), (END5, "end")]),
-    Case("override lower than the global min_score", walk(5, scores=0.4),
-         EventRules(label_filters={"person": LabelFilter(min_score=0.3)}),
-         [(2, "start"), (END5, "end")]),
-    Case("override min_area for person", walk(5),
-         EventRules(min_area=100, label_filters={"person": LabelFilter(min_area=5000)}), []),
-    Case("override min_area, min_score left None inherits the global 0.5",
-         walk(5, scores=0.45), EventRules(label_filters={"person": LabelFilter(min_area=100)}), []),
+    Case(
+        "car override min_score 0.7 stops a 0.6 car",
+        walk(5, label="car", scores=0.6),
+        EventRules(labels=PC, label_filters={"car": LabelFilter(min_score=0.7)}),
+        [],
+    ),
+    Case(
+        "car override lets a 0.75 car through",
+        walk(5, label="car", scores=0.75),
+        EventRules(labels=PC, label_filters={"car": LabelFilter(min_score=0.7)}),
+        [(2, "start"), (END5, "end")],
+    ),
+    Case(
+        "a person keeps the global min_score beside a car override",
+        walk(5, scores=0.6),
+        EventRules(labels=PC, label_filters={"car": LabelFilter(min_score=0.7)}),
+        [(2, "start"), (END5, "end")],
+    ),
+    Case(
+        "override lower than the global min_score",
+        walk(5, scores=0.4),
+        EventRules(label_filters={"person": LabelFilter(min_score=0.3)}),
+        [(2, "start"), (END5, "end")],
+    ),
+    Case(
+        "override min_area for person",
+        walk(5),
+        EventRules(min_area=100, label_filters={"person": LabelFilter(min_area=5000)}),
+        [],
+    ),
+    Case(
+        "override min_area, min_score left None inherits the global 0.5",
+        walk(5, scores=0.45),
+        EventRules(label_filters={"person": LabelFilter(min_area=100)}),
+        [],
+    ),
 ]
 
 
@@ -261,27 +316,59 @@ STRIPS = {"A": rect(100, 0, 200, 360), "B": rect(200, 0, 300, 360), "C": rect(30
 END45 = 44 + 26  # walk(45): last sighting on frame 44
 
 ZONE_CASES = [
-    ("no alert zones: starts anywhere, an update per zone entered",
-     walk(45), EventRules(zones=STRIPS),
-     [(2, "start", []), (9, "update", ["A"]), (19, "update", ["A", "B"]),
-      (29, "update", ["A", "B", "C"]), (END45, "end", ["A", "B", "C"])]),
-    ("alert zone B: starts on entering B, with the zones before it",
-     walk(45), EventRules(zones=STRIPS, alert_zones=["B"]),
-     [(19, "start", ["A", "B"]), (29, "update", ["A", "B", "C"]), (END45, "end", ["A", "B", "C"])]),
-    ("alert zones B or C: the first one entered starts it",
-     walk(45), EventRules(zones=STRIPS, alert_zones=["C", "B"]),
-     [(19, "start", ["A", "B"]), (29, "update", ["A", "B", "C"]), (END45, "end", ["A", "B", "C"])]),
-    ("alert zone C, the walk stops short of it: none",
-     walk(25), EventRules(zones=STRIPS, alert_zones=["C"]), []),
+    (
+        "no alert zones: starts anywhere, an update per zone entered",
+        walk(45),
+        EventRules(zones=STRIPS),
+        [
+            (2, "start", []),
+            (9, "update", ["A"]),
+            (19, "update", ["A", "B"]),
+            (29, "update", ["A", "B", "C"]),
+            (END45, "end", ["A", "B", "C"]),
+        ],
+    ),
+    (
+        "alert zone B: starts on entering B, with the zones before it",
+        walk(45),
+        EventRules(zones=STRIPS, alert_zones=["B"]),
+        [
+            (19, "start", ["A", "B"]),
+            (29, "update", ["A", "B", "C"]),
+            (END45, "end", ["A", "B", "C"]),
+        ],
+    ),
+    (
+        "alert zones B or C: the first one entered starts it",
+        walk(45),
+        EventRules(zones=STRIPS, alert_zones=["C", "B"]),
+        [
+            (19, "start", ["A", "B"]),
+            (29, "update", ["A", "B", "C"]),
+            (END45, "end", ["A", "B", "C"]),
+        ],
+    ),
+    (
+        "alert zone C, the walk stops short of it: none",
+        walk(25),
+        EventRules(zones=STRIPS, alert_zones=["C"]),
+        [],
+    ),
     # 100 px wide, 40 px per frame: bottom-centre x = 40 i + 109.5, in "gate" (100..170)
     # on frames 0 and 1 only, before min_frames is met on frame 2
-    ("crossed the alert zone before min_frames: starts once the filters pass",
-     walk(5, start=(60, 200, 160, 290), dx=40),
-     EventRules(zones={"gate": rect(100, 0, 170, 360)}, alert_zones=["gate"]),
-     [(2, "start", ["gate"]), (END5, "end", ["gate"])]),
+    (
+        "crossed the alert zone before min_frames: starts once the filters pass",
+        walk(5, start=(60, 200, 160, 290), dx=40),
+        EventRules(zones={"gate": rect(100, 0, 170, 360)}, alert_zones=["gate"]),
+        [(2, "start", ["gate"]), (END5, "end", ["gate"])],
+    ),
     # the box's top 50 px overlap the porch all along, the feet never do
-    ("box overlaps the alert zone, feet never in it: none",
-     walk(45), EventRules(zones={"porch": rect(0, 0, 640, 250)}, alert_zones=["porch"]), []),
+    (
+        "box overlaps the alert zone, feet never in it: none",
+        walk(45),
+        EventRules(zones={"porch": rect(0, 0, 640, 250)}, alert_zones=["porch"]),
+        [],
+    ),
 ]
 
 
@@ -368,8 +455,12 @@ def test_rules_reject_undefined_alert_zones_and_unknown_keys() -> None:
     with pytest.raises(msgspec.ValidationError, match="min_scroe"):
         msgspec.convert({"min_scroe": 0.3}, EventRules)
     rules = msgspec.convert(
-        {"labels": ["car"], "zones": {"drive": [[0, 0], [10, 0], [10, 10]]}, "alert_zones": ["drive"],
-         "label_filters": {"car": {"min_area": 400}}},
+        {
+            "labels": ["car"],
+            "zones": {"drive": [[0, 0], [10, 0], [10, 10]]},
+            "alert_zones": ["drive"],
+            "label_filters": {"car": {"min_area": 400}},
+        },
         EventRules,
     )
     assert rules.zones == {"drive": [(0, 0), (10, 0), (10, 10)]}
@@ -431,8 +522,12 @@ NO_MEMORY = EventRules(labels=["car"], stationary_memory_ms=0)
         (False, NO_MEMORY, 1),  # a re-detection that never moves is held by rule 5 alone
         (True, NO_MEMORY, CYCLES),  # what rule 6 prevents: every re-detection "moved"
     ],
-    ids=["flicker", "flicker with occlusions", "flicker, no memory",
-         "flicker with occlusions, no memory: one event per re-detection"],
+    ids=[
+        "flicker",
+        "flicker with occlusions",
+        "flicker, no memory",
+        "flicker with occlusions, no memory: one event per re-detection",
+    ],
 )
 def test_a_parked_car_that_flickers_for_10_minutes(
     occluded: bool, rules: EventRules, starts: int

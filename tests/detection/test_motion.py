@@ -217,12 +217,18 @@ def test_noisy_still_scene_reports_no_motion(noise: str, amplitude: float) -> No
 
 
 def test_dim_low_contrast_scene_is_still_quiet_and_still_sensitive() -> None:
-    # A night-like scene: a quarter of the light, so the contrast gain is at its cap.
-    detector = MotionDetector(W, H)
-    results = run(detector, clip(150, walk(start=100, speed=8), light=0.25, amplitude=3))
-    assert all(boxes == [] for boxes, _ in results[:100])
-    hits = sum(covered(truth[0], boxes) >= 0.8 for boxes, truth in results[100:])
-    assert hits >= 45
+    # A night-like scene: a quarter of the light, so the contrast gain is at its cap (4).
+    def found(config: MotionConfig) -> int:
+        detector = MotionDetector(W, H, config)
+        frames = clip(150, walk(start=100, speed=8), light=0.25, amplitude=3)
+        results = run(detector, frames)
+        assert all(boxes == [] for boxes, _ in results[:100])
+        # 0.6, not 0.8: in this light the jacket matches some of the walls it passes.
+        return sum(covered(truth[0], boxes) >= 0.6 for boxes, truth in results[100:])
+
+    assert found(MotionConfig()) >= 48
+    # The control: judged on raw grey levels, the walker is invisible.
+    assert found(MotionConfig(improve_contrast=False)) <= 5
 
 
 # -- (3) a global brightness change -----------------------------------------------------------
@@ -319,7 +325,8 @@ def test_boxes_are_full_frame_pixels_within_bounds(width: int, height: int) -> N
         if truth:
             assert near(truth, boxes, margin=16 * height // 360 + 8)
         if truth and truth[0][2] - truth[0][0] >= 30:  # not just an arm at the edge
-            assert covered(truth[0], boxes) >= 0.8
+            # Not 0.8 as elsewhere: in the 352×288 scene the face matches the wall behind it.
+            assert covered(truth[0], boxes) >= 0.6
             if truth[0][2] == width and truth[0][3] == height:
                 edge_hits += any(b[2] == width and b[3] == height for b in boxes)
     assert edge_hits >= 4

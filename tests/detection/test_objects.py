@@ -65,6 +65,28 @@ def test_white_square_is_found_where_it_is(synthetic: tuple[str, Path],
     assert det.last_runs == 1 and det.last_ms > 0 and det.last_total_ms >= det.last_ms
 
 
+def test_model_input_follows_the_layout(synthetic: tuple[str, Path]) -> None:
+    """YOLOv8: RGB /255, centred; YOLOX: BGR 0-255 at the top-left; both padded with 114."""
+    layout, model = synthetic
+    det = load(model)
+    seen: list[np.ndarray] = []
+    run = det._run  # type: ignore[attr-defined]
+    det._run = lambda blob: seen.append(blob) or run(blob)  # type: ignore[attr-defined]
+    frame = np.empty((H, W, 3), np.uint8)
+    frame[:] = (10, 20, 30)  # B, G, R
+    det.detect(frame)
+    blob = seen[-1]
+    s = det.input_size
+    assert blob.shape == (1, 3, s, s) and blob.dtype == np.float32
+    pixel = lambda y, x: [round(float(v), 4) for v in blob[0, :, y, x]]  # noqa: E731
+    if layout == "yolov8":
+        assert pixel(0, 0) == pixel(s - 1, 0) == [round(114 / 255, 4)] * 3
+        assert pixel(s // 2, s // 2) == [round(v / 255, 4) for v in (30, 20, 10)]
+    else:
+        assert pixel(0, 0) == [10.0, 20.0, 30.0]
+        assert pixel(s - 1, 0) == [114.0] * 3 and pixel(int(H * s / W), 0) == [114.0] * 3
+
+
 def test_label_comes_from_the_labels_given(synthetic: tuple[str, Path], tmp_path: Path) -> None:
     _, model = synthetic
     names = ["blob"] + [f"other{i}" for i in range(79)]

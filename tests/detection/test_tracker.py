@@ -88,6 +88,15 @@ def test_labels_never_match_each_other() -> None:
         tracks = tracker.update([det(PERSON, "person"), det(PERSON, "car")], at(i))
     assert {(t.id, t.label, t.hits) for t in tracks} == {(1, "person", 3), (2, "car", 3)}
 
+    # a car where a person just was is a new object, not the person's track
+    tracker = Tracker()
+    tracker.update([det(PERSON, "person")], at(0))
+    tracks = tracker.update([det(PERSON, "car")], at(1))
+    assert [(t.id, t.label, t.hits, t.missed_since_ms) for t in tracks] == [
+        (1, "person", 1, at(1)),
+        (2, "car", 1, None),
+    ]
+
 
 def test_greedy_takes_the_highest_iou_first() -> None:
     tracker = Tracker()
@@ -100,18 +109,18 @@ def test_greedy_takes_the_highest_iou_first() -> None:
     assert tracks[2].box == d1 and tracks[2].hits == 2
     assert tracks[1].box == t1 and tracks[1].missed_since_ms == at(1)
 
-    # Two detections. Track 1's best is d1 (0.50), but track 2 overlaps d1 more (0.90) and
-    # nothing else: highest-first gives d1 to track 2 and track 1 its second choice d2
+    # Two detections. Track 1's best is e1 (0.50), but track 2 overlaps e1 more (0.90) and
+    # nothing else: highest-first gives e1 to track 2 and track 1 its second choice e2
     # (0.40). Tracks taking their best detection in id order would lose track 2.
     tracker = Tracker()
     t1, t2 = (100, 0, 200, 100), (138, 0, 238, 100)
     tracker.update([det(t1), det(t2)], at(0))
-    d1: Box = (133, 0, 233, 100)
-    d2: Box = (57, 0, 157, 100)
-    assert iou(t1, d1) > iou(t1, d2) >= 0.3 and iou(t2, d1) > 0.9 and iou(t2, d2) < 0.3
-    tracks = by_id(tracker.update([det(d1), det(d2)], at(1)))
+    e1: Box = (133, 0, 233, 100)
+    e2: Box = (57, 0, 157, 100)
+    assert iou(t1, e1) > iou(t1, e2) >= 0.3 and iou(t2, e1) > 0.9 and iou(t2, e2) < 0.3
+    tracks = by_id(tracker.update([det(e1), det(e2)], at(1)))
     assert sorted(tracks) == [1, 2]
-    assert (tracks[1].box, tracks[2].box) == (d2, d1)
+    assert (tracks[1].box, tracks[2].box) == (e2, e1)
 
 
 @pytest.mark.parametrize(
@@ -208,11 +217,12 @@ def test_stationary_after_stationary_ms_still_and_reset_by_a_move() -> None:
     assert (track.anchor_box, track.anchor_ms) == (moved_box, at(71))
 
     # still again: stationary again 10 s after the move, not 10 s after the first sighting
-    flags = []
+    became_stationary = []
     for i in range(72, 72 + 51):
         (track,) = tracker.update([det(moved_box)], at(i))
-        flags.append((i, track.stationary))
-    assert [i for i, s in flags if s][0] == 71 + 50
+        if track.stationary:
+            became_stationary.append(i)
+    assert became_stationary[0] == 71 + 50
     assert track.moved
 
 
