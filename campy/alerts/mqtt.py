@@ -53,6 +53,18 @@ from campy.alerts.rules import AlertEvent, event_payload
 
 log = logging.getLogger(__name__)
 
+
+class _NoNotConnectedNoise(logging.Filter):
+    """paho 2.2 logs "Client is not connected" at ERROR on every pass of its loop while it
+    waits to reconnect; ``MqttPublisher`` reports that state itself, once per change."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+_paho_log = logging.getLogger(f"{__name__}.paho")
+_paho_log.addFilter(_NoNotConnectedNoise())
+
 State = Literal["stopped", "connecting", "connected", "disconnected", "unreachable", "auth_failed",
                 "refused"]
 
@@ -142,7 +154,7 @@ class MqttPublisher:
         cfg = self.config
         client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                              protocol=MQTTProtocolVersion.MQTTv311, clean_session=True)
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.enable_logger(_paho_log)
         if cfg.username is not None:
             client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls:

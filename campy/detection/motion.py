@@ -51,6 +51,8 @@ from campy.detection.types import Box, Polygon
 _CONTRAST_LOW = 0.04
 _CONTRAST_HIGH = 0.96
 _DILATE_KERNEL = np.ones((3, 3), np.uint8)
+# Bilinear: it averages a little sensor noise; INTER_AREA would average more but costs
+# ~0.5 ms at 640×360, INTER_NEAREST saves only ~0.02 ms.
 _INTERPOLATION = cv2.INTER_LINEAR
 _POLY_SHIFT = 4  # fillPoly fixed-point bits: masks keep sub-pixel precision when scaled down
 
@@ -206,11 +208,14 @@ class MotionDetector:
             self._calibrate(small)
             return []
 
-        diff = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
-        # cv2.threshold keeps pixels strictly above floor(thresh).
-        _, changed = cv2.threshold(diff, cfg.threshold / self._gain(), 255, cv2.THRESH_BINARY)
-        n_changed = cv2.countNonZero(changed)
-        self.changed_fraction = n_changed / self._unmasked
+        # One histogram of the signed difference (offset by 128) gives the share of changed
+        # pixels and the median shift of the whole picture, at the cost of a 256-bin count.
+        signed = cv2.addWeighted(small, 1.0, cv2.convertScaleAbs(self._background), -1.0, 128.0)
+        counts = np.cumsum(cv2.calcHist([signed], [0], self._keep, [256], [0, 256]).ravel())
+        total = float(counts[-1])
+        limit = int(cfg.threshold / self._gain())  # changed: |difference| > limit
+        raw_changed = _outside(counts, 128, limit)
+        self.changed_fraction = raw_changed / total
         if self.changed_fraction > cfg.lightning_threshold:
             fraction = self.changed_fraction
             self.reset()
@@ -219,10 +224,20 @@ class MotionDetector:
             self._calibrate(small)  # this frame is the first of the new scene
             self.changed_fraction = fraction  # shows why it recalibrated
             return []
+        # Light that drifts faster than the background follows (a cloud, dusk, exposure
+        # hunting) shifts every pixel alike: judge pixels against the median shift, unless
+        # something big in view makes that worse than no shift.
+        centre = int(np.searchsorted(counts, total / 2))
+        n_changed = _outside(counts, centre, limit)
+        if n_changed >= raw_changed:
+            centre, n_changed = 128, raw_changed
         cv2.accumulateWeighted(small, self._background, cfg.frame_alpha)
         if n_changed == 0:
             return []
 
+        changed = cv2.bitwise_not(cv2.inRange(signed, centre - limit, centre + limit))
+        if self._keep is not None:
+            cv2.bitwise_and(changed, self._keep, dst=changed)
         grown = cv2.dilate(changed, _DILATE_KERNEL)
         contours, _ = cv2.findContours(grown, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         rects: list[Box] = []
@@ -243,18 +258,17 @@ class MotionDetector:
             )
         resize = self._small_size != (self.width, self.height)
         if frame.ndim == 3 and frame.shape[2] == 3:
-            # Scale first: converting 18k pixels to grey is cheaper than converting 230k.
-            if resize:
-                frame = cv2.resize(frame, self._small_size, interpolation=_INTERPOLATION)
+            # Grey first: at 640×360 the full-size conversion plus a one-channel resize
+            # measured ~0.01 ms cheaper than a three-channel resize plus a small conversion.
             grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         elif frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+            # A copy when not resized: calibration keeps frames, and a decoder reuses its buffer.
             plane = frame if frame.ndim == 2 else frame[:, :, 0]
-            if resize:
-                grey = cv2.resize(plane, self._small_size, interpolation=_INTERPOLATION)
-            else:  # a copy: calibration keeps frames, never the caller's buffer
-                grey = np.array(plane, order="C")
+            grey = plane if resize else plane.copy()
         else:
             raise ValueError(f"expected a BGR or grey frame, got shape {frame.shape}")
+        if resize:
+            grey = cv2.resize(grey, self._small_size, interpolation=_INTERPOLATION)
         if self._keep is not None:
             cv2.bitwise_and(grey, self._keep, dst=grey)
         if self.config.blur > 1:
@@ -301,6 +315,14 @@ class MotionDetector:
             min(self.width, math.ceil(x2 * self._scale_x)),
             min(self.height, math.ceil(y2 * self._scale_y)),
         )
+
+
+def _outside(counts: np.ndarray, centre: int, limit: int) -> int:
+    """Pixels whose signed difference lies outside ``centre ± limit``, from the cumulative
+    256-bin histogram ``counts``."""
+    below = int(counts[centre - limit - 1]) if centre - limit - 1 >= 0 else 0
+    within = int(counts[min(centre + limit, 255)])
+    return below + int(counts[-1]) - within
 
 
 def _keep_mask(

@@ -71,7 +71,12 @@ def test_model_input_follows_the_layout(synthetic: tuple[str, Path]) -> None:
     det = load(model)
     seen: list[np.ndarray] = []
     run = det._run  # type: ignore[attr-defined]
-    det._run = lambda blob: seen.append(blob) or run(blob)  # type: ignore[attr-defined]
+
+    def spy(blob: np.ndarray) -> np.ndarray:
+        seen.append(blob)
+        return run(blob)
+
+    det._run = spy  # type: ignore[attr-defined]
     frame = np.empty((H, W, 3), np.uint8)
     frame[:] = (10, 20, 30)  # B, G, R
     det.detect(frame)
@@ -160,6 +165,23 @@ def test_nms_collapses_anchors_but_keeps_separate_objects(synthetic: tuple[str, 
     far = det.detect(frame_with((20, 40, 100, 120), (520, 220, 600, 300)))
     assert len(far) == 2
     assert iou(far[0].box, far[1].box) == 0
+
+
+class _Fixed(ObjectDetector):
+    """A detector whose model always answers the same boxes (image pixels)."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        self.input_size, self.labels, self.nms_iou, self.score_threshold = 320, ["x"], 0.45, 0.4
+        self.boxes = np.array(boxes, np.float32)
+
+    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(self.boxes)
+        return self.boxes.copy(), np.linspace(0.9, 0.5, n).astype(np.float32), np.zeros(n, int)
+
+
+def test_boxes_are_clipped_to_the_frame() -> None:
+    det = _Fixed([(-20.4, -10, 50, 40.6), (600, 300, 700, 400), (700, 10, 800, 50)])
+    assert [d.box for d in det.detect(frame_with())] == [(0, 0, 50, 41), (600, 300, 640, 360)]
 
 
 def test_nms_is_per_class() -> None:

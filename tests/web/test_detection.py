@@ -6,6 +6,7 @@ events page in Chromium updating live."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import httpx
@@ -30,32 +31,35 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("detect")
     model = d / "bright.onnx"
     make_synthetic_yolov8(model, size=320)
-    broker = Broker(d / "mqtt")
-    hook = WebhookReceiver()
-    cam = SimCamera("walk", username="admin", password=PASSWORD, main_codec="h264", sub_scene="walker")
-    handle = cam.run_in_thread()
-    port = free_port()
-    detect = {"fps": 5, "labels": ["person"], "min_score": 0.5, "min_frames": 2,
-              "zones": {"street": [[0, 100], [640, 100], [640, 360], [0, 360]],
-                        "sky": [[0, 0], [640, 0], [640, 99], [0, 99]]},
-              "alert_zones": ["street"]}
-    top = (f"detection: {json.dumps({'detector': {'model': str(model)}})}\n"
-           f"alerts: {json.dumps({'mqtt': {'host': broker.host, 'port': broker.port}, 'webhooks': {'hook': {'url': hook.url + '/hook'}}, 'rules': {'people': {'labels': ['person'], 'webhooks': ['hook'], 'cooldown_seconds': 1}}})}\n")
-    cfg = write_config(d / "campy.yaml", [{"name": "walk", "main": cam.main_url, "sub": cam.sub_url,
-                                          "username": "admin", "password": "!secret sim_password",
-                                          "detect": detect, "record": {"mode": "events"}}],
-                       port=port, password_secret=PASSWORD, extra_top=top, recording={"segment_seconds": 2})
-    sub = Subscriber(broker)
-    proc = CampyProcess(cfg, port)
-    try:
-        yield proc, hook, sub
-    finally:
-        left = proc.stop()
-        sub.close()
-        hook.close()
-        handle.stop()
-        broker.stop()
-        assert not left, f"processes left behind: {left}"
+    with contextlib.ExitStack() as stack:  # whatever started is stopped, even if a later step fails
+        broker = Broker(d / "mqtt")
+        stack.callback(broker.stop)
+        hook = WebhookReceiver()
+        stack.callback(hook.close)
+        cam = SimCamera("walk", username="admin", password=PASSWORD, main_codec="h264", sub_scene="walker")
+        stack.callback(cam.run_in_thread().stop)
+        port = free_port()
+        detect = {"fps": 5, "labels": ["person"], "min_score": 0.5, "min_frames": 2,
+                  "zones": {"street": [[0, 100], [640, 100], [640, 360], [0, 360]],
+                            "sky": [[0, 0], [640, 0], [640, 99], [0, 99]]},
+                  "alert_zones": ["street"]}
+        alerts = {"mqtt": {"host": broker.host, "port": broker.port},
+                  "webhooks": {"hook": {"url": hook.url + "/hook"}},
+                  "rules": {"people": {"labels": ["person"], "webhooks": ["hook"], "cooldown_seconds": 1}}}
+        top = (f"detection: {json.dumps({'detector': {'model': str(model)}})}\n"
+               f"alerts: {json.dumps(alerts)}\n")
+        cfg = write_config(d / "campy.yaml", [{"name": "walk", "main": cam.main_url, "sub": cam.sub_url,
+                                              "username": "admin", "password": "!secret sim_password",
+                                              "detect": detect, "record": {"mode": "events"}}],
+                           port=port, password_secret=PASSWORD, extra_top=top, recording={"segment_seconds": 2})
+        sub = Subscriber(broker)
+        stack.callback(sub.close)
+        proc = CampyProcess(cfg, port)
+        try:
+            yield proc, hook, sub
+        finally:
+            left = proc.stop()
+            assert not left, f"processes left behind: {left}"
 
 
 def _events(c, **params):
