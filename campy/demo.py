@@ -55,7 +55,8 @@ def write_demo_config(data_dir: Path, cams: list[tuple[str, str, str | None]], *
         ]
         if sub:
             lines.append(f"    sub: {sub}")
-        lines += ["    username: admin", "    password: !secret sim_password", "    enabled: true"]
+        lines += ["    username: admin", "    password: !secret sim_password", "    enabled: true",
+                  "    detect: {}   # motion only; set detection.detector.model for objects"]
     path = data_dir / "campy.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -69,7 +70,10 @@ async def _demo(*, cameras: int, port: int, host: str, data_dir: Path, main_code
     from campy.web.app import create_app
 
     cam_password = secrets.token_urlsafe(9)
-    sims = [SimCamera(f"cam{i}", username="admin", password=cam_password, main_codec=main_codec)
+    # Even-numbered cameras show a block walking across a street on their sub stream, so
+    # motion detection has something to find.
+    sims = [SimCamera(f"cam{i}", username="admin", password=cam_password, main_codec=main_codec,
+                      sub_scene="walker" if i % 2 == 0 else "testsrc")
             for i in range(1, cameras + 1)]
     print(f"Preparing {cameras} simulated camera(s) (the first run encodes test media; "
           "this can take a minute)...", flush=True)

@@ -54,7 +54,11 @@ _DILATE_KERNEL = np.ones((3, 3), np.uint8)
 # Bilinear: it averages a little sensor noise; INTER_AREA would average more but costs
 # ~0.5 ms at 640×360, INTER_NEAREST saves only ~0.02 ms.
 _INTERPOLATION = cv2.INTER_LINEAR
-_POLY_SHIFT = 4  # fillPoly fixed-point bits: masks keep sub-pixel precision when scaled down
+_POLY_SHIFT = 4
+# Trust the median shift of the picture as a change of light only when less than this share
+# of the picture disagrees with it: a big object filling half the view is not a light change.
+_SHIFT_MAX_CHANGED = 0.25
+_SHIFT_STEP = 2  # grey levels per frame the background follows a global shift (10/s at 5 fps)  # fillPoly fixed-point bits: masks keep sub-pixel precision when scaled down
 
 
 class MotionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -225,12 +229,21 @@ class MotionDetector:
             self.changed_fraction = fraction  # shows why it recalibrated
             return []
         # Light that drifts faster than the background follows (a cloud, dusk, exposure
-        # hunting) shifts every pixel alike: judge pixels against the median shift, unless
-        # something big in view makes that worse than no shift.
-        centre = int(np.searchsorted(counts, total / 2))
-        n_changed = _outside(counts, centre, limit)
-        if n_changed >= raw_changed:
-            centre, n_changed = 128, raw_changed
+        # hunting) shifts every pixel alike. When nearly all pixels agree on the median shift
+        # (within half the threshold), judge them against it, and let the background follow
+        # it a little per frame: a slow drift then never reaches the threshold, while a fast
+        # change (lights on) still becomes a global change and a clean recalibration. A big
+        # object in view, half the picture at one shift and half at none, does not agree.
+        shift = int(np.searchsorted(counts, total / 2)) - 128
+        centre, n_changed = 128, raw_changed
+        if shift and _outside(counts, 128 + shift, limit // 2) < _SHIFT_MAX_CHANGED * total:
+            shifted_changed = _outside(counts, 128 + shift, limit)
+            if shifted_changed <= raw_changed:
+                centre, n_changed = 128 + shift, shifted_changed
+            if abs(shift) > max(1, limit // 4):
+                step = max(-_SHIFT_STEP, min(_SHIFT_STEP, shift))
+                np.add(self._background, step, out=self._background)
+                np.clip(self._background, 0.0, 255.0, out=self._background)
         cv2.accumulateWeighted(small, self._background, cfg.frame_alpha)
         if n_changed == 0:
             return []

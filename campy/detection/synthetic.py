@@ -10,11 +10,12 @@ NMS and mapping code. What the model computes, on the letterboxed input:
    mask ``b = clip(10·g − 5, 0, 1)``: grey ≥ 0.6 (153) is object, ≤ 0.5 (128) is not, so
    the letterbox padding (114) never is;
 2. ``b`` averaged over 8×8 blocks, then for every anchor of strides 8, 16 and 32 the mass,
-   centroid and second moments of the blocks in a window around the anchor (a convolution
-   with ramp kernels). The box is the rectangle with that centroid and those moments
+   centroid and second moments of the blocks in a window around the anchor (separable
+   convolutions with ramp kernels). The box is the rectangle with that centroid and those moments
    (``w = √(12·var_x + 8²)``, exact for an axis-aligned rectangle);
-3. the score of an anchor is the mean of ``b·g`` over its own stride cell: 1.0 for white
-   inside a white rectangle, ``g`` for a grey one, 0 on the background. YOLOX gets it as
+3. the score of an anchor is the mean over its own stride cell of (block mean of ``b``) ×
+   (block mean of ``g``): 1.0 for white inside a white rectangle, ``g`` for a grey one, 0 on
+   the background. YOLOX gets it as
    objectness with a constant class score ``class_score``, so its final score is the product.
 
 Only class ``class_id`` ever scores. Every anchor inside an object reports the same box,
@@ -64,12 +65,12 @@ class _Graph:
         self.nodes.append(oh.make_node(op_type, list(inputs), [name], **attrs))
         return name
 
-    def conv(self, x: str, w: np.ndarray, b: np.ndarray | None = None, *, stride: int = 1,
-             pad: int = 0) -> str:
+    def conv(self, x: str, w: np.ndarray, b: np.ndarray | None = None, *,
+             strides: tuple[int, int] = (1, 1), pads: tuple[int, int] = (0, 0)) -> str:
+        """Conv with weights ``w`` (out, in, kh, kw); ``pads`` (y, x) on both sides."""
         ins = [x, self.const(w)] + ([self.const(b)] if b is not None else [])
-        k = w.shape[-1]
-        return self.op("Conv", *ins, kernel_shape=[k, k], strides=[stride, stride],
-                       pads=[pad] * 4)
+        return self.op("Conv", *ins, kernel_shape=list(w.shape[2:]), strides=list(strides),
+                       pads=[pads[0], pads[1], pads[0], pads[1]])
 
 
 def _window(stride: int, max_object: int) -> tuple[int, int]:
@@ -87,10 +88,14 @@ def _head(g: _Graph, b8: str, c8: str, stride: int, size: int, max_object: int,
     t = stride // BLOCK
     k, pad = _window(stride, max_object)
     off = (np.arange(k) + 0.5 - k / 2) * BLOCK  # block centre minus window centre, px
-    dx = np.tile(off, (k, 1))
-    kernels = {"m0": np.ones((k, k)), "mx": dx, "my": dx.T, "mxx": dx**2, "myy": dx.T**2}
-    m = {key: g.conv(b8, ker.reshape(1, 1, k, k), stride=t, pad=pad)
-         for key, ker in kernels.items()}
+    ramps = {"1": np.ones(k), "d": off, "dd": off**2}
+    # Separable windows: a 1×k pass along x, then a k×1 pass along y (k, not k², per output).
+    rows_x = {key: g.conv(b8, r.reshape(1, 1, 1, k), strides=(1, t), pads=(0, pad))
+              for key, r in ramps.items()}
+    pairs = {"m0": ("1", "1"), "mx": ("d", "1"), "my": ("1", "d"), "mxx": ("dd", "1"),
+             "myy": ("1", "dd")}
+    m = {key: g.conv(rows_x[kx], ramps[ky].reshape(1, 1, k, 1), strides=(t, 1), pads=(pad, 0))
+         for key, (kx, ky) in pairs.items()}
     mass = g.op("Add", m["m0"], g.const(1e-6))
     rows = []
     n = size // stride
@@ -126,13 +131,15 @@ def build_synthetic(layout: str, *, size: int, classes: int = 80, class_id: int 
     yolox = layout == "yolox"
     g = _Graph()
     scale = (1.0 / 255.0 if yolox else 1.0) / 3.0
-    grey = g.conv("images", np.full((1, 3, 1, 1), scale))
-    ramps = g.op("Relu", g.conv("images", np.full((2, 3, 1, 1), 10 * scale),
-                                np.array([-5.0, -6.0])))
-    mask = g.conv(ramps, np.array([1.0, -1.0]).reshape(1, 2, 1, 1))  # clip(10g − 5, 0, 1)
+    # Full resolution: relu(10g − 5), relu(10g − 6) and g (≥ 0, untouched by Relu), then
+    # straight down to blocks; AveragePool is linear, so the mask difference commutes with it.
+    planes = g.op("Relu", g.conv("images", np.array([10 * scale, 10 * scale, scale])
+                                 [:, None].repeat(3, 1).reshape(3, 3, 1, 1),
+                                 np.array([-5.0, -6.0, 0.0])))
     block = [BLOCK, BLOCK]
-    b8 = g.op("AveragePool", mask, kernel_shape=block, strides=block)
-    c8 = g.op("AveragePool", g.op("Mul", mask, grey), kernel_shape=block, strides=block)
+    blocks = g.op("AveragePool", planes, kernel_shape=block, strides=block)
+    b8 = g.conv(blocks, np.array([1.0, -1.0, 0.0]).reshape(1, 3, 1, 1))  # clip(10g − 5, 0, 1)
+    c8 = g.op("Mul", b8, g.conv(blocks, np.array([0.0, 0.0, 1.0]).reshape(1, 3, 1, 1)))
     heads = [_head(g, b8, c8, s, size, max_object, yolox) for s in STRIDES]
     cx, cy, w, h, score = (g.op("Concat", *parts, axis=2) for parts in zip(*heads, strict=True))
     # Assembled by Concat, not MatMul: OpenCV DNN 5.0 rejects a [1, N, 5] × [5, K] MatMul.
