@@ -184,7 +184,8 @@ def main() -> int:
         found_cell = f"{hits}/{sprite_frames}" if sprite_frames else "–"
         print(f"| {name} | {med:.3f} | {high:.3f} | {med / base_median:.1f} | "
               f"{flagged}/{timed} | {found_cell} |")
-    print(f"| cvtColor + resize only (baseline) | {base_median:.3f} | {base_p95:.3f} | 1.0 | – | – |")
+    print(f"| cvtColor + resize only (baseline) | {base_median:.3f} | {base_p95:.3f} | 1.0 "
+          "| – | – |")
     return 0
 
 

@@ -17,21 +17,30 @@ Choices that differ from a literal reading of Frigate, and why:
 - *Contrast.* Stretching the 4th–96th percentile range to 0–255 is linear, so instead of
   stretching both frame and background this divides the threshold by the stretch gain. The
   comparison is the same, but the background never has to chase a stretch that drifts as the
-  percentiles move (a white truck entering used to shift every pixel of the stretched image),
+  percentiles move (a white truck entering moves them, and with them every stretched pixel),
   and changes among the brightest pixels are not clipped away. The gain is capped
   (``max_contrast_gain``) so a flat night image does not turn sensor noise into motion.
+- *Light drift.* Dropping the stretch's offset means a global change of light is no longer
+  absorbed by it, so it is handled head-on: a 256-bin histogram of the signed difference gives
+  its median shift. When nearly all pixels agree with that shift (a cloud, dusk, exposure
+  hunting), pixels are judged against it and the background follows it by at most
+  ``_SHIFT_STEP`` levels a frame. A slow drift therefore never reads as motion nor forces a
+  recalibration; a fast one (lights on) still does the latter; a big object parked in half
+  the view does not agree and is reported, not followed.
 - *Background update.* Every frame is blended at ``frame_alpha`` everywhere, moving or not. A
   walker covers a pixel for a few frames and leaves a ghost of a few percent of its contrast,
   far below the threshold; an object that stops (a parked car) blends in after about
-  ``ln(contrast / threshold) / frame_alpha`` frames (~120 at the defaults) and stops being
+  ``ln(contrast / threshold) / frame_alpha`` frames (~120–200 at the defaults) and stops being
   reported, which is what a motion detector should do. Holding the background in moving areas
-  would keep a parked car "moving" forever.
+  would keep a parked car "moving" forever. The price: an object that moved slowly across
+  the view leaves a fading trail for a while.
 - *Calibration.* The background is seeded with the per-pixel median of ``calibration_frames``
   frames rather than one frame, so someone walking through the view while CamPy starts (or
   after the lights change) does not leave a ghost that reads as motion for the next minute.
+  Someone who lingers in one spot for half the calibration frames still does.
 - *Global change.* When more than ``lightning_threshold`` of the picture changes at once (IR
-  switch, lightning, camera moved, exposure jump), the frame reports no motion and the
-  detector recalibrates from the frames that follow.
+  switch, lightning, camera moved, lights on), the frame reports no motion and the detector
+  recalibrates from the frames that follow.
 """
 
 from __future__ import annotations
@@ -54,11 +63,11 @@ _DILATE_KERNEL = np.ones((3, 3), np.uint8)
 # Bilinear: it averages a little sensor noise; INTER_AREA would average more but costs
 # ~0.5 ms at 640×360, INTER_NEAREST saves only ~0.02 ms.
 _INTERPOLATION = cv2.INTER_LINEAR
-_POLY_SHIFT = 4
+_POLY_SHIFT = 4  # fillPoly fixed-point bits: masks keep sub-pixel precision when scaled down
 # Trust the median shift of the picture as a change of light only when less than this share
 # of the picture disagrees with it: a big object filling half the view is not a light change.
 _SHIFT_MAX_CHANGED = 0.25
-_SHIFT_STEP = 2  # grey levels per frame the background follows a global shift (10/s at 5 fps)  # fillPoly fixed-point bits: masks keep sub-pixel precision when scaled down
+_SHIFT_STEP = 2  # grey levels per frame the background follows a global shift (10/s at 5 fps)
 
 
 class MotionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -140,8 +149,9 @@ class MotionDetector:
     """Wall time the last :meth:`detect` call took, in milliseconds (for status reports)."""
 
     changed_fraction: float
-    """Share of the unmasked picture that differed from the background in the last frame:
-    0 while calibrating, above ``lightning_threshold`` on the frame that began a recalibration."""
+    """Share of the unmasked picture that differed from the background by more than the
+    threshold in the last frame, before allowing for a global light shift (this is what
+    ``lightning_threshold`` is compared with): 0 while calibrating."""
 
     def __init__(
         self,
