@@ -73,10 +73,69 @@ def time_pass(frames: list, fn) -> float:
     return statistics.median(times)
 
 
+def live(model: str, seconds: float) -> list[tuple[str, float, float, float]]:
+    """Real workers under a real CamPy: per camera, worker + its ffmpeg CPU % and RSS."""
+    import json
+
+    import psutil
+
+    from campy.sim.camera import SimCamera
+    from tests.helpers import CampyProcess, free_port, wait_until, write_config
+
+    cams = {"still": SimCamera("still", password="pw", main_codec="h264", sub_scene="still"),
+            "walker": SimCamera("walker", password="pw", main_codec="h264", sub_scene="walker")}
+    handles = [c.run_in_thread() for c in cams.values()]
+    import tempfile
+    tmp = Path(tempfile.mkdtemp(prefix="campy-detbench-"))
+    proc = None
+    try:
+        port = free_port()
+        top = f"detection: {json.dumps({'detector': {'model': model}})}\n"
+        cfg = write_config(tmp / "campy.yaml", [
+            {"name": n, "main": c.main_url, "sub": c.sub_url, "username": "admin", "password": "!secret sim_password",
+             "detect": {"fps": FPS}, "record": {"enabled": False}} for n, c in cams.items()],
+            port=port, password_secret="pw", extra_top=top)
+        proc = CampyProcess(cfg, port)
+        c = proc.client()
+        wait_until(lambda: all(s["state"] == "running" for s in c.get("/api/detection/status").json().values()),
+                   timeout=60, what="workers running")
+        time.sleep(5)
+
+        def tree_of(name: str) -> list[psutil.Process]:
+            for p in psutil.Process(proc.proc.pid).children(recursive=True):
+                try:
+                    if "campy.detection.worker" in " ".join(p.cmdline()):
+                        settings = p  # the worker; its settings came on stdin, so find the camera via ffmpeg
+                        kids = p.children(recursive=True)
+                        if any(f"/{name}_sub" in " ".join(k.cmdline()) for k in kids):
+                            return [settings, *kids]
+                except psutil.NoSuchProcess:
+                    continue
+            return []
+
+        out = []
+        trees = {n: tree_of(n) for n in cams}
+        start = {n: sum(sum(p.cpu_times()[:2]) for p in t) for n, t in trees.items()}
+        time.sleep(seconds)
+        for n, t in trees.items():
+            cpu = (sum(sum(p.cpu_times()[:2]) for p in t) - start[n]) / seconds * 100
+            rss = sum(p.memory_info().rss for p in t) / 2**20
+            st = c.get("/api/detection/status").json()[n]
+            out.append((n, cpu, rss, st["inference_ms"] or 0.0))
+        return out
+    finally:
+        if proc is not None:
+            proc.stop()
+        for h in handles:
+            h.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "yolox_nano.onnx"))
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--live-seconds", type=float, default=30.0,
+                    help="also measure real workers under CamPy for this long (0: skip)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from campy.detection.motion import MotionDetector
@@ -120,6 +179,12 @@ def main() -> int:
     print("|---|---|---:|---:|---:|---:|")
     for scene, mode, ms, share, cpu, cams in rows:
         print(f"| {scene} | {mode} | {ms:.2f} | {share:.2f} | {cpu:.1f} | {cams:.0f} |")
+    if args.live_seconds > 0:
+        print(f"\nReal workers under CamPy (go2rtc, simulated cameras, {args.live_seconds:g} s; worker + its ffmpeg):\n")
+        print("| camera scene | CPU % of one core | RSS MiB | inference ms (median) |")
+        print("|---|---:|---:|---:|")
+        for name, cpu, rss, inf in live(args.model, args.live_seconds):
+            print(f"| {name} | {cpu:.1f} | {rss:.0f} | {inf:.1f} |")
     return 0
 
 

@@ -1,9 +1,10 @@
 """Cheap motion detection: a slow running-average background on a small grey image.
 
 The worker runs this on every decoded frame and sends only the boxes it returns to the object
-detector, so it must cost well under a millisecond (about 0.3 ms for a 640×360 frame on the
-2-core test box, see ``bench/motion_bench.py``). The method follows the frame differencing that
-Frigate uses (docs/reference: detection.md §5), written anew:
+detector, so it must cost well under a millisecond: 0.15–0.25 ms median for a 640×360 frame on
+the 2-core test box, 2–3× a bare grey conversion and resize (``bench/motion_bench.py``). The
+method follows the frame differencing Frigate uses (``../shared/reference/detection.md`` §5),
+written anew:
 
 1. Scale the frame down to ``frame_height`` rows (aspect kept) and take the grey plane.
 2. Zero masked pixels, so that nothing inside a mask can ever differ, then blur.

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from campy.sim.http_api import ReolinkApi
-from campy.sim.media import MAIN, SUB, SUB_WALKER, cache_dir, ensure_clip, ensure_snapshot
+from campy.sim.media import MAIN, SUB_SCENES, cache_dir, ensure_clip, ensure_snapshot
 from campy.sim.rtsp import RtspServer
 from campy.sim.source import MediaSource
 
@@ -45,7 +45,10 @@ class SimCamera:
             raise ValueError(f"main_codec must be one of {sorted(MAIN)}")
         self.name, self.username, self.password = name, username, password
         self.main_codec, self.audio, self.host = main_codec, audio, host
-        # "walker": the sub stream shows a bright block crossing a calm scene (for detection)
+        # "walker": the sub stream shows a bright block crossing a calm scene (for detection);
+        # "still": the same scene, empty; "testsrc": the moving test pattern.
+        if sub_scene not in SUB_SCENES:
+            raise ValueError(f"sub_scene must be one of {sorted(SUB_SCENES)}")
         self.sub_scene = sub_scene
         self.fault = "none"
         self._sources: dict[str, MediaSource] = {}
@@ -88,7 +91,7 @@ class SimCamera:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         main_clip = await loop.run_in_executor(None, ensure_clip, MAIN[self.main_codec])
-        sub_clip = await loop.run_in_executor(None, ensure_clip, SUB_WALKER if self.sub_scene == "walker" else SUB)
+        sub_clip = await loop.run_in_executor(None, ensure_clip, SUB_SCENES[self.sub_scene])
         self._snapshot = (await loop.run_in_executor(None, ensure_snapshot, main_clip)).read_bytes()
         self._sources = {"main": MediaSource(main_clip, audio=self.audio),
                          "sub": MediaSource(sub_clip, audio=self.audio)}

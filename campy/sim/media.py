@@ -42,6 +42,12 @@ def _video_filter(width: int, height: int, fps: int) -> str:
 WALKER_SECONDS = 12
 
 
+def _still_filter(width: int, height: int, fps: int) -> str:
+    # The walker's street with nobody on it (an idle scene for detection benchmarks).
+    return (f"color=c=0x304050:s={width}x{height}:r={fps},"
+            f"drawgrid=w={width // 10}:h={height // 6}:t=1:c=0x3a4a5a,trim=duration={WALKER_SECONDS}[out0]")
+
+
 def _walker_filter(width: int, height: int, fps: int) -> str:
     # A calm scene (flat colour with a grid for texture) that a bright, person-sized block
     # crosses from left to right in the first 8 s of a 12 s loop, then an empty street.
@@ -80,9 +86,9 @@ class ClipSpec:
     scene: str = "testsrc"  # or "walker"
 
     def args(self, out: Path) -> list[str]:
-        walker = self.scene == "walker"
-        vf = _walker_filter(self.width, self.height, self.fps) if walker else \
-            _video_filter(self.width, self.height, self.fps)
+        walker = self.scene in ("walker", "still")
+        make = {"walker": _walker_filter, "still": _still_filter}.get(self.scene, _video_filter)
+        vf = make(self.width, self.height, self.fps)
         a = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", vf]
         if self.audio:
             a += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000"]
@@ -102,6 +108,8 @@ MAIN = {"h265": ClipSpec("main", "h265", 3840, 2160, 25, 50, 6144, True),
         "h264": ClipSpec("main", "h264", 3840, 2160, 25, 50, 8192, True)}
 SUB = ClipSpec("sub", "h264", 640, 360, 10, 40, 256, True)
 SUB_WALKER = ClipSpec("sub", "h264", 640, 360, 10, 20, 256, True, scene="walker")
+SUB_STILL = ClipSpec("sub", "h264", 640, 360, 10, 20, 256, True, scene="still")
+SUB_SCENES = {"testsrc": SUB, "walker": SUB_WALKER, "still": SUB_STILL}
 
 
 def ensure_clip(spec: ClipSpec) -> Path:
