@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 ONLINE, OFFLINE, AUTH_FAILED, CONNECTING, DISABLED, UNKNOWN = (
     "online", "offline", "auth_failed", "connecting", "disabled", "unknown",
 )
-_AUTH_RE = re.compile(r"401|unauthori[sz]ed|wrong user|user/pass|authenticat|forbidden|403", re.IGNORECASE)
+# Status codes as whole words: a port such as 127.0.0.1:40147 is not a 401.
+_AUTH_RE = re.compile(r"\b40[13]\b|unauthori[sz]ed|wrong user|user/pass|authenticat|forbidden", re.IGNORECASE)
 _PROBE_BACKOFF = (2.0, 4.0, 8.0, 15.0, 30.0)
 _STALL_S = 6.0  # frozen byte counters with a consumer attached for this long → offline
 # Consumers that are CamPy's own or go2rtc's bookkeeping, not people watching.

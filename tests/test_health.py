@@ -19,6 +19,10 @@ from campy.streams import StreamSpec
     ("streams: dial tcp 127.0.0.1:9: connect: connection refused", OFFLINE),
     ("streams: i/o timeout", OFFLINE),
     ("RTSP/1.0 401 Unauthorized", AUTH_FAILED),
+    ("RTSP/1.0 403", AUTH_FAILED),
+    # a port that contains "401" is not an authentication failure (seen in CI: flaky test)
+    ("go2rtc GET /api/streams: HTTP 500: streams: dial tcp 127.0.0.1:40147: connect: connection refused", OFFLINE),
+    ("dial tcp 127.0.0.1:14030: i/o timeout", OFFLINE),
 ])
 def test_classify_error(text, state):
     assert classify_error(text) == state
