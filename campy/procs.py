@@ -41,3 +41,12 @@ async def terminate(proc: asyncio.subprocess.Process, *, timeout: float = 5.0,
             else:
                 proc.kill()
         await proc.wait()
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` and wait for it to finish, whatever it raises on the way out."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -136,21 +136,18 @@ class Runtime:
         spec = self._specs.get(stream)
         return spec.camera if spec else None
 
+    def _rtsp(self, stream: str, query: str) -> str:
+        cfg = self.config.go2rtc
+        host = httpx.URL(cfg.url).host or "127.0.0.1" if cfg.url else "127.0.0.1"
+        return f"rtsp://{host}:{cfg.rtsp_port}/{stream}?{query}"
+
     def restream_url(self, camera: str) -> str:
         """go2rtc's loopback restream of a camera's main stream (MP4-compatible tracks only)."""
-        cfg = self.config.go2rtc
-        host = "127.0.0.1"
-        if cfg.url:
-            host = httpx.URL(cfg.url).host or host
-        return f"rtsp://{host}:{cfg.rtsp_port}/{camera}?mp4"
+        return self._rtsp(camera, "mp4")
 
     def stream_url(self, stream: str) -> str:
         """go2rtc's loopback restream of any of CamPy's streams, video only (for detection)."""
-        cfg = self.config.go2rtc
-        host = "127.0.0.1"
-        if cfg.url:
-            host = httpx.URL(cfg.url).host or host
-        return f"rtsp://{host}:{cfg.rtsp_port}/{stream}?video"
+        return self._rtsp(stream, "video")
 
     def go2rtc_auth(self) -> tuple[str, str] | None:
         return (self._g2r_user, self._g2r_pass) if self._g2r_user else None

@@ -23,7 +23,7 @@ import msgspec
 from campy.clock import Clock
 from campy.config.model import CampyConfig, CameraConfig
 from campy.detection.eventlog import EventLog
-from campy.procs import die_with_parent, terminate
+from campy.procs import cancel, die_with_parent, terminate
 from campy.recording.model import DAY_MS
 
 log = logging.getLogger(__name__)
@@ -133,12 +133,8 @@ class DetectionManager:
                 del self.status[name]
 
     async def _stop(self, name: str) -> None:
-        task = self._tasks.pop(name, None)
         self._desired.pop(name, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel(self._tasks.pop(name, None))
         self._end_motion(name, self.clock.now_ms())
 
     async def _supervise(self, name: str, settings: str) -> None:

@@ -21,6 +21,7 @@ import msgspec
 from campy.clock import Clock
 from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
+from campy.procs import cancel
 from campy.recording.index import RecordingIndex
 from campy.recording.model import DAY_MS, CameraPolicy, RetentionPlan, Segment
 from campy.recording.recorder import Recorder, _check_writable
@@ -139,12 +140,8 @@ class RecordingManager:
                 await asyncio.sleep(2)
 
     async def _stop_recorder(self, name: str) -> None:
-        task = self._tasks.pop(name, None)
         self._desired.pop(name, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel(self._tasks.pop(name, None))
         self.recorders.pop(name, None)
 
     async def _on_storage_error(self, message: str) -> None:
