@@ -15,6 +15,10 @@ Rules
    ``IoU > 0`` and ``IoU >= iou_match``. Pairs are taken greedily, highest IoU first (ties
    by track id, then detection order); each track and each detection is used at most once.
    Tracks that are currently missed take part: that is the missed-frames tolerance.
+   After every IoU pair, a track and a detection that do not overlap enough still match when
+   their sizes are within 2× and their centres are at most ``max_jump`` times the track's
+   larger side apart, nearest first: a fast object, or frames dropped under load, can move
+   past any overlap between two frames.
 
 3. **Seen.** A matched track takes the detection's box and score, ``last_ms = now_ms``,
    ``hits += 1``, ``missed_since_ms = None``; a strictly higher score replaces
@@ -51,6 +55,10 @@ class TrackerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_missed_ms: int = 5_000  # a track unseen for longer than this has ended
     stationary_iou: float = 0.85  # still at its anchor from this IoU up
     stationary_ms: int = 10_000  # still this long makes it stationary
+    # A fast object (or dropped frames) can move past any IoU overlap between two frames: then
+    # a detection of similar size whose centre is within this many box sizes of the track's
+    # continues it, after every IoU match has been made.
+    max_jump: float = 1.0
 
 
 class TrackedObject(msgspec.Struct):
@@ -112,7 +120,7 @@ class Tracker:
         return self.tracks
 
     def _match(self, detections: Sequence[Detection]) -> list[tuple[TrackedObject, int]]:
-        """Rule 2: (track, detection index) pairs, greedily by IoU."""
+        """Rule 2: (track, detection index) pairs, greedily by IoU, then by nearness."""
         pairs: list[tuple[float, int, int]] = []
         for track in self._tracks.values():
             for i, det in enumerate(detections):
@@ -121,6 +129,10 @@ class Tracker:
                 overlap = iou(track.box, det.box)
                 if overlap > 0 and overlap >= self.config.iou_match:
                     pairs.append((-overlap, track.id, i))
+                else:
+                    jump = _jump(track.box, det.box)
+                    if jump is not None and jump <= self.config.max_jump:
+                        pairs.append((1.0 + jump, track.id, i))  # after all IoU pairs
         pairs.sort()
         taken_tracks: set[int] = set()
         taken_dets: set[int] = set()
@@ -178,3 +190,16 @@ class Tracker:
 
 def _by_id(track: TrackedObject) -> int:
     return track.id
+
+
+def _jump(a: Box, b: Box) -> float | None:
+    """Centre distance of two boxes in units of ``a``'s larger side; None when their sizes
+    differ by more than 2× (not the same object)."""
+    aw, ah, bw, bh = a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]
+    if min(aw, ah, bw, bh) <= 0:
+        return None
+    if not (0.5 <= (bw * bh) / (aw * ah) <= 2.0):
+        return None
+    dx = (a[0] + a[2] - b[0] - b[2]) / 2
+    dy = (a[1] + a[3] - b[1] - b[3]) / 2
+    return float((dx * dx + dy * dy) ** 0.5 / max(aw, ah))

@@ -107,7 +107,9 @@ class Go2rtcClient:
 
     async def put_preload(self, name: str, query: str = "video&audio") -> None:
         params = [("src", name)] + [(k, "") for k in query.split("&") if k]
-        await self._call("PUT", "/api/preload", params=params)
+        # go2rtc dials the camera inside this request (its dial timeout is 5 s), then waits
+        # for the session to start: allow for both.
+        await self._call("PUT", "/api/preload", params=params, timeout=12.0)
 
     async def delete_preload(self, name: str) -> None:
         await self._call("DELETE", "/api/preload", params=[("src", name)])

@@ -4,6 +4,7 @@ from ``../shared/models`` and a real photo of a person (scikit-image's astronaut
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,10 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_MODELS = REPO.parent / "shared" / "models"
+# Beside the repo (../shared/models), or where CAMPY_SHARED_MODELS points (a clone elsewhere).
+_CANDIDATES = [Path(os.environ["CAMPY_SHARED_MODELS"])] if os.environ.get("CAMPY_SHARED_MODELS") else []
+_CANDIDATES += [REPO.parent / "shared" / "models", Path("/work/shared/models")]
+SHARED_MODELS = next((p for p in _CANDIDATES if (p / "yolox_nano.onnx").is_file()), _CANDIDATES[0])
 REAL_MODEL = SHARED_MODELS / "yolox_nano.onnx"
 REAL_LABELS = SHARED_MODELS / "coco_classes.txt"
 

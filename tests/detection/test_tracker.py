@@ -130,7 +130,7 @@ def test_greedy_takes_the_highest_iou_first() -> None:
 )
 def test_iou_match_threshold(dx: int, same_track: bool) -> None:
     box: Box = (0, 0, 100, 100)
-    tracker = Tracker(TrackerConfig(iou_match=0.3))
+    tracker = Tracker(TrackerConfig(iou_match=0.3, max_jump=0))  # IoU alone, no nearness fallback
     tracker.update([det(box)], at(0))
     tracks = tracker.update([det(shift(box, dx))], at(1))
     if same_track:
@@ -255,3 +255,25 @@ def test_stationary_thresholds_come_from_the_config() -> None:
         (False, True),  # 2 px from the anchor: a move under the stricter threshold
         (False, True),
     ]
+
+
+def test_a_fast_object_without_overlap_between_frames_keeps_its_track():
+    from campy.detection.tracker import Tracker
+    from campy.detection.types import Detection
+
+    t = Tracker()
+    ids = set()
+    for i in range(10):  # 64 px wide, moving 70 px a frame: IoU 0 between frames
+        x = 10 + 70 * i
+        for obj in t.update([Detection("person", 0.9, (x, 100, x + 64, 228))], 1_000 + i * 200):
+            ids.add(obj.id)
+    assert len(ids) == 1
+    # ...but a detection far away (3 box sizes) or of a very different size starts its own track.
+    t2 = Tracker()
+    t2.update([Detection("person", 0.9, (0, 0, 64, 128))], 0)
+    live = t2.update([Detection("person", 0.9, (400, 0, 464, 128))], 200)
+    assert len({o.id for o in live}) == 2
+    t3 = Tracker()
+    t3.update([Detection("person", 0.9, (0, 0, 64, 128))], 0)
+    live = t3.update([Detection("person", 0.9, (70, 0, 270, 400))], 200)
+    assert len({o.id for o in live}) == 2
