@@ -4,7 +4,8 @@ go2rtc has no events, fps or bitrate (reference sheet §3.5), so CamPy polls
 ``GET /api/streams`` and diffs each producer's ``bytes_recv``:
 
 * bytes rising since the last poll              → ``online`` (with the bitrate)
-* bytes frozen while a consumer is attached     → ``offline`` after 6 s (go2rtc is retrying)
+* bytes frozen, and a probe shows only that same stale producer → ``offline`` after 6 s
+  (go2rtc keeps a dead producer with its counters while it retries)
 * no bytes flowing (idle, frozen or no producer) → an *active probe* of that stream,
   retried with backoff while it fails; its error text tells ``auth_failed`` from ``offline``
 * go2rtc itself unreachable                      → ``unknown`` for every camera
@@ -96,8 +97,10 @@ def _producer_bytes(stream: Any) -> dict[str, int]:
     return out
 
 
-def _consumers(stream: Any) -> int:
-    return len(getattr(stream, "consumers", None) or [])
+def _producer_state(stream: Any) -> dict[str, int]:
+    """Every producer's id → bytes received, zeros included (a new connection has a new id)."""
+    return {str(getattr(p, "id", None) or f"#{i}"): int(getattr(p, "bytes_recv", None) or 0)
+            for i, p in enumerate(getattr(stream, "producers", None) or [])}
 
 
 def _viewers(stream: Any) -> int:
@@ -209,17 +212,19 @@ class HealthMonitor:
                 track.probe_failures, track.next_probe_at, track.stalled_since = 0, 0.0, 0.0
                 self._set(name, ONLINE, "", bitrate_kbps=grown * 8 / 1000 / max(dt, 1e-3), viewers=viewers)
                 continue
-            if current and _consumers(stream) and dt > 0:
-                # Someone is consuming but the producer's bytes are frozen: go2rtc is retrying
-                # a camera that went away. A probe that fails says why (auth or network); one
-                # that succeeds only reports that same stale producer, so it proves nothing,
-                # and after _STALL_S the stall itself means offline.
+            if current and dt > 0:
+                # The producer's bytes are frozen: the camera went away (go2rtc keeps the dead
+                # producer, with its counters, while it retries) or nobody is watching. A probe
+                # tells: it fails with go2rtc's reason, or reports a fresh connection (online),
+                # or only that same stale producer, which proves nothing; after _STALL_S a stall
+                # that no probe explains means offline.
                 track.stalled_since = track.stalled_since or now
-                failed = False
+                result = None
                 if now >= track.next_probe_at:
-                    failed = not await self._probe(name, stream_name, track, viewers, trust_success=False)
+                    result = await self._probe(name, stream_name, track, viewers, stale=_producer_state(stream))
                 stalled = now - track.stalled_since
-                if not failed and stalled >= _STALL_S and self.get(name).state not in (OFFLINE, AUTH_FAILED):
+                if result in (None, "stale") and stalled >= _STALL_S \
+                        and self.get(name).state not in (OFFLINE, AUTH_FAILED):
                     self._set(name, OFFLINE, f"no data from the camera for {stalled:.0f} s; go2rtc keeps retrying",
                               bitrate_kbps=0.0, viewers=viewers)
                 continue
@@ -232,8 +237,9 @@ class HealthMonitor:
             await self._probe(name, stream_name, track, viewers)
 
     async def _probe(self, name: str, stream_name: str, track: _Track, viewers: int, *,
-                     trust_success: bool = True) -> bool:
-        """Probe the camera; False (and the state set from go2rtc's error) when it fails."""
+                     stale: dict[str, int] | None = None) -> str:
+        """Probe the camera: "failed" (state set from go2rtc's error), "stale" (go2rtc only
+        showed the frozen producer ``stale`` again) or "online"."""
         try:
             probed = await self._client.probe(stream_name, timeout=6.0)
         except Exception as err:
@@ -242,10 +248,10 @@ class HealthMonitor:
             delay = _PROBE_BACKOFF[min(track.probe_failures - 1, len(_PROBE_BACKOFF) - 1)]
             track.next_probe_at = self._clock.monotonic() + delay
             self._set(name, classify_error(text), text, bitrate_kbps=0.0, viewers=viewers)
-            return False
-        if not trust_success:
+            return "failed"
+        if stale is not None and _producer_state(probed) == stale:
             track.next_probe_at = self._clock.monotonic() + _PROBE_BACKOFF[0]
-            return True
+            return "stale"
         track.probe_failures, track.next_probe_at = 0, 0.0
         if stream_name == name:
             codec = _codec_of(probed)
@@ -253,7 +259,7 @@ class HealthMonitor:
                 self._health.setdefault(name, CameraHealth(name=name)).main_codec = codec
         # The probe reached the camera; byte counters will confirm on the next poll.
         self._set(name, ONLINE, "", viewers=viewers)
-        return True
+        return "online"
 
     async def main_codec(self, name: str) -> str | None:
         """The main stream's video codec, probing once when it is not known yet."""

@@ -106,6 +106,10 @@ def test_frozen_counters_with_a_consumer_mean_offline_even_if_the_probe_answers(
     client, clock, cams = ScriptedClient(), ManualClock(1000.0), {"a": Cam()}
     mon = _monitor(client, clock, cams)
 
+    async def stale_probe(name, timeout=6.0):  # go2rtc answers with the same dead producer
+        client.probes += 1
+        return (await client.streams())[name]
+
     async def step(advance=2.0):
         clock.t += advance
         await mon.poll_once()
@@ -114,6 +118,7 @@ def test_frozen_counters_with_a_consumer_mean_offline_even_if_the_probe_answers(
     async def scenario():
         client.bytes = 1000
         await step()
+        client.probe = stale_probe
         client.bytes += 50_000
         assert (await step()).state == ONLINE
         # the camera vanishes: counters freeze, the probe keeps answering (stale)
@@ -123,5 +128,28 @@ def test_frozen_counters_with_a_consumer_mean_offline_even_if_the_probe_answers(
         assert h.state == OFFLINE and "no data from the camera" in h.message
         client.bytes += 10
         assert (await step()).state == ONLINE
+
+    asyncio.run(scenario())
+
+
+def test_frozen_counters_and_a_probe_that_reconnects_mean_online():
+    """An idle stream's producer is stopped with its old counters; a probe that makes go2rtc
+    dial again shows a new connection (a new id): the camera is fine."""
+    client, clock, cams = ScriptedClient(), ManualClock(1000.0), {"a": Cam()}
+    mon = _monitor(client, clock, cams)
+
+    async def fresh_probe(name, timeout=6.0):
+        client.probes += 1
+        return Stream(producers=[Connection(id=2, bytes_recv=0)])
+
+    async def scenario():
+        client.bytes = 1000
+        clock.t += 2
+        await mon.poll_once()
+        client.probe = fresh_probe
+        for _ in range(6):  # 12 s of frozen counters, each probe reconnecting
+            clock.t += 2
+            await mon.poll_once()
+            assert mon.get("a").state == ONLINE
 
     asyncio.run(scenario())
