@@ -51,8 +51,9 @@ def test_clicking_the_timeline_plays_across_segment_boundaries(browser, rec):  #
         assert first["err"] is None and first["w"] == 3840
         # The click lands within a pixel of the target: at 1200 px per hour that is ~3 s.
         assert abs(first["requested"] - target) < 4000, (first["requested"], target)
-        # Playback begins at the keyframe at or before the moment clicked (GOP 2 s here).
-        assert 0 <= first["requested"] - first["start"] <= 2100, first
+        # Playback begins at the keyframe at or before the moment clicked: within one GOP
+        # (2 s in the sim's stream, but the first GOP a recorder receives can run ~3.2 s).
+        assert 0 <= first["requested"] - first["start"] <= 3500, first
         time.sleep(4)
         later = page.evaluate(STATE_JS)
         assert later["err"] is None

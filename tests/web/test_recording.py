@@ -171,7 +171,8 @@ def test_playback_starts_exactly_at_the_keyframe_it_reports(rec):
     segs = wait_segments(c, "back", 4)
     want = segs[1]["start_ms"] + 1500
     info = c.get("/api/cameras/back/playback", params={"start": want}).json()
-    assert segs[1]["start_ms"] <= info["start_ms"] <= want and want - info["start_ms"] <= 2100, info
+    # The keyframe at or before `want`, inside the segment holding it (segments start on one).
+    assert segs[1]["start_ms"] <= info["start_ms"] <= want, info
     r = c.get(info["url"])
     assert int(r.headers["x-campy-start-ms"]) == info["start_ms"]
     got = float(ffprobe(r.content)["format"]["duration"]) * 1000
