@@ -22,12 +22,13 @@ def _stamp(path: os.PathLike[str]) -> tuple[int, int] | None:
 
 
 async def watch(store: ConfigStore, on_change: Callable[[ConfigChange], Awaitable[None]], *,
-                interval: float = 1.0,
+                interval: float = 1.0, settle: float = 0.25,
                 on_error: Callable[[ConfigError], Awaitable[None]] | None = None) -> None:
     """Poll the file; on a valid change call ``on_change``, on a broken one ``on_error``.
 
-    Polls stat (mtime, size) every ``interval`` s and re-reads only when it moved; the
-    store compares content hashes, so touching the file without changing it does nothing.
+    Polls stat (mtime, size) every ``interval`` s and re-reads only when it moved and then
+    held still for ``settle`` s; the store compares content hashes, so touching the file
+    without changing it does nothing.
     """
     last = _stamp(store.path)
     last_error_fp: str | None = None
@@ -36,6 +37,14 @@ async def watch(store: ConfigStore, on_change: Callable[[ConfigChange], Awaitabl
         now = _stamp(store.path)
         if now == last:
             continue
+        # An editor that truncates and then writes leaves a short (maybe valid, e.g. with no
+        # cameras) file for a moment: read only once the file has stopped changing.
+        for _ in range(8):
+            await asyncio.sleep(settle)
+            again = _stamp(store.path)
+            if again == now:
+                break
+            now = again
         last = now
         try:
             change = store.reload()
