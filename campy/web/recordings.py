@@ -23,15 +23,8 @@ from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_st
 from campy.recording.layout import day_of, day_start_ms
 from campy.recording.model import DAY_MS, Segment
 from campy.recording.probe import keyframes
-from campy.recording.timeline import (
-    StorageRow,
-    day_timeline_svg,
-    days_left,
-    format_duration,
-    human_bytes,
-    merge_spans,
-    storage_chart_svg,
-)
+from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
+from campy.recording.timeline import day_timeline_svg, format_duration, merge_spans
 from campy.web.auth import can_view_camera, current_user, require_admin, require_user
 from campy.web.ranges import file_response
 

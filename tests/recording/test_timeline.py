@@ -6,18 +6,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from campy.recording import storage_chart as sc
 from campy.recording import timeline as tl
 from campy.recording.model import DAY_MS, Mark
-from campy.recording.timeline import (
-    StorageRow,
-    day_timeline_svg,
-    days_left,
-    format_duration,
-    gaps,
-    human_bytes,
-    merge_spans,
-    storage_chart_svg,
-)
+from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
+from campy.recording.timeline import day_timeline_svg, format_duration, gaps, merge_spans
 
 NS = "{http://www.w3.org/2000/svg}"
 D = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC
@@ -291,7 +284,7 @@ def test_days_left(free, cap, used, rate, want):
 
 # --- storage chart ------------------------------------------------------------------------
 
-BAR_LEN = 640 - tl.STORAGE_LABEL_W - tl.STORAGE_VALUE_W
+BAR_LEN = 640 - sc.STORAGE_LABEL_W - sc.STORAGE_VALUE_W
 
 
 def chart(rows, *, free_bytes=None, cap_bytes=None, **kw) -> ET.Element:
@@ -305,8 +298,8 @@ def test_camera_bars_are_proportional_to_size_and_labelled():
     assert root.get("role") == "img"
     bars = by_class(root, "bar")
     assert [geom(b) for b in bars] == [
-        (tl.STORAGE_LABEL_W, BAR_LEN), (tl.STORAGE_LABEL_W, BAR_LEN / 2),
-        (tl.STORAGE_LABEL_W, BAR_LEN / 4)]
+        (sc.STORAGE_LABEL_W, BAR_LEN), (sc.STORAGE_LABEL_W, BAR_LEN / 2),
+        (sc.STORAGE_LABEL_W, BAR_LEN / 4)]
     assert BAR_LEN == 440
     groups = by_class(root, "camera")
     assert [g.get("data-camera") for g in groups] == ["front", "back", "side"]
