@@ -12,7 +12,7 @@ previous end using the stream's own durations, so consecutive segments neither o
 leave false gaps. A segment that would end in the future is pulled back to CamPy's clock.
 
 Failure handling: ffmpeg exits when go2rtc or the camera goes away (RTSP read timeout);
-the recorder salvages the segment that was open, waits (backoff capped at 2 s, so
+the recorder salvages the segment that was open, waits (backoff capped at 1 s, so
 recording resumes within a few seconds of the camera's return) and starts again.
 """
 
@@ -38,7 +38,9 @@ from campy.recording.probe import FRAG_FLAGS, ffmpeg_bin
 log = logging.getLogger(__name__)
 
 _REANCHOR_MS = 2_000
-_BACKOFF = (0.5, 1.0, 2.0)
+# Short on purpose: a camera that comes back must be recording again within seconds; a retry
+# against a camera that is still down costs one refused RTSP DESCRIBE.
+_BACKOFF = (0.5, 1.0)
 _STABLE_RUN_S = 30.0
 
 
@@ -163,7 +165,7 @@ class Recorder:
         if self.state == "stopped":
             return
         tail = self.scrub(" | ".join(self._stderr)) or f"ffmpeg exited with status {self.proc.returncode}"
-        # The same failure every 2 s (a camera that is down) is logged once, not every time.
+        # The same failure on every retry (a camera that is down) is logged once, not every time.
         same = _sans_ids(tail) == _sans_ids(self.error or "")
         self.state, self.error = "waiting", tail
         (log.debug if same else log.warning)("camera %s: recorder stopped (%s); restarting", self.camera,
