@@ -12,7 +12,8 @@ from campy.sim.camera import SimCamera
 
 async def _run(args: argparse.Namespace) -> None:
     cams = [SimCamera(f"{args.prefix}{i:0{args.digits}d}", username=args.username, password=args.password,
-                      main_codec=args.main_codec, audio=not args.no_audio, sub_scene=args.sub_scene)
+                      main_codec=args.main_codec, audio=not args.no_audio, sub_scene=args.sub_scene,
+                      port_base=args.port_base + 3 * (i - args.first) if args.port_base else 0)
             for i in range(args.first, args.first + args.cameras)]
     for cam in cams:
         await cam.start()
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prefix", default="cam", help="camera names: PREFIX + number")
     ap.add_argument("--first", type=int, default=1, help="number of the first camera")
     ap.add_argument("--digits", type=int, default=1, help="zero-pad camera numbers to this width")
+    ap.add_argument("--port-base", type=int, default=0,
+                    help="camera k listens on PORT_BASE+3k (RTSP), +1 (RTSPS), +2 (HTTP); 0: any free ports")
     ap.add_argument("--json", action="store_true", help="print one JSON line per camera")
     ap.add_argument("--username", default="admin")
     ap.add_argument("--password", default="password")
