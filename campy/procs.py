@@ -67,11 +67,11 @@ async def cancel(task: asyncio.Task[None] | None) -> None:
 # their own parent asked. The guardian is a tiny process in its own session that holds the
 # read end of a pipe CamPy never writes to: when CamPy dies, however it dies, the kernel
 # closes the write end, the guardian reads EOF and kills every process it saw descend from
-# CamPy (polled twice a second) plus any process that carries CamPy's guard token in its
+# CamPy (polled every second) plus any process that carries CamPy's guard token in its
 # environment, then exits.
 
 GUARD_ENV = "CAMPY_GUARD_TOKEN"
-_GUARD_POLL_S = 0.5
+_GUARD_POLL_S = 1.0
 _guardian: Any = None
 
 
