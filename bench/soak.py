@@ -28,9 +28,9 @@ end: since start (startup included) and over its recent window.
 ``--faults``: four faults spread evenly over the window, each kill -9: the recorder ffmpeg of
 camera 1, the detection worker of camera 2, the inference service (skipped with a note if no
 such process exists), and go2rtc. For each: the seconds until a new process took over, the
-footage lost by the faulted camera(s) from the fault until the next fault (uncovered seconds
-of the index), the detection lost (seconds sampled not ``running`` or at 0 fps), and the
-footage lost by every other camera in the same stretch (must be 0 but for go2rtc, which
+footage lost by the faulted camera(s) from the previous fault until the next one (uncovered
+seconds of the index; the largest over the cameras hit), the detection lost (seconds sampled
+not ``running`` or at 0 fps), and the most footage lost by any other camera in the same stretch (must be 0 but for go2rtc, which
 every camera goes through).
 
 Goals are printed beside the figures: recorded ÷ wall ≥ 0.999 and no gap > 2 s per camera,
@@ -371,7 +371,9 @@ def run(args: argparse.Namespace) -> int:
         segs: dict[str, list[tuple[int, int]]] = {n: [] for n in names}
         for cam, a, b in rows:
             segs.setdefault(cam, []).append((a, b))
-        report(args, names, segs, s, lag, faults, int(t0 * 1000), int(t1 * 1000))
+        rec_dir = work / "data" / "recordings"
+        unindexed = {n: len(list((rec_dir / n / ".incoming").glob("*.mp4"))) for n in names}
+        report(args, names, segs, s, lag, faults, int(t0 * 1000), int(t1 * 1000), unindexed)
         return 0
     finally:
         if campy is not None:
@@ -439,11 +441,11 @@ def _mark(ok: bool) -> str:
 
 
 def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tuple[int, int]]], s: Samples,
-           lag: dict[str, Any] | None, faults: list[Fault], t0: int, t1: int) -> None:
+           lag: dict[str, Any] | None, faults: list[Fault], t0: int, t1: int, unindexed: dict[str, int]) -> None:
     wall = (t1 - t0) / 1000
     print(f"\nwindow {wall:.0f} s; sample every {SAMPLE_S:.0f} s\n")
     print(f"{'camera':8} {'rec/wall':>9} {'max gap s':>9} {'det fps':>8} {'/conf':>6} {'det ok %':>8} "
-          f"{'state (last, % online)':>24}  goals")
+          f"{'state (last, % online)':>24} {'unindexed':>9}  goals")
     holes: dict[str, list[tuple[int, int]]] = {}
     for cam in names:
         covered, gap, holes[cam] = coverage(segs.get(cam, []), t0, t1)
@@ -455,7 +457,7 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
         online = 100 * states.count("online") / max(1, len(states))
         goal = (f"rec {_mark(ratio >= 0.999)} gap {_mark(gap <= 2)} det {_mark(fps >= 0.95 * args.fps)}")
         print(f"{cam:8} {ratio:9.4f} {gap:9.1f} {fps:8.2f} {args.fps:6.1f} {ok_pct:8.0f} "
-              f"{(states[-1] if states else '?') + f', {online:.0f} %':>24}  {goal}")
+              f"{(states[-1] if states else '?') + f', {online:.0f} %':>24} {unindexed.get(cam, 0):9d}  {goal}")
     print(f"\n{'role':20} {'CPU % of a core':>15} {'RSS MiB med':>12} {'RSS MiB max':>12}")
     stack_cpu = stack_rss = 0.0
     for role in ROLES:
@@ -483,17 +485,20 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
         return
     print(f"\n{'fault':20} {'at +s':>6} {'back in s':>9} {'footage lost s':>14} {'detect lost s':>13} "
           f"{'others lost s':>13}  note")
+    # Each fault owns the stretch from the previous fault to the next one: a hole that opens
+    # a little before the kill (a recorder stalled before it was killed) still counts.
     ends = [f.at_ms for f in faults[1:]] + [t1]
-    for f, end in zip(faults, ends, strict=True):
+    begins = [t0] + [f.at_ms for f in faults[:-1]]
+    for f, begin, end in zip(faults, begins, ends, strict=True):
         if not f.note.startswith("(pid"):
             print(f"{f.name:20} {(f.at_ms - t0) / 1000:6.0f} {'-':>9} {'-':>14} {'-':>13} {'-':>13}  {f.note}")
             continue
         hit = f.cameras
-        foot = max(lost_in(holes[c], f.at_ms, end) for c in hit)
-        det = max(sum(SAMPLE_S for (t, st, fps) in s.det.get(c, []) if f.at_ms <= t * 1000 < end
+        foot = max(lost_in(holes[c], begin, end) for c in hit)
+        det = max(sum(SAMPLE_S for (t, st, fps) in s.det.get(c, []) if begin <= t * 1000 < end
                       and (st != "running" or fps == 0)) for c in hit)
         others = [c for c in names if c not in hit]
-        oth = max((lost_in(holes[c], f.at_ms, end) for c in others), default=0.0)
+        oth = max((lost_in(holes[c], begin, end) for c in others), default=0.0)
         back_s = f"{f.recovered_s:.1f}" if f.recovered_s is not None else "never"
         print(f"{f.name:20} {(f.at_ms - t0) / 1000:6.0f} {back_s:>9} {foot:14.1f} {det:13.0f} "
               f"{oth if others else float('nan'):13.1f}  {f.note}{' (all cameras)' if not others else ''}")
