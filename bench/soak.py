@@ -191,6 +191,7 @@ class Samples:
     det: dict[str, list[tuple[float, str, float]]] = field(default_factory=dict)  # cam → (t, state, fps)
     cam_state: dict[str, list[str]] = field(default_factory=dict)
     last_cpu: dict[tuple[int, float], float] = field(default_factory=dict)
+    reaped: list[float] = field(default_factory=list)  # CamPy's children_user+children_system
 
 
 def sample_procs(s: Samples, campy_pid: int, sim_pids: set[int], *, counting: bool, since: float) -> None:
@@ -199,6 +200,9 @@ def sample_procs(s: Samples, campy_pid: int, sim_pids: set[int], *, counting: bo
         with contextlib.suppress(psutil.Error):
             r = psutil.Process(root)
             procs += [r, *r.children(recursive=True)]
+    with contextlib.suppress(psutil.Error):
+        t = psutil.Process(campy_pid).cpu_times()
+        s.reaped.append(t.children_user + t.children_system)
     rss = dict.fromkeys(ROLES, 0)
     for p in procs:
         role = role_of(p, campy_pid, sim_pids)
@@ -471,6 +475,12 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
         print(f"{role:20} {cpu:15.1f} {med / 2**20:12.0f} {mx / 2**20:12.0f}")
         if role != "simulators":
             stack_cpu += cpu
+    if len(s.reaped) >= 2:
+        # Children CamPy waited for (ffprobe per segment, exports, processes that exited):
+        # mostly too short-lived for the samples above. A process killed by a fault was also
+        # sampled while it lived, so this row overlaps the roles a little in a faults run.
+        print(f"{'(reaped children)':20} {100 * (s.reaped[-1] - s.reaped[0]) / wall:15.1f} {'-':>12} {'-':>12}"
+              "   not in the stack sum; mostly the per-segment ffprobe")
     sums = [sum(s.rss[r][i] for r in ROLES if r != "simulators") for i in range(len(s.rss["CamPy main"]))]
     stack_rss = max(sums, default=0)
     print(f"{'stack (no sims)':20} {stack_cpu:15.1f} {statistics.median(sums) / 2**20 if sums else 0:12.0f} "
