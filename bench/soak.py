@@ -499,6 +499,7 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
     # a little before the kill (a recorder stalled before it was killed) still counts.
     ends = [f.at_ms for f in faults[1:]] + [t1]
     begins = [t0] + [f.at_ms for f in faults[:-1]]
+    single = {c for f in faults if len(f.cameras) == 1 for c in f.cameras}
     for f, begin, end in zip(faults, begins, ends, strict=True):
         if not f.note.startswith("(pid"):
             print(f"{f.name:20} {(f.at_ms - t0) / 1000:6.0f} {'-':>9} {'-':>14} {'-':>13} {'-':>13}  {f.note}")
@@ -507,11 +508,13 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
         foot = max(lost_in(holes[c], begin, end) for c in hit)
         det = max(sum(SAMPLE_S for (t, st, fps) in s.det.get(c, []) if begin <= t * 1000 < end
                       and (st != "running" or fps == 0)) for c in hit)
-        others = [c for c in names if c not in hit]
+        # "Others" leaves out every camera a single-camera fault hit: a recorder still
+        # coming back from its own kill must not be charged to the next fault.
+        others = [c for c in names if c not in hit and c not in single]
         oth = max((lost_in(holes[c], begin, end) for c in others), default=0.0)
         back_s = f"{f.recovered_s:.1f}" if f.recovered_s is not None else "never"
         print(f"{f.name:20} {(f.at_ms - t0) / 1000:6.0f} {back_s:>9} {foot:14.1f} {det:13.0f} "
-              f"{oth if others else float('nan'):13.1f}  {f.note}{' (all cameras)' if not others else ''}")
+              f"{f'{oth:.1f}' if others else '-':>13}  {f.note}{' (all cameras)' if not others else ''}")
 
 
 def main() -> int:
