@@ -6,14 +6,17 @@ line on stdin — ``{"address": "@…", "detector": {DetectorConfig fields}, "sl
 and reports on stdout, one JSON object per line:
 
     {"type": "status", "state": "loading"|"ready"|"error", "pid": …, "input_size": …,
-     "slots": …, "clients": …, "requests": …, "inference_ms": …, "error": …}
+     "slots": …, "clients": …, "requests": …, "expired": …, "inference_ms": …, "error": …}
 
 Why a thread per connection and ``slots`` inference threads at most: the detector keeps no
 state (``ObjectDetector.detect_crops``) and onnxruntime runs one session from several threads
 at once, releasing the GIL, so ``slots`` (the number of cores) requests run side by side on
 one loaded model, as the old per-camera workers did on their own copies. The queue stays
-bounded without a queue of its own: each worker has at most two requests unanswered
+bounded without a queue of its own: each worker has at most three requests unanswered
 (``InferenceClient.max_in_flight``), and an unread request waits in its socket, not here.
+Under overload a request may wait past its deadline (the worker gave up on it after 2 s):
+it is then answered "expired" without running the model, so the service spends its time on
+frames someone still waits for, and throughput stays at capacity instead of collapsing.
 The YOLOX-Nano model takes a batch of exactly one image (its input is ``[1, 3, 416, 416]``),
 so requests are not stacked into batches: running them side by side is what uses the cores.
 """
@@ -59,6 +62,7 @@ class Service:
         self.n_slots = slots
         self.clients = 0
         self.requests = 0
+        self.expired = 0
         self.model_ms: deque[float] = deque(maxlen=200)
         self._lock = threading.Lock()
 
@@ -97,7 +101,12 @@ class Service:
                 raise ValueError("the payload is longer than the crops")
         except (KeyError, TypeError, ValueError) as err:
             return {"id": rid, "error": f"bad request: {err}"}
+        deadline = header.get("deadline")
         with self.slots:
+            if isinstance(deadline, float | int) and time.monotonic() > deadline:
+                with self._lock:
+                    self.expired += 1
+                return {"id": rid, "error": "expired"}  # its worker has given up on it already
             dets, ms = self.detector.detect_crops(crops, w, h)
         with self._lock:
             self.requests += 1
@@ -109,6 +118,7 @@ class Service:
             ms = statistics.median(self.model_ms) if self.model_ms else None
             return {"type": "status", "state": "ready", "pid": os.getpid(), "input_size": self.detector.input_size,
                     "slots": self.n_slots, "clients": self.clients, "requests": self.requests,
+                    "expired": self.expired,
                     "inference_ms": round(ms, 2) if ms is not None else None, "error": None}
 
 

@@ -7,14 +7,16 @@ only peers of its own uid). Every message, both ways, is one frame::
     <u32 header length> <u32 payload length> <msgpack header> <payload bytes>
 
 * service → worker, on connect: ``{"type": "hello", "input_size": S, "pid": …}``;
-* worker → service: ``{"id": n, "w": W, "h": H, "crops": [[x1, y1, x2, y2], …]}`` and, as
+* worker → service: ``{"id": n, "w": W, "h": H, "crops": [[x1, y1, x2, y2], …], "deadline": t}``
+  (``t`` on CLOCK_MONOTONIC, which all processes share; a request past it is answered
+  ``{"id": n, "error": "expired"}`` without running the model) and, as
   payload, the crops' BGR pixels one after the other (each ``region_crops`` gives, cut out of
   the frame; only the crops travel, never the whole frame unless the motion covers it);
 * service → worker: ``{"id": n, "dets": [[label, score, x1, y1, x2, y2], …], "ms": model ms}``
   or ``{"id": n, "error": "…"}``.
 
 The client never blocks the worker: :meth:`InferenceClient.submit` hands a request to a
-sender thread through a queue of at most ``max_in_flight`` entries and says no (``None``)
+sender thread through a queue of at most ``max_in_flight`` (3) entries and says no (``None``)
 when that many are unanswered or the service is not connected; replies come back on a
 reader thread and are picked up with :meth:`InferenceClient.replies`. When the service
 goes away every unanswered request fails at once, and the reader reconnects with a short
@@ -101,9 +103,10 @@ class Reply(msgspec.Struct):
 class InferenceClient:
     """One worker's connection to the inference service (see the module docstring)."""
 
-    def __init__(self, address: str, *, max_in_flight: int = 2) -> None:
+    def __init__(self, address: str, *, max_in_flight: int = 3, deadline_s: float = 2.0) -> None:
         self.address = address
         self.max_in_flight = max_in_flight
+        self.deadline_s = deadline_s
         self.state = "connecting"  # connecting | ready | unavailable
         self.input_size: int | None = None
         self.service_pid: int | None = None
@@ -134,11 +137,16 @@ class InferenceClient:
             self._next_id += 1
             rid = self._next_id
             parts = [np.ascontiguousarray(frame[y1:y2, x1:x2]).tobytes() for x1, y1, x2, y2 in crops]
+            now = time.monotonic()
+            # CLOCK_MONOTONIC is one clock for every process of the machine: the service drops a
+            # request past its deadline unread, so a backlog drains instead of being worked
+            # through for answers nobody waits for any more.
+            header = {"id": rid, "w": w, "h": h, "crops": [list(c) for c in crops], "deadline": now + self.deadline_s}
             try:
-                self._outbox.put_nowait((sock, {"id": rid, "w": w, "h": h, "crops": [list(c) for c in crops]}, parts))
+                self._outbox.put_nowait((sock, header, parts))
             except queue.Full:
                 return None
-            self._sent_at[rid] = time.monotonic()
+            self._sent_at[rid] = now
             return rid
 
     def replies(self, timeout: float = 0.0) -> list[Reply]:

@@ -33,6 +33,11 @@ _BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 # "shared" (default): one inference service holds the model for every worker. "per-worker":
 # each worker loads its own (the old design, kept selectable to compare; bench/detection_memory.py).
 INFERENCE_MODE_ENV = "CAMPY_DETECTION_INFERENCE"
+# Memory, times 16 cameras: one BLAS/OpenMP thread; glibc keeps at most two heaps (every thread
+# would otherwise get its own, and the service has a thread per camera), and always maps
+# frame-sized buffers (> 128 KiB) on their own, so freeing one gives it back to the system
+# instead of leaving a hole in a heap.
+_CHILD_ENV = {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 class Broadcaster:
@@ -82,6 +87,7 @@ class ServiceStatus(msgspec.Struct):
     slots: int | None = None
     clients: int = 0
     requests: int = 0
+    expired: int = 0  # requests dropped unanswered because their worker had given up
     inference_ms: float | None = None
     input_size: int | None = None
     error: str | None = None
@@ -112,7 +118,8 @@ def worker_settings(cfg: CampyConfig, cam: CameraConfig, *, url: str, snapshot_d
             "min_score": d.min_score, "min_area": d.min_area, "min_frames": d.min_frames,
             "zones": {k: [list(p) for p in v] for k, v in d.zones.items()}, "alert_zones": list(d.alert_zones),
             "motion_masks": [[list(p) for p in m] for m in d.motion_masks],
-            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area}
+            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area,
+            "decode_threads": 1 if cam.sub else 0}
 
 
 class DetectionManager:
@@ -218,7 +225,8 @@ class DetectionManager:
     def _on_service_message(self, msg: dict[str, Any]) -> None:
         if msg.get("type") != "status":
             return
-        for key in ("state", "pid", "slots", "clients", "requests", "inference_ms", "input_size", "error"):
+        for key in ("state", "pid", "slots", "clients", "requests", "expired", "inference_ms", "input_size",
+                    "error"):
             if key in msg:
                 setattr(self.service, key, msg[key])
         if self.service.state == "error":
@@ -255,7 +263,7 @@ class DetectionManager:
             sys.executable, "-m", module,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM),
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, limit=1 << 20)
+            env={**os.environ, **_CHILD_ENV}, limit=1 << 20)
         assert proc.stdin and proc.stdout and proc.stderr
         proc.stdin.write(settings.encode() + b"\n")
         await proc.stdin.drain()

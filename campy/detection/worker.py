@@ -74,6 +74,7 @@ class WorkerSettings(msgspec.Struct, frozen=True):
     motion_masks: list[list[tuple[float, float]]] = msgspec.field(default_factory=list)
     motion_threshold: int = 30
     motion_contour_area: int = 10
+    decode_threads: int = 0  # ffmpeg's decoder threads; 0 = its default (one per core, plus one)
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -82,8 +83,11 @@ def emit(obj: dict[str, Any]) -> None:
 
 
 def ffmpeg_args(s: WorkerSettings) -> list[str]:
+    # One decoder thread is plenty for a sub stream and saves each camera a few MiB of frame
+    # buffers and a thread per core; a main stream (no sub) keeps ffmpeg's default.
+    threads = ["-threads", str(s.decode_threads)] if s.decode_threads else []
     return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
-            "-timeout", "5000000", "-i", s.url, "-an",
+            "-timeout", "5000000", *threads, "-i", s.url, "-an",
             "-vf", f"fps={s.fps},scale={s.width}:{s.height}", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
 
 
@@ -95,7 +99,7 @@ class _Pending(msgspec.Struct):
     """A frame waiting for its turn at the tracker (frames reach it in order)."""
 
     t_ms: int
-    frame: np.ndarray
+    frame: np.ndarray | None  # kept only while the service may still find something in it
     rid: int | None = None  # the inference request, while unanswered
     sent: float = 0.0  # monotonic time of the request
     detections: list[Detection] | None = None  # None once answered = not looked at
@@ -125,7 +129,7 @@ class Pipeline:
         if s.inference:
             from campy.detection.inference_client import InferenceClient
 
-            self.client = InferenceClient(s.inference)
+            self.client = InferenceClient(s.inference, deadline_s=REPLY_TIMEOUT_S)
         elif s.detector:
             from campy.detection.objects import DetectorConfig, load_detector
 
@@ -140,6 +144,7 @@ class Pipeline:
         self.infer_ms: deque[float] = deque(maxlen=50)
         self.frames: deque[float] = deque(maxlen=100)
         self.pending: deque[_Pending] = deque()
+        self._last_seen_frame: np.ndarray | None = None  # the last frame with detections
         self.skipped = 0  # motion frames the object detector could not look at
         self.inferences = 0  # motion frames it did look at
         self.run_id = now_ms()
@@ -165,8 +170,10 @@ class Pipeline:
         elif self.in_motion and self.last_motion_ms is not None and t_ms - self.last_motion_ms >= MOTION_END_MS:
             self.in_motion = False
             emit({"type": "motion", "state": "end", "at_ms": self.last_motion_ms})
-        item = _Pending(t_ms, frame, detections=[], done=True)
+        # A frame with nothing to look for is never a snapshot's best frame: hold no pixels for it.
+        item = _Pending(t_ms, None, detections=[], done=True)
         if boxes and self.detector is not None:
+            item.frame = frame
             t1 = time.perf_counter()
             item.detections = self.detector.detect(frame, regions=boxes)
             self.infer_ms.append((time.perf_counter() - t1) * 1000)
@@ -177,7 +184,7 @@ class Pipeline:
                 self.skipped += 1
                 item.detections = None
             else:
-                item.rid, item.sent, item.done = rid, time.monotonic(), False
+                item.rid, item.sent, item.done, item.frame = rid, time.monotonic(), False, frame
         self.pending.append(item)
         self.collect(self.wait_s if item.rid is not None else 0.0)
 
@@ -213,13 +220,16 @@ class Pipeline:
             if head.detections is not None:
                 self._track(head.frame, head.t_ms, head.detections)
 
-    def _track(self, frame: np.ndarray, t_ms: int, detections: list[Detection]) -> None:
+    def _track(self, frame: np.ndarray | None, t_ms: int, detections: list[Detection]) -> None:
+        if frame is not None and detections:
+            self._last_seen_frame = frame
+        frame = frame if frame is not None else self._last_seen_frame
         tracked = self.tracker.update(detections, t_ms)
         for ev in self.events.update(tracked, self.tracker.ended, t_ms):
             snapshot = None
             # The snapshot shows the best frame: retaken only when this frame is it (a start
             # always gets one, even if its best sighting was a frame or two earlier).
-            if ev.kind == "start" or (ev.kind == "update" and ev.best_frame_ms == t_ms):
+            if frame is not None and (ev.kind == "start" or (ev.kind == "update" and ev.best_frame_ms == t_ms)):
                 snapshot = self._snapshot(frame, ev.event_key, ev.box, ev.label, ev.score)
             emit({"type": "event", "kind": ev.kind, "key": f"{self.run_id}-{ev.event_key}", "label": ev.label,
                   "score": round(float(ev.score), 4), "box": list(ev.box), "zones": list(ev.zones),

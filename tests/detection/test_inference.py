@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -88,6 +89,11 @@ def test_bad_requests_get_an_error_and_break_nothing(inference_service):
         send_msg(s, {"id": 3, "w": 640, "h": 360, "crops": [[0, 0, 416, 360]]}, [b"\x72" * (416 * 360 * 3)])
         reply, _ = recv_msg(s)
         assert reply["id"] == 3 and reply["dets"] == [] and reply["ms"] > 0
+        # A request its worker has already given up on is not worked on.
+        send_msg(s, {"id": 4, "w": 640, "h": 360, "crops": [[0, 0, 416, 360]], "deadline": time.monotonic() - 0.1},
+                 [b"\x72" * (416 * 360 * 3)])
+        reply, _ = recv_msg(s)
+        assert reply == {"id": 4, "error": "expired"}
         s.sendall(b"\xff" * 8)  # a frame of 4 GiB: the service hangs up on this client only
         assert s.recv(1) == b""
     finally:
