@@ -21,7 +21,10 @@ The figures share the machine with whatever else runs on it. Under contention th
 is what the scheduler gave each mode: with Linux's autogroups (on by default) every session
 gets an equal share, and the old design runs 16 sessions of model against the new one's one.
 So the bench also reports CPU by role and inferences per CPU-second of the whole detection
-(workers + decoders + service): what a machine of its own would sustain per core.
+(workers + decoders + service), and, first, a capacity run: ``--cameras`` processes that
+send the busy frames' motion crops as fast as they are answered, either each to its own
+detector (the old design) or all to one service, every process in the bench's own session so
+both designs get the same share of the machine (``--capacity-seconds``, ``--runs``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -146,6 +150,93 @@ def measure(mode: str, model: str, cameras: int, seconds: float, warmup: float) 
         handle.stop()
 
 
+def _busy_work() -> list[tuple]:
+    """(frame, motion boxes) of the walker clip's busy part, as the worker would ask about them."""
+    from campy.detection.motion import MotionDetector
+    from campy.sim.media import SUB_WALKER, ensure_clip
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from detection_bench import frames_of
+
+    busy, _ = frames_of(ensure_clip(SUB_WALKER))
+    motion = MotionDetector(640, 360)
+    for f in busy[:5]:
+        motion.detect(f)
+    work = [(f, boxes) for f in busy if (boxes := motion.detect(f))]
+    return work
+
+
+def _child(kind: str, model: str, address: str, seconds: float) -> None:
+    """One capacity-bench process: loops over the busy frames for ``seconds``, prints a count."""
+    work = _busy_work()
+    done = 0
+    if kind == "per-worker":
+        from campy.detection.objects import DetectorConfig, load_detector
+
+        det = load_detector(DetectorConfig(model=model, threads=1))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            frame, boxes = work[done % len(work)]
+            det.detect(frame, regions=boxes)
+            done += 1
+    else:
+        from campy.detection.inference_client import InferenceClient
+
+        client = InferenceClient(address)
+        assert client.wait_ready(60)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            frame, boxes = work[i % len(work)]
+            if client.submit(frame, boxes) is not None:
+                i += 1
+            for r in client.replies(timeout=0.05):
+                done += r.detections is not None
+        for r in client.replies(timeout=2.0):  # answers still on their way count too
+            done += r.detections is not None
+    print(done, flush=True)
+
+
+def capacity(mode: str, model: str, procs: int, seconds: float) -> float:
+    """Inferences per second that ``procs`` processes asking as fast as they can get, all in
+    the bench's own session (one autogroup, so both designs get the same CPU share)."""
+    import secrets
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+    service = None
+    address = f"@campy-bench-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        if mode == "shared":
+            service = subprocess.Popen([sys.executable, "-m", "campy.detection.inference"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True, env=env)
+            assert service.stdin and service.stdout
+            service.stdin.write(json.dumps({"address": address, "detector": {"model": model}}) + "\n")
+            service.stdin.close()
+            for line in service.stdout:
+                if json.loads(line)["state"] == "ready":
+                    break
+        kids = [subprocess.Popen([sys.executable, __file__, "--child", mode, "--model", model, "--address", address,
+                                  "--seconds", str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True, env=env) for _ in range(procs)]
+        for k in kids:
+            assert k.stdout and k.stdout.readline().strip() == "ready"
+        for k in kids:  # go, all at once
+            assert k.stdin
+            k.stdin.write("\n")
+            k.stdin.flush()
+        counts = [int(k.communicate()[0].strip()) for k in kids]
+        return sum(counts) / seconds
+    finally:
+        if service is not None:
+            service.terminate()
+            service.wait()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(_default_model()))
@@ -153,11 +244,42 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=15.0)
     ap.add_argument("--modes", default="shared,per-worker")
+    ap.add_argument("--capacity-seconds", type=float, default=20.0,
+                    help="also measure capacity: --cameras processes asking as fast as they can (0: skip)")
+    ap.add_argument("--runs", type=int, default=3, help="capacity runs per mode (median)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--address", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        _child(args.child, args.model, args.address, args.seconds)
+        return 0
     if not Path(args.model).is_file():
         print(f"model not found: {args.model}", file=sys.stderr)
         return 2
-    results = [measure(m, args.model, args.cameras, args.seconds, args.warmup) for m in args.modes.split(",")]
+    modes = args.modes.split(",")
+    caps: dict[str, list[float]] = {m: [] for m in modes}
+    if args.capacity_seconds > 0:
+        for _ in range(args.runs):  # interleaved, so a change of load on the box hits both
+            for m in modes:
+                caps[m].append(capacity(m, args.model, args.cameras, args.capacity_seconds))
+    results = [measure(m, args.model, args.cameras, args.seconds, args.warmup) for m in modes] if args.seconds > 0 else []
+    _print_live(args, results)
+    if args.capacity_seconds > 0:
+        print(f"\nCapacity: {args.cameras} processes send the busy frames' motion crops as fast as they are "
+              f"answered, {args.capacity_seconds:g} s, median of {args.runs} interleaved runs, all in one "
+              "session (the same CPU share for both designs):\n")
+        print("| mode | inferences/s (runs) | median | × base |")
+        print("|---|---|---:|---:|")
+        base_cap = statistics.median(caps[modes[-1]])
+        for m in modes:
+            med = statistics.median(caps[m])
+            print(f"| {m} | {', '.join(f'{v:.1f}' for v in caps[m])} | {med:.1f} | {med / base_cap:.2f} |")
+    return 0
+
+
+def _print_live(args: argparse.Namespace, results: list[dict]) -> None:
+    if not results:
+        return
     base = results[-1]
     print(f"{args.cameras} cameras on the simulator's walker sub stream (busy), {FPS:g} fps, YOLOX-Nano, "
           f"{args.seconds:g} s after {args.warmup:g} s warm-up; memory: medians of samples, MiB\n")
@@ -192,7 +314,6 @@ def main() -> int:
     print("\nPer worker (median of the per-role sums ÷ count): " + "; ".join(
         f"{r['mode']}: RSS {r['mem']['workers'][0] / max(1, r['counts']['workers']):.0f}, "
         f"PSS {r['mem']['workers'][1] / max(1, r['counts']['workers']):.0f} MiB" for r in results))
-    return 0
 
 
 if __name__ == "__main__":
