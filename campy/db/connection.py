@@ -49,6 +49,7 @@ _WRITE_ACTIONS = frozenset({
     sqlite3.SQLITE_DROP_VTABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_REINDEX,
     sqlite3.SQLITE_ANALYZE,
 })
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master"})
 
 
 class WriteOutsideLock(sqlite3.DatabaseError):
@@ -111,6 +112,10 @@ class Db(Database):
 
     def _authorize(self, action: int, arg1: str | None, arg2: str | None, dbname: str | None,
                    source: str | None) -> int:
+        if action == sqlite3.SQLITE_UPDATE and arg1 in _SCHEMA_TABLES:
+            # Reported when SQLite declares a table-valued function (json_each) while
+            # reading, too; real schema changes also report CREATE/DROP/ALTER or INSERT.
+            return sqlite3.SQLITE_OK
         if action in _WRITE_ACTIONS and dbname != "temp" and not self._local.writing:
             log.error("refused a write to %s outside db.write() (thread %s)", arg1,
                       threading.current_thread().name)
