@@ -73,7 +73,7 @@ class Bench:
     build_s: float
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.db.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -135,7 +135,7 @@ def _build(shape: Shape, root: Path) -> Bench:
     try:
         return _fill(shape, root, cfg, db, cams, began)
     except BaseException:
-        db.conn.close()
+        db.close()
         raise
 
 
@@ -149,7 +149,7 @@ def _fill(shape: Shape, root: Path, cfg: Any, db: Any, cams: list[str], began: f
         start = T0 + (i // shape.cameras) * SEGMENT_MS
         rows.append((cam, start, start + SEGMENT_MS, SEGMENT_BYTES + rng.randrange(-770_000, 770_000),
                      segment_relpath(cam, start), "hevc", 1))
-    with db.conn:
+    with db.write():
         db.conn.executemany(
             "INSERT INTO segments (camera, start_ms, end_ms, size_bytes, path, codec, audio) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

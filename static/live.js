@@ -36,6 +36,30 @@ export function chooseMainStream(el, note) {
   }
 }
 
+// go2rtc's player reconnects its WebSocket no sooner than RECONNECT_TIMEOUT after the last
+// attempt began (15 s). A refused or dropped socket is retried sooner than that, doubling
+// the wait each time it fails again; a connection that lasted resets the wait.
+export const RETRY_FIRST_MS = 500;
+export const RETRY_MAX_MS = 15000;
+const HEALTHY_MS = 30000;
+
+export function retryWithBackoff(player, slot) {
+  let delay = RETRY_FIRST_MS;
+  const close = player.onclose.bind(player);
+  player.RECONNECT_TIMEOUT = delay;
+  player.onclose = () => {
+    if (Date.now() - player.connectTS >= HEALTHY_MS) delay = RETRY_FIRST_MS;
+    player.RECONNECT_TIMEOUT = delay;  // measured from the attempt's start, see video-rtc.js
+    const retrying = close();
+    if (retrying) {
+      slot.dataset.retries = String(Number(slot.dataset.retries || 0) + 1);
+      slot.dataset.retryMs = String(delay);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
+    return retrying;
+  };
+}
+
 export function attachPlayers(root, config, opts) {
   const ready = customElements.whenDefined("video-stream");
   ready.then(() => {
@@ -47,9 +71,22 @@ export function attachPlayers(root, config, opts) {
       player.background = true;       // keep playing in grids, even off-screen
       player.visibilityCheck = false;
       player.pcConfig = {bundlePolicy: "max-bundle", iceServers: config.iceServers || []};
+      retryWithBackoff(player, slot);
       slot.appendChild(player);
       player.src = "/live/ws?src=" + encodeURIComponent(slot.dataset.stream);
       slot.player = player;
     });
   });
+}
+
+// Entry point for the pages (templates/_live_player.html loads this module with retries).
+export function start(root, config, page) {
+  if (page === "camera") {
+    const el = root.getElementById("main-player");
+    if (!el) return;
+    chooseMainStream(el, root.getElementById("fallback-note"));
+    attachPlayers(root, config, {media: "video,audio"});
+  } else {
+    attachPlayers(root, config, {media: "video"});
+  }
 }

@@ -7,10 +7,11 @@ Times are UTC epoch integers with the unit in the column name.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
+
+from campy.db.connection import Db
 
 migrations = Migrations("campy")
 
@@ -117,18 +118,16 @@ def m004_events(db: Database) -> None:
     db.execute("CREATE INDEX events_camera_start ON events (camera, start_ms)")
 
 
-def open_db(path: Path | str) -> Database:
+def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
-    The connection may be used from worker threads (``check_same_thread=False``); callers
-    serialise writes (see ``campy.web.session_store`` and ``campy.db.users``).
+    The result may be used from any thread (a connection per thread); every write runs in
+    ``with db.write():`` (see ``campy.db.connection`` and docs/storage.md).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-    db = Database(conn)
-    db.enable_wal()
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db)
+    db = Db(path)
+    db.enable_wal()  # stored in the file: every later connection is in WAL mode too
+    with db.exclusive():  # Migrations runs a transaction per migration
+        migrations.apply(db)
     return db

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlite_utils import Database
 
 from campy.clock import Clock
+from campy.db.connection import Db
 
 ROLES = ("admin", "viewer")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -37,12 +36,11 @@ class User:
 
 
 class UserStore:
-    """Users in SQLite. Writes take a lock: one writer at a time."""
+    """Users in SQLite. Safe from any thread; writes go through ``db.write()``."""
 
-    def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
+    def __init__(self, db: Db, *, clock: Clock | None = None) -> None:
         self._db = db
         self._clock = clock or Clock()
-        self._lock = threading.Lock()
 
     def create(self, *, username: str, password: str, role: str) -> User:
         if not _USERNAME_RE.match(username):
@@ -51,25 +49,22 @@ class UserStore:
             raise UserError(f"role: must be one of {', '.join(ROLES)}")
         if len(password) < 8:
             raise UserError("password: use at least 8 characters")
-        with self._lock:
-            if self.get(username) is not None:
+        password_hash = _hasher.hash(password)  # slow on purpose: outside the write lock
+        with self._db.write():  # the check and the insert in one transaction
+            if self._db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 raise UserError(f"username: {username!r} already exists")
             cur = self._db.execute(
                 "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?, ?, ?, ?)",
-                [username, _hasher.hash(password), role, self._clock.now_ms()],
+                [username, password_hash, role, self._clock.now_ms()],
             )
-            self._db.conn.commit()
-            return User(id=int(cur.lastrowid or 0), username=username, role=role)
+        return User(id=int(cur.lastrowid or 0), username=username, role=role)
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < 8:
             raise UserError("password: use at least 8 characters")
-        with self._lock:
-            self._db.execute(
-                "UPDATE users SET password_hash = ? WHERE username = ?",
-                [_hasher.hash(password), username],
-            )
-            self._db.conn.commit()
+        password_hash = _hasher.hash(password)
+        with self._db.write():
+            self._db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [password_hash, username])
 
     def get(self, username: str) -> User | None:
         rows = list(

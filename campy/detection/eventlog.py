@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlite_utils import Database
+from campy.db.connection import Db
 
 _COLS = "id, camera, key, label, score, start_ms, end_ms, zones, box, snapshot, mark_id"
 
@@ -17,12 +17,12 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 class EventLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Db) -> None:
         self.db = db
 
     def start(self, *, camera: str, key: str, label: str, score: float, start_ms: int, zones: list[str],
               box: list[int], snapshot: str | None, mark_id: int | None) -> int:
-        with self.db.conn:
+        with self.db.write():
             cur = self.db.execute(
                 "INSERT INTO events (camera, key, label, score, start_ms, zones, box, snapshot, mark_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -41,7 +41,7 @@ class EventLog:
                 args.append(val)
         if not sets:
             return
-        with self.db.conn:
+        with self.db.write():
             self.db.execute(f"UPDATE events SET {', '.join(sets)} WHERE key = ?", [*args, key])
 
     def by_key(self, key: str) -> dict[str, Any] | None:
@@ -79,7 +79,7 @@ class EventLog:
         return [_row(r) for r in self.db.execute(sql, [*args, limit]).fetchall()]
 
     def close_open(self, *, end_ms: int) -> int:
-        with self.db.conn:
+        with self.db.write():
             cur = self.db.execute("UPDATE events SET end_ms = MAX(start_ms, ?) WHERE end_ms IS NULL", [end_ms])
         return cur.rowcount
 
@@ -89,5 +89,5 @@ class EventLog:
         return [_row(r) for r in rows]
 
     def delete(self, ids: list[int]) -> None:
-        with self.db.conn:
+        with self.db.write():
             self.db.conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])

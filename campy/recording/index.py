@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlite_utils import Database
+from campy.db.connection import Db
 
 from campy.recording.model import Mark, Segment
 
@@ -28,13 +28,13 @@ def _mark(row: Sequence[Any]) -> Mark:
 class RecordingIndex:
     """Segment and mark rows (times in UTC ms)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Db) -> None:
         self.db = db
 
     # -- segments ---------------------------------------------------------------------
     def add_segment(self, *, camera: str, start_ms: int, end_ms: int, size_bytes: int, path: str,
                     codec: str, audio: bool) -> int:
-        with self.db.conn:
+        with self.db.write():
             cur = self.db.execute(
                 "INSERT INTO segments (camera, start_ms, end_ms, size_bytes, path, codec, audio) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -74,11 +74,11 @@ class RecordingIndex:
         return int(row[0])
 
     def mark_deleting(self, ids: Iterable[int]) -> None:
-        with self.db.conn:
+        with self.db.write():
             self.db.conn.executemany("UPDATE segments SET deleting = 1 WHERE id = ?", [(i,) for i in ids])
 
     def remove(self, ids: Iterable[int]) -> None:
-        with self.db.conn:
+        with self.db.write():
             self.db.conn.executemany("DELETE FROM segments WHERE id = ?", [(i,) for i in ids])
 
     def deleting(self) -> list[tuple[int, str]]:
@@ -102,7 +102,7 @@ class RecordingIndex:
     # -- marks ------------------------------------------------------------------------
     def add_mark(self, *, camera: str, kind: str, source: str, start_ms: int, end_ms: int | None,
                  keep_until_ms: int | None, created_ms: int, label: str | None = None) -> int:
-        with self.db.conn:
+        with self.db.write():
             cur = self.db.execute(
                 "INSERT INTO marks (camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -110,18 +110,18 @@ class RecordingIndex:
         return int(cur.lastrowid or 0)
 
     def close_mark(self, mark_id: int, end_ms: int) -> None:
-        with self.db.conn:
+        with self.db.write():
             self.db.execute("UPDATE marks SET end_ms = MAX(start_ms, ?) WHERE id = ? AND end_ms IS NULL",
                             [end_ms, mark_id])
 
     def update_mark(self, mark_id: int, *, end_ms: int | None, keep_until_ms: int | None) -> None:
-        with self.db.conn:
+        with self.db.write():
             self.db.execute("UPDATE marks SET end_ms = ?, keep_until_ms = ? WHERE id = ?",
                             [end_ms, keep_until_ms, mark_id])
 
     def close_open_marks(self, *, source: str, end_ms: int) -> int:
         """Close marks left open by a crash or a stopped worker."""
-        with self.db.conn:
+        with self.db.write():
             cur = self.db.execute("UPDATE marks SET end_ms = MAX(start_ms, ?) WHERE end_ms IS NULL AND source = ?",
                                   [end_ms, source])
         return cur.rowcount
@@ -147,7 +147,7 @@ class RecordingIndex:
 
     def prune_marks(self, *, before_ms: int) -> int:
         """Forget closed marks that ended, and whose protection ended, before ``before_ms``."""
-        with self.db.conn:
+        with self.db.write():
             cur = self.db.execute(
                 "DELETE FROM marks WHERE end_ms IS NOT NULL AND end_ms < ? "
                 "AND (keep_until_ms IS NULL OR keep_until_ms < ?)", [before_ms, before_ms])

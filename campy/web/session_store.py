@@ -1,19 +1,19 @@
 """Litestar session store kept in CamPy's SQLite database.
 
 Sessions live server-side (the cookie carries only a random id) and survive a restart,
-unlike Litestar's default in-memory store.
+unlike Litestar's default in-memory store. The async methods run the SQL on a worker
+thread, which reads through its own connection and writes through ``db.write()``
+(``campy.db.connection``), so a session lookup never races the event loop's queries.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import anyio.to_thread
 from litestar.stores.base import Store
-from sqlite_utils import Database
-
 from campy.clock import Clock
+from campy.db.connection import Db
 
 
 def _seconds(value: int | timedelta | None) -> int | None:
@@ -25,62 +25,54 @@ def _seconds(value: int | timedelta | None) -> int | None:
 class SQLiteSessionStore(Store):
     """Key/value store on the ``sessions`` table; expired rows are treated as absent."""
 
-    def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
+    def __init__(self, db: Db, *, clock: Clock | None = None) -> None:
         self._db = db
         self._clock = clock or Clock()
-        self._lock = threading.Lock()
 
     def _expiry(self, expires_in: int | timedelta | None) -> int | None:
         secs = _seconds(expires_in)
         return None if secs is None else self._clock.now_ms() + secs * 1000
 
     def _set(self, key: str, value: bytes, expires_in: int | timedelta | None) -> None:
-        with self._lock:
+        with self._db.write():
             self._db.execute(
                 "INSERT INTO sessions (key, value, expires_ms) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
                 [key, value, self._expiry(expires_in)],
             )
-            self._db.conn.commit()
 
     def _get(self, key: str, renew_for: int | timedelta | None) -> bytes | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT value, expires_ms FROM sessions WHERE key = ?", [key]
-            ).fetchone()
-            if row is None:
-                return None
-            value, expires_ms = row
-            if expires_ms is not None and expires_ms <= self._clock.now_ms():
-                self._db.execute("DELETE FROM sessions WHERE key = ?", [key])
-                self._db.conn.commit()
-                return None
-            if renew_for is not None:
-                self._db.execute(
-                    "UPDATE sessions SET expires_ms = ? WHERE key = ?",
-                    [self._expiry(renew_for), key],
-                )
-                self._db.conn.commit()
-            return bytes(value)
+        row = self._db.execute("SELECT value, expires_ms FROM sessions WHERE key = ?", [key]).fetchone()
+        if row is None:
+            return None
+        value, expires_ms = row
+        if expires_ms is not None and expires_ms <= self._clock.now_ms():
+            with self._db.write():
+                # Only if still expired: a login may have renewed it meanwhile.
+                self._db.execute("DELETE FROM sessions WHERE key = ? AND expires_ms <= ?",
+                                 [key, self._clock.now_ms()])
+            return None
+        if renew_for is not None:
+            with self._db.write():
+                self._db.execute("UPDATE sessions SET expires_ms = ? WHERE key = ?",
+                                 [self._expiry(renew_for), key])
+        return bytes(value)
 
     def _delete(self, key: str) -> None:
-        with self._lock:
+        with self._db.write():
             self._db.execute("DELETE FROM sessions WHERE key = ?", [key])
-            self._db.conn.commit()
 
     def _delete_all(self) -> None:
-        with self._lock:
+        with self._db.write():
             self._db.execute("DELETE FROM sessions")
-            self._db.conn.commit()
 
     def purge_expired(self) -> int:
-        with self._lock:
+        with self._db.write():
             cur = self._db.execute(
                 "DELETE FROM sessions WHERE expires_ms IS NOT NULL AND expires_ms <= ?",
                 [self._clock.now_ms()],
             )
-            self._db.conn.commit()
-            return cur.rowcount
+        return cur.rowcount
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value

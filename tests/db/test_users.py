@@ -54,7 +54,7 @@ def test_bad_users_are_refused(tmp_path, kwargs, field):
 
 def test_role_is_constrained_in_the_schema(tmp_path):
     db = open_db(tmp_path / "c.db")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError), db.write():
         db.execute("INSERT INTO users (username, password_hash, role, created_ms) VALUES ('x','h','root',0)")
 
 

@@ -133,8 +133,8 @@ def test_check_reports_each_violation(store):
     (store.storage / a.path).unlink()
     with open(store.storage / b.path, "ab") as f:
         f.write(b"extra")
-    store.index.db.execute("UPDATE segments SET start_ms = ? WHERE id = ?", [T0 + 3000, c.id])
-    store.index.db.conn.commit()
+    with store.index.db.write():
+        store.index.db.execute("UPDATE segments SET start_ms = ? WHERE id = ?", [T0 + 3000, c.id])
     make_clip(store.storage / segment_relpath("cam", T0 + 90_000))
     violations, _ = check_recordings(store.index, store.storage, settle_s=0.1)
     text = "\n".join(map(str, violations))
