@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from campy.config import ConfigError, load_config
+from campy.config.model import DetectConfig
 from campy.detection.motion import MotionConfig, MotionDetector
 from campy.detection.types import Box
 from tests.detection.test_motion import (
@@ -238,3 +241,16 @@ def test_config_rejects_bad_absorb_seconds_and_fps() -> None:
         MotionConfig(absorb_seconds=0)
     with pytest.raises(ValueError, match="fps"):
         MotionDetector(W, H, fps=0)
+
+
+def test_campy_yaml_motion_absorb_seconds(tmp_path: Path) -> None:
+    def load(value: str) -> DetectConfig | None:
+        path = tmp_path / "campy.yaml"
+        path.write_text("cameras:\n  yard:\n    main: rtsp://192.0.2.1/main\n"
+                        f"    detect:\n      motion_absorb_seconds: {value}\n")
+        return load_config(path).cameras["yard"].detect
+
+    detect = load("12.5")
+    assert detect is not None and detect.motion_absorb_seconds == 12.5
+    with pytest.raises(ConfigError, match=r"motion_absorb_seconds.*between 1 and 3600"):
+        load("0")
