@@ -1,4 +1,9 @@
-"""Cheap motion detection: a slow running-average background on a small grey image.
+"""The motion detector as it was before issue 9, kept verbatim for bench/motion_bench.py to
+compare against in the same run. Not used by CamPy.
+
+Its own description follows.
+
+Cheap motion detection: a slow running-average background on a small grey image.
 
 The worker runs this on every decoded frame and sends only the boxes it returns to the object
 detector, so it must cost well under a millisecond: 0.15–0.25 ms median for a 640×360 frame on
