@@ -7,15 +7,19 @@ test box (``bench/motion_bench.py`` has the figures). The core is the frame diff
 Frigate uses (``../shared/reference/detection.md`` §5), written anew, with three additions
 that keep what is not motion from reading as motion:
 
-1. Scale the frame down to ``frame_height`` rows (aspect kept), take the grey plane, zero
-   masked pixels (nothing inside a mask can ever differ) and blur.
-2. *Light.* Fit ``frame ≈ gain × background + offset`` over the picture (robustly: a quantile
-   match first, then least squares over the pixels that agree with it) and move the whole
-   background by that fit. Auto-exposure steps, clouds and dusk scale and shift every pixel
-   alike, so after the fit they leave no difference at all, however fast they come. The fit
-   is trusted only when at least ``_FIT_MIN_AGREE`` of the picture agrees with it: a truck
-   filling half the view is not a change of light, it is reported.
-3. Compare: ``|frame - background| > threshold / contrast gain``, dilate once, find the
+1. Scale the frame down to ``frame_height`` rows (aspect kept), take the grey plane and zero
+   masked pixels (nothing inside a mask can ever differ).
+2. *Light.* Fit ``frame ≈ gain × background + offset`` over the picture (robustly: "no
+   change" or a quantile match as the first guess, then least squares over the pixels that
+   agree with it) and move the whole background by that fit. Auto-exposure steps, clouds and
+   dusk scale and shift every pixel alike, so after the fit they leave no difference, however
+   fast they come. The fit is trusted only when ``_FIT_MIN_AGREE`` of the picture agrees with
+   it: a truck filling half the view is not a change of light, it is reported. A frame in
+   which the light jumped by more than half the threshold is not judged (where the brighter
+   picture clips inside a downscaled pixel the fit bends); what differs in it is absorbed
+   as in step 5, so it comes back at once if it was real and moves.
+3. Compare: blur ``frame - background`` (the same as blurring both, except where clipping
+   bends it) and threshold it at ``threshold / contrast gain``; dilate once, find the
    outer contours, keep those of at least ``contour_area``; merge boxes that overlap or
    nearly touch and scale them back to full-frame pixels.
 4. *Update, selectively.* Pixels with no change blend into the background at
