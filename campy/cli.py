@@ -27,6 +27,9 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None) -> No
     from campy.runtime import Runtime
     from campy.web.app import create_app
 
+    from campy.procs import start_guardian
+
+    start_guardian()  # kills every child left behind if this process dies, kill -9 included
     runtime = Runtime(config_path, admin_password=os.environ.get("CAMPY_ADMIN_PASSWORD"))
     cfg = runtime.config
     app = create_app(runtime)

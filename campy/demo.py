@@ -65,10 +65,13 @@ def write_demo_config(data_dir: Path, cams: list[tuple[str, str, str | None]], *
 async def _demo(*, cameras: int, port: int, host: str, data_dir: Path, main_codec: str) -> None:
     import uvicorn
 
+    from campy.procs import start_guardian
     from campy.runtime import Runtime
     from campy.sim.camera import SimCamera
     from campy.web.app import create_app
 
+    # First of all, so that even the clip encoders below die if the demo is killed.
+    start_guardian()
     cam_password = secrets.token_urlsafe(9)
     # Even-numbered cameras show a block walking across a street on their sub stream, so
     # motion detection has something to find.

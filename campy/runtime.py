@@ -30,6 +30,7 @@ from campy.db.users import UserStore, ensure_admin
 from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
+from campy.looplag import LoopLagMonitor
 from campy.detection.manager import DetectionManager
 from campy.recording.export import Exporter
 from campy.recording.manager import RecordingManager
@@ -106,6 +107,7 @@ class Runtime:
         self.detection = DetectionManager(db=self.db, clock=self.clock, config=lambda: self.config,
                                           data_dir=self.data_dir, source_url=self.stream_url,
                                           recording=self.recording, alerts=None)
+        self.looplag = LoopLagMonitor()
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -188,6 +190,7 @@ class Runtime:
         write_config(self.generated_config, doc)
 
     async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self.looplag.run(), name="loop-lag"))
         generated = ensure_admin(self.users, password=self.admin_password)
         if generated:
             self.generated_admin_password = generated

@@ -164,14 +164,28 @@ class CampyProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self._log.close()
-        time.sleep(0.5)
-        left = [pid for pid in kids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        # Children stop after CamPy has asked them to; give them a bounded time to go.
+        procs = []
+        for pid in kids:
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                continue
+        _, alive = psutil.wait_procs(procs, timeout=5)
+        left = [p.pid for p in alive if _running(p)]
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         return left
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def csrf(client: httpx.Client) -> str:

@@ -1,5 +1,5 @@
-"""Detection in the main process: one supervised worker per camera, and what its reports
-become — motion marks and event marks for recording, event rows, snapshots, alerts and
+"""Detection in the main process: one supervised worker per camera, one shared inference
+service that holds the object detector for all of them, and what the workers' reports become — motion marks and event marks for recording, event rows, snapshots, alerts and
 live updates for the UI (server-sent events).
 
 The main process is the only database writer; workers only write snapshot files.
@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +30,14 @@ from campy.recording.model import DAY_MS
 log = logging.getLogger(__name__)
 
 _BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+# "shared" (default): one inference service holds the model for every worker. "per-worker":
+# each worker loads its own (the old design, kept selectable to compare; bench/detection_memory.py).
+INFERENCE_MODE_ENV = "CAMPY_DETECTION_INFERENCE"
+# Memory, times 16 cameras: one BLAS/OpenMP thread; glibc keeps at most two heaps (every thread
+# would otherwise get its own, and the service has a thread per camera), and always maps
+# frame-sized buffers (> 128 KiB) on their own, so freeing one gives it back to the system
+# instead of leaving a hole in a heap.
+_CHILD_ENV = {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 class Broadcaster:
@@ -63,22 +72,54 @@ class CameraStatus(msgspec.Struct):
     objects: bool = False
     restarts: int = 0
     events: int = 0
+    objects_state: str = "off"  # ready | unavailable (the inference service is away) | off
+    objects_skipped: int = 0  # motion frames the object detector could not look at
+    inferences: int = 0  # motion frames it looked at (since the worker started)
+    service_connects: int = 0  # times the worker (re)connected to the inference service
 
 
-def worker_settings(cfg: CampyConfig, cam: CameraConfig, *, url: str, snapshot_dir: Path) -> dict[str, Any]:
+class ServiceStatus(msgspec.Struct):
+    """The shared inference service, as ``GET /api/detection/service`` shows it."""
+
+    state: str = "off"  # off | starting | loading | ready | restarting | error
+    pid: int | None = None
+    restarts: int = 0
+    slots: int | None = None
+    clients: int = 0
+    requests: int = 0
+    expired: int = 0  # requests dropped unanswered because their worker had given up
+    inference_ms: float | None = None
+    input_size: int | None = None
+    error: str | None = None
+
+
+def detector_settings(cfg: CampyConfig) -> dict[str, Any] | None:
+    det = cfg.detection.detector
+    if det.model is None:
+        return None
+    return {"type": det.type, "model": str(det.model), "input_size": det.input_size, "layout": det.layout,
+            "labels": det.labels, "threads": det.threads, "score_threshold": det.score_threshold}
+
+
+def worker_settings(cfg: CampyConfig, cam: CameraConfig, *, url: str, snapshot_dir: Path,
+                    inference: str | None = None) -> dict[str, Any]:
+    """The worker's settings; with ``inference`` (the service's address) the worker asks the
+    shared service instead of loading the model itself."""
     d = cam.detect
     assert d is not None
-    det = cfg.detection.detector
-    detector = None
-    if det.model is not None:
-        detector = {"type": det.type, "model": str(det.model), "input_size": det.input_size, "layout": det.layout,
-                    "labels": det.labels, "threads": det.threads, "score_threshold": det.score_threshold}
+    detector = detector_settings(cfg)
+    if detector is not None and inference is not None:
+        detector = None
+    else:
+        inference = None
     return {"camera": cam.name, "url": url, "width": d.width, "height": d.height, "fps": d.fps,
-            "snapshot_dir": str(snapshot_dir), "detector": detector, "labels": list(d.labels),
+            "snapshot_dir": str(snapshot_dir), "detector": detector, "inference": inference,
+            "labels": list(d.labels),
             "min_score": d.min_score, "min_area": d.min_area, "min_frames": d.min_frames,
             "zones": {k: [list(p) for p in v] for k, v in d.zones.items()}, "alert_zones": list(d.alert_zones),
             "motion_masks": [[list(p) for p in m] for m in d.motion_masks],
-            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area}
+            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area,
+            "decode_threads": 1 if cam.sub else 0}
 
 
 class DetectionManager:
@@ -96,6 +137,12 @@ class DetectionManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._desired: dict[str, str] = {}
         self._motion_marks: dict[str, int] = {}
+        self.shared = os.environ.get(INFERENCE_MODE_ENV, "shared") != "per-worker"
+        # Abstract-namespace socket: nothing on disk to leave behind after a kill -9.
+        self.service_address = f"@campy-inference-{os.getpid()}-{secrets.token_hex(4)}"
+        self.service = ServiceStatus()
+        self._service_task: asyncio.Task[None] | None = None
+        self._service_desired: str | None = None
 
     def snapshot_dir(self, camera: str) -> Path:
         return self.data_dir / "snapshots" / camera
@@ -110,16 +157,29 @@ class DetectionManager:
     async def stop(self) -> None:
         for name in list(self._tasks):
             await self._stop(name)
+        await self._stop_service()
 
     async def reconcile(self) -> None:
         cfg = self._config()
         desired: dict[str, str] = {}
+        address = self.service_address if self.shared else None
         for name, cam in cfg.cameras.items():
             if cam.enabled and cam.detect is not None and cam.detect.enabled:
                 stream = f"{name}_sub" if cam.sub else name
                 settings = worker_settings(cfg, cam, url=self._source_url(stream),
-                                           snapshot_dir=self.snapshot_dir(name))
+                                           snapshot_dir=self.snapshot_dir(name), inference=address)
                 desired[name] = json.dumps(settings, sort_keys=True)
+        detector = detector_settings(cfg)
+        service = None
+        if self.shared and detector is not None and desired:
+            service = json.dumps({"address": self.service_address, "detector": detector}, sort_keys=True)
+        if service != self._service_desired:
+            # Workers keep running across a model change: they reconnect to the new service.
+            await self._stop_service()
+            if service is not None:
+                self._service_desired = service
+                self.service = ServiceStatus(state="starting")
+                self._service_task = asyncio.create_task(self._supervise_service(service), name="inference")
         for name in list(self._tasks):
             if desired.get(name) != self._desired.get(name):
                 await self._stop(name)
@@ -136,6 +196,41 @@ class DetectionManager:
         self._desired.pop(name, None)
         await cancel(self._tasks.pop(name, None))
         self._end_motion(name, self.clock.now_ms())
+
+    async def _stop_service(self) -> None:
+        self._service_desired = None
+        await cancel(self._service_task)
+        self._service_task = None
+        self.service = ServiceStatus()
+
+    async def _supervise_service(self, settings: str) -> None:
+        failures = 0
+        while True:
+            began = self.clock.monotonic()
+            try:
+                await self._run_child("inference service", "campy.detection.inference", settings,
+                                      self._on_service_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("detection: the inference service failed")
+            self.service.restarts += 1
+            self.service.pid = None
+            if self.service.state != "error":
+                self.service.state = "restarting"
+            failures = 0 if self.clock.monotonic() - began > 60 else failures + 1
+            log.warning("detection: the inference service stopped; restarting (restart %d)", self.service.restarts)
+            await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
+
+    def _on_service_message(self, msg: dict[str, Any]) -> None:
+        if msg.get("type") != "status":
+            return
+        for key in ("state", "pid", "slots", "clients", "requests", "expired", "inference_ms", "input_size",
+                    "error"):
+            if key in msg:
+                setattr(self.service, key, msg[key])
+        if self.service.state == "error":
+            log.error("detection: the inference service: %s", self.service.error)
 
     async def _supervise(self, name: str, settings: str) -> None:
         failures = 0
@@ -157,11 +252,18 @@ class DetectionManager:
             await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
 
     async def _run_worker(self, name: str, settings: str) -> None:
+        await self._run_child(f"camera {name}: detection worker", "campy.detection.worker", settings,
+                              lambda msg: self._on_message(name, msg))
+
+    async def _run_child(self, what: str, module: str, settings: str,
+                         on_message: Callable[[dict[str, Any]], None]) -> None:
+        """Run ``python -m module`` with ``settings`` on stdin until it exits, handing each
+        JSON line it prints to ``on_message``; it dies with CamPy and is stopped term → kill."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "campy.detection.worker",
+            sys.executable, "-m", module,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM),
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, limit=1 << 20)
+            env={**os.environ, **_CHILD_ENV}, limit=1 << 20)
         assert proc.stdin and proc.stdout and proc.stderr
         proc.stdin.write(settings.encode() + b"\n")
         await proc.stdin.drain()
@@ -174,22 +276,23 @@ class DetectionManager:
                 except ValueError:
                     continue
                 try:
-                    self._on_message(name, msg)
+                    on_message(msg)
                 except Exception:
-                    log.exception("camera %s: could not handle %s", name, msg.get("type"))
+                    log.exception("%s: could not handle %s", what, msg.get("type"))
             await proc.wait()
         finally:
             await terminate(proc, timeout=3)
         err = (await err_task).decode(errors="replace").strip()
         if err:
-            log.warning("camera %s: detection worker said: %s", name, err.splitlines()[-1][:300])
+            log.warning("%s said: %s", what, err.splitlines()[-1][:300])
 
     # -- messages from a worker ---------------------------------------------------------
     def _on_message(self, name: str, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "status":
             st = self.status.setdefault(name, CameraStatus(camera=name))
-            for key in ("state", "fps", "motion_ms", "inference_ms", "last_motion_ms", "error", "objects"):
+            for key in ("state", "fps", "motion_ms", "inference_ms", "last_motion_ms", "error", "objects",
+                        "objects_state", "objects_skipped", "inferences", "service_connects"):
                 if key in msg:
                     setattr(st, key, msg[key])
             if st.state == "error":
@@ -269,6 +372,10 @@ class DetectionManager:
 
     def status_view(self) -> dict[str, Any]:
         return {n: msgspec.structs.asdict(s) for n, s in sorted(self.status.items())}
+
+    def service_view(self) -> dict[str, Any]:
+        """The shared inference service (``state: off`` when no camera needs the model)."""
+        return {**msgspec.structs.asdict(self.service), "mode": "shared" if self.shared else "per-worker"}
 
 
 def event_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -119,14 +119,24 @@ class ObjectDetector(ABC):
     def detect(self, frame: np.ndarray, regions: Sequence[Box] | None = None) -> list[Detection]:
         """Objects in ``frame`` (whole, or only around ``regions``), best score first."""
         t0 = time.perf_counter()
-        self.last_ms, self.last_runs = 0.0, 0
         img = _as_bgr(frame)
         h, w = img.shape[:2]
         crops = [(0, 0, w, h)] if regions is None else region_crops(regions, w, h, self.input_size)
+        dets, self.last_ms = self.detect_crops([(c, img[c[1]:c[3], c[0]:c[2]]) for c in crops], w, h)
+        self.last_runs = len(crops)
+        self.last_total_ms = (time.perf_counter() - t0) * 1000.0
+        return dets
+
+    def detect_crops(self, crops: Sequence[tuple[Box, np.ndarray]], width: int,
+                     height: int) -> tuple[list[Detection], float]:
+        """Objects in the ``crops`` (each with its box in a ``width``×``height`` frame) and the
+        model time in ms. Keeps no state, so threads may share one detector (the inference
+        service does); the crops are what :func:`region_crops` gives, cut out of the frame."""
+        model_ms = 0.0
         parts = []
-        for x1, y1, x2, y2 in crops:
-            boxes, scores, cls = self._candidates(img[y1:y2, x1:x2])
-            self.last_runs += 1
+        for (x1, y1, _x2, _y2), image in crops:
+            boxes, scores, cls, ms = self._candidates(_as_bgr(image))
+            model_ms += ms
             parts.append((boxes + np.array([x1, y1, x1, y1], np.float32), scores, cls))
         dets: list[Detection] = []
         if parts:
@@ -134,16 +144,16 @@ class ObjectDetector(ABC):
             scores = np.concatenate([p[1] for p in parts])
             cls = np.concatenate([p[2] for p in parts])
             for i in nms_classwise(boxes, scores, cls, self.nms_iou):
-                box = _clip_box(boxes[i], w, h)
+                box = _clip_box(boxes[i], width, height)
                 if box is not None:
                     dets.append(Detection(self.labels[int(cls[i])], float(scores[i]), box))
         dets.sort(key=lambda d: -d.score)
-        self.last_total_ms = (time.perf_counter() - t0) * 1000.0
-        return dets
+        return dets, model_ms
 
     @abstractmethod
-    def _candidates(self, image: np.ndarray) -> Candidates:
-        """Scored boxes above ``score_threshold`` in ``image`` pixels (before NMS)."""
+    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Scored boxes above ``score_threshold`` in ``image`` pixels (before NMS), and the
+        model time in ms."""
 
 
 class YoloDetector(ObjectDetector):
@@ -177,7 +187,7 @@ class YoloDetector(ObjectDetector):
         self._grid = np.concatenate(grids).astype(np.float32)
         self._stride = np.concatenate(strides).astype(np.float32)
 
-    def _candidates(self, image: np.ndarray) -> Candidates:
+    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         yolov8 = self.layout == "yolov8"
         canvas, r, left, top = letterbox(image, self.input_size, centred=yolov8)
         if yolov8:
@@ -186,13 +196,13 @@ class YoloDetector(ObjectDetector):
             blob = canvas.transpose(2, 0, 1)[None].astype(np.float32)
         t0 = time.perf_counter()
         out = np.asarray(self._run(np.ascontiguousarray(blob)))
-        self.last_ms += (time.perf_counter() - t0) * 1000.0
+        ms = (time.perf_counter() - t0) * 1000.0
         thr = self.score_threshold
         boxes, scores, cls = (decode_yolov8(out, thr) if yolov8
                               else decode_yolox(out, thr, self._grid, self._stride))
         boxes -= np.array([left, top, left, top], np.float32)
         boxes /= r
-        return boxes, scores, cls
+        return boxes, scores, cls, ms
 
 
 def letterbox(image: np.ndarray, size: int, *, centred: bool) -> tuple[np.ndarray, float, int, int]:
@@ -439,14 +449,14 @@ class UltralyticsDetector(ObjectDetector):
         self.score_threshold, self.nms_iou = cfg.score_threshold, cfg.nms_iou
         self.backend, self.layout = "ultralytics", "yolov8"
 
-    def _candidates(self, image: np.ndarray) -> Candidates:
+    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         t0 = time.perf_counter()
         res = self._model.predict(image, imgsz=self.input_size, conf=self.score_threshold,
                                   iou=self.nms_iou, verbose=False)[0]
-        self.last_ms += (time.perf_counter() - t0) * 1000.0
+        ms = (time.perf_counter() - t0) * 1000.0
         b = res.boxes
         return (b.xyxy.cpu().numpy().astype(np.float32), b.conf.cpu().numpy(),
-                b.cls.cpu().numpy().astype(np.int64))
+                b.cls.cpu().numpy().astype(np.int64), ms)
 
 
 def _load_ultralytics(cfg: DetectorConfig) -> ObjectDetector:

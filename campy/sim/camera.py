@@ -40,7 +40,7 @@ def _tls_context() -> ssl.SSLContext:
 class SimCamera:
     def __init__(self, name: str = "cam", *, username: str = "admin", password: str = "password",
                  main_codec: str = "h265", audio: bool = True, host: str = "127.0.0.1",
-                 sub_scene: str = "testsrc") -> None:
+                 sub_scene: str = "testsrc", port_base: int = 0) -> None:
         if main_codec not in MAIN:
             raise ValueError(f"main_codec must be one of {sorted(MAIN)}")
         self.name, self.username, self.password = name, username, password
@@ -50,6 +50,8 @@ class SimCamera:
         if sub_scene not in SUB_SCENES:
             raise ValueError(f"sub_scene must be one of {sorted(SUB_SCENES)}")
         self.sub_scene = sub_scene
+        # 0: any free ports; else RTSP, RTSPS and HTTP on port_base, +1, +2 (a fixed range).
+        self.port_base = port_base
         self.fault = "none"
         self._sources: dict[str, MediaSource] = {}
         self.rtsp: RtspServer | None = None
@@ -97,14 +99,15 @@ class SimCamera:
                          "sub": MediaSource(sub_clip, audio=self.audio)}
         self.rtsp = RtspServer(username=self.username, password=self.password,
                                sources=self._source_for, host=self.host)
-        await self.rtsp.start()
+        base = self.port_base
+        await self.rtsp.start(base)
         tls = await loop.run_in_executor(None, _tls_context)
         self.rtsps = RtspServer(username=self.username, password=self.password,
                                 sources=self._source_for, host=self.host, ssl_context=tls)
-        await self.rtsps.start()
+        await self.rtsps.start(base + 1 if base else 0)
         self.api = ReolinkApi(name=self.name, username=self.username, password=self.password,
                               snapshot=lambda: self._snapshot, control=self._control, host=self.host)
-        await self.api.start()
+        await self.api.start(base + 2 if base else 0)
         log.info("sim camera %s: rtsp %s rtsps %s http %s", self.name, self.rtsp_port,
                  self.rtsps_port, self.http_port)
 

@@ -41,8 +41,8 @@ class ReolinkApi:
         self.snap_fails = False
         self._server: asyncio.base_events.Server | None = None
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
+    async def start(self, port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from campy.procs import die_with_parent
+
 log = logging.getLogger(__name__)
 
 # (track index, is_rtcp) for the four UDP sockets: video RTP/RTCP, audio RTP/RTCP.
@@ -75,7 +77,9 @@ class MediaSource:
             args += ["-sdp_file", str(sdp_path)]
             self._proc = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+                stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+                # A looping ffmpeg runs forever: it must die with whoever runs the simulator.
+                preexec_fn=die_with_parent())
             for _ in range(200):
                 if sdp_path.exists() and sdp_path.stat().st_size > 0:
                     await asyncio.sleep(0.05)  # let ffmpeg finish writing it

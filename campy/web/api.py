@@ -54,4 +54,5 @@ class ApiController(Controller):
             "go2rtc": {"up": runtime.health.go2rtc_up,
                        "restarts": getattr(runtime.server, "restarts", 0)},
             "config_error": str(err) if err else None,
+            "loop_lag": runtime.looplag.summary(),
         }

@@ -71,6 +71,11 @@ class EventsApi(Controller):
         """Per camera: worker state, frames per second, motion and inference ms, last motion."""
         return request.app.state.runtime.detection.status_view()
 
+    @get("/detection/service", sync_to_thread=False)
+    def detection_service(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """The shared inference service: state, pid, restarts, inference ms, clients, requests."""
+        return request.app.state.runtime.detection.service_view()
+
     @get("/events/stream")
     async def stream(self, request: Request[Any, Any, Any]) -> ServerSentEvent:
         """Live updates: one ``event`` message per event start/update/end, ``motion`` per window."""

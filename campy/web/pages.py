@@ -154,6 +154,7 @@ class PageController(Controller):
             "external": runtime.config.go2rtc.url,
             "pid": getattr(server, "pid", None),
             "restarts": getattr(server, "restarts", 0),
+            "lag": runtime.looplag.summary(),
             "log": [runtime.scrub(line) for line in (server.recent_log() if server else [])][-200:],
         })
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 import textwrap
 
 import pytest
@@ -102,19 +104,25 @@ def test_watcher_picks_up_edits_and_errors(store):
     async def on_error(err):
         errors.append(str(err))
 
+    def edit(text: str) -> None:
+        # A new stamp for sure: the kernel's coarse clock can give two quick writes the same
+        # mtime, and this edit keeps the size.
+        before = store.path.stat().st_mtime_ns
+        store.path.write_text(text)
+        os.utime(store.path, ns=(before + 1_000_000_000, before + 1_000_000_000))
+
+    async def until(what: list[object]) -> None:
+        deadline = time.monotonic() + 30
+        while not what and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     async def scenario():
         task = asyncio.create_task(watch(store, on_change, interval=0.05, on_error=on_error))
-        await asyncio.sleep(0.2)
-        store.path.write_text(store.path.read_text().replace("10.0.0.3/", "10.0.0.7/"))
-        for _ in range(100):
-            if seen:
-                break
-            await asyncio.sleep(0.05)
-        store.path.write_text("cameras: [broken\n")
-        for _ in range(100):
-            if errors:
-                break
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the watcher runs up to its first wait, having read the file's stamp
+        edit(store.path.read_text().replace("10.0.0.3/", "10.0.0.7/"))
+        await until(seen)
+        edit("cameras: [broken\n")
+        await until(errors)
         task.cancel()
 
     asyncio.run(scenario())

@@ -67,3 +67,46 @@ def person_photo() -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert img is not None, f"cannot decode {path}"
     return img
+
+
+class InferenceService:
+    """``python -m campy.detection.inference`` on an abstract socket, as the manager runs it."""
+
+    def __init__(self, model: Path, address: str | None = None) -> None:
+        import json
+        import secrets
+        import subprocess
+        import sys
+
+        self.address = address or f"@campy-test-{os.getpid()}-{secrets.token_hex(4)}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "campy.detection.inference"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps({"address": self.address, "detector": {"model": str(model)}}) + "\n")
+        self.proc.stdin.close()
+        for line in self.proc.stdout:  # waits for the service's own word that it listens
+            msg = json.loads(line)
+            assert msg["state"] in ("loading", "ready"), msg
+            if msg["state"] == "ready":
+                self.status = msg
+                return
+        raise AssertionError(f"the inference service exited with {self.proc.wait()}")
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def inference_service(real_model: Path):
+    svc = InferenceService(real_model)
+    yield svc
+    svc.stop()

@@ -158,7 +158,7 @@ def test_nms_collapses_anchors_but_keeps_separate_objects(synthetic: tuple[str, 
     _, model = synthetic
     det = load(model)
     frame = frame_with((100, 100, 200, 200))
-    boxes, _, _ = det._candidates(frame)
+    boxes, _, _, _ = det._candidates(frame)
     assert len(boxes) >= 10  # every anchor inside the square fires
     one(det.detect(frame))
     assert len(load(model, nms_iou=1.0).detect(frame)) >= 10
@@ -174,9 +174,9 @@ class _Fixed(ObjectDetector):
         self.input_size, self.labels, self.nms_iou, self.score_threshold = 320, ["x"], 0.45, 0.4
         self.boxes = np.array(boxes, np.float32)
 
-    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         n = len(self.boxes)
-        return self.boxes.copy(), np.linspace(0.9, 0.5, n).astype(np.float32), np.zeros(n, int)
+        return self.boxes.copy(), np.linspace(0.9, 0.5, n).astype(np.float32), np.zeros(n, int), 0.0
 
 
 def test_boxes_are_clipped_to_the_frame() -> None:

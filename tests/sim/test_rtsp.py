@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -22,10 +21,30 @@ def ffprobe(url: str, *entries: str) -> dict:
     return json.loads(r.stdout)
 
 
+def _read_reply(s: socket.socket) -> str:
+    """One whole RTSP reply: headers up to the blank line, then Content-Length bytes of body
+    (one recv() may return only part of it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
+
+
 def raw_rtsp(port: int, request: str) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(request.encode())
-        return s.recv(4096).decode()
+        return _read_reply(s)
 
 
 def test_ffprobe_accepts_main_and_sub_with_digest(cam):
@@ -80,8 +99,7 @@ def test_describe_sdp_looks_like_the_camera(cam):
             f'uri="{cam.sub_url}", response="{resp}"')
     with socket.create_connection(("127.0.0.1", cam.rtsp_port), timeout=5) as s:
         s.sendall(f"DESCRIBE {cam.sub_url} RTSP/1.0\r\nCSeq: 3\r\nAuthorization: {auth}\r\n\r\n".encode())
-        time.sleep(0.5)
-        reply = s.recv(8192).decode()
+        reply = _read_reply(s)
     assert reply.startswith("RTSP/1.0 200")
     assert "a=tool:BC Streaming Media" in reply and "a=control:track1" in reply
     assert "profile-level-id=640033" in reply
@@ -142,9 +160,15 @@ def test_faults_drop_refuse_reject_stall(cam):
     cam.set_fault("none")
     ffprobe(url, "codec_name")
     # drop: a playing client is cut off
-    p = subprocess.Popen(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-"],
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(2)
+    p = subprocess.Popen(["ffmpeg", "-v", "error", "-nostats", "-progress", "pipe:1", "-rtsp_transport", "tcp",
+                          "-i", url, "-f", "null", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Drop only once the client is really playing (ffmpeg's progress reports decoded frames).
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line.startswith("frame=") and int(line.split("=", 1)[1]) > 0:
+            break
+    else:
+        raise AssertionError(f"ffmpeg never played: {p.stderr.read() if p.stderr else ''}")
     cam.set_fault("drop")
     try:
         p.wait(timeout=20)

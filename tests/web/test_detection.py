@@ -125,8 +125,11 @@ def test_events_page_lists_events_and_updates_live(browser, setup):  # noqa: F81
         page.wait_for_selector("li.event img")
         first = page.locator("li.event").count()
         ids = set(page.eval_on_selector_all("li.event", "els => els.map(e => e.dataset.eventId)"))
-        loaded = page.eval_on_selector("li.event img", "img => img.complete && img.naturalWidth > 0")
-        assert loaded, "snapshot thumbnail did not load"
+        # Wait for the browser to finish with the image (loaded or failed), then check which:
+        # reading `complete` at once raced the image's own request.
+        page.wait_for_function("() => { const i = document.querySelector('li.event img'); return i && i.complete; }")
+        width = page.eval_on_selector("li.event img", "img => img.naturalWidth")
+        assert width > 0, "snapshot thumbnail did not load"
         # The walker comes round every 12 s: a new event must appear without a reload.
         wait_until(lambda: set(page.eval_on_selector_all("li.event", "els => els.map(e => e.dataset.eventId)"))
                    - ids, timeout=45, what="a new event pushed to the open page")
@@ -147,7 +150,8 @@ def test_zone_drawn_on_the_picture_lands_in_campy_yaml(browser, setup):  # noqa:
     try:
         page.goto(campy.base_url + "/cameras/walk/zones")
         page.wait_for_selector(".zone-canvas img")
-        assert page.eval_on_selector(".zone-canvas img", "img => img.complete && img.naturalWidth") == 640
+        page.wait_for_function("() => document.querySelector('.zone-canvas img').complete")
+        assert page.eval_on_selector(".zone-canvas img", "img => img.naturalWidth") == 640
         box = page.locator("#zone-svg").bounding_box()
         for fx, fy in ((0.1, 0.6), (0.5, 0.6), (0.5, 0.95), (0.1, 0.95)):
             page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
