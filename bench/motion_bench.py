@@ -1,11 +1,21 @@
-"""How long does one motion ``detect()`` take on a 640×360 frame? A program, not a test.
+"""Motion detector before and after issue 9: what it reports, and what one ``detect()`` costs.
 
-Builds a 640×360 BGR clip of ``--frames`` frames over a still scene — scikit-image's
-``motorcycle_left.png`` (a garage) when the test extra is installed, else a generated, seeded,
-textured one — and times ``MotionDetector.detect`` on every frame, in these scenarios:
+A program, not a test. Two tables, each for the detector before issue 9 (kept verbatim in
+``bench/_motion_before.py``) and the current one, run side by side in the same process:
 
-- *busy*: a 60×90 person (a crop of scikit-image's ``astronaut.png``, or a drawn one) walks
-  across at 8 px per frame, ±5 noise;
+*Behaviour* at 5 fps on clips built from a real photo — scikit-image's ``motorcycle_left.png``
+(a garage) with a crop of its ``astronaut.png`` as the person when the test extra is
+installed, else a generated, seeded scene and a drawn person — with Gaussian sensor noise:
+
+- the share of frames with motion under an exposure drift (±14 % over 60 s and 20 s, ±30 %
+  over 60 s), exposure steps (×1.25, then ×0.8) and noise alone — 0 is right for all;
+- how soon a walker is found, and in how many of its frames;
+- how long motion lasts after a person stops (stands 60 s; ``absorb_seconds`` is the bound)
+  and after they leave (having stood 10 s and 60 s) — 0 is right for the latter.
+
+*Cost* on a 640×360 clip of ``--frames`` frames, in these scenarios:
+
+- *busy*: a 60×90 person walks across at 8 px per frame, ±5 noise;
 - *idle*: the still scene with ±8 noise;
 - *busy, grey*: the busy clip as grey frames (what a decoder giving the Y plane would pass);
 - *busy, masked*: the busy clip with a mask over the top third of the picture.
@@ -14,10 +24,10 @@ Each of ``--runs`` runs feeds every frame to a fresh detector; the calibration f
 out. Median and p95 are the medians over runs of each run's per-frame median and p95. As a
 same-run yardstick the table times a bare ``cv2.cvtColor`` to grey plus ``cv2.resize`` to the
 detector's working size on the same frames — the least any detector working on a small grey
-image pays — and gives each scenario as a multiple of it. Run from the repo root:
+image pays — and gives each row as a multiple of it. Run from the repo root:
 
     .venv/bin/python bench/motion_bench.py
-    .venv/bin/python bench/motion_bench.py --frames 300 --runs 5
+    .venv/bin/python bench/motion_bench.py --frames 300 --runs 5 --skip-behaviour
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import importlib.util
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import cv2
@@ -35,8 +46,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _motion_before as before  # noqa: E402  (the detector before issue 9, kept to compare)
+
 from campy.detection.motion import MotionConfig, MotionDetector  # noqa: E402
 from campy.detection.types import Box, Polygon  # noqa: E402
+
+FPS = 5.0  # the default detect rate; times below are frames / FPS
+DETECTORS: dict[str, Callable[..., Any]] = {
+    "before": lambda masks=(): before.MotionDetector(W, H, masks=masks),
+    "after": lambda masks=(): MotionDetector(W, H, masks=masks, fps=FPS),
+}
 
 W, H = 640, 360
 SPRITE_W, SPRITE_H = 60, 90
@@ -131,10 +150,10 @@ def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95))
 
 
-def time_detector(frames: list[np.ndarray], truth: list[Box | None], masks: list[Polygon]
-                  ) -> tuple[float, float, int, int, int]:
+def time_detector(which: str, frames: list[np.ndarray], truth: list[Box | None],
+                  masks: list[Polygon]) -> tuple[float, float, int, int, int]:
     """One run: median ms, p95 ms, frames timed, frames with motion, sprite frames found."""
-    detector = MotionDetector(W, H, masks=masks)
+    detector = DETECTORS[which](masks)
     skip = detector.config.calibration_frames
     times: list[float] = []
     flagged = hits = 0
@@ -161,11 +180,112 @@ def time_baseline(frames: list[np.ndarray], size: tuple[int, int]) -> tuple[floa
     return statistics.median(times), p95(times)
 
 
+# -- behaviour: what is not motion, and what stops being motion --------------------------------
+
+def scenario(n: int, path: Callable[[int], tuple[int, int] | None] | None = None,
+             gain: Callable[[int], float] | None = None, noise: float = 5.0, seed: int = 11
+             ) -> Iterator[np.ndarray]:
+    """Frames of the still scene: the person on ``path``, the exposure ``gain(i)``, then
+    Gaussian sensor noise of ``noise`` grey levels (σ). The same seed gives the same frames."""
+    rng = np.random.default_rng(seed)
+    still = still_scene(seed)
+    patch, shape = person()
+    for i in range(n):
+        frame = still.copy()
+        where = path(i) if path is not None else None
+        if where is not None:
+            x, y = where
+            x1, x2 = max(x, 0), min(x + SPRITE_W, W)
+            if x1 < x2:
+                frame[y:y + SPRITE_H, x1:x2][shape[:, x1 - x:x2 - x]] = \
+                    patch[:, x1 - x:x2 - x][shape[:, x1 - x:x2 - x]]
+        values = frame.astype(np.float32) * (gain(i) if gain is not None else 1.0)
+        values += rng.normal(0.0, noise, frame.shape).astype(np.float32)
+        yield np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def swing(amplitude: float, period_s: float) -> Callable[[int], float]:
+    return lambda i: 1.0 + amplitude * float(np.sin(2 * np.pi * i / (period_s * FPS)))
+
+
+SPEED, STAND_X, STAND_Y = 8, 300, 200
+
+
+def visit(enter: int, stand: int) -> tuple[Callable[[int], tuple[int, int] | None], int, int, int]:
+    """A person walking in from the left, standing ``stand`` frames at STAND_X, walking out to
+    the right: the path and the frames they stop, move on, and are gone."""
+    stop = enter + (STAND_X + SPRITE_W - 1) // SPEED
+    go = stop + stand
+    gone = go + -(-(W - STAND_X) // SPEED) - 1
+
+    def at(i: int) -> tuple[int, int] | None:
+        if i < enter or i >= gone:
+            return None
+        if i < stop:
+            return (STAND_X - (stop - i) * SPEED, STAND_Y)
+        if i < go:
+            return (STAND_X, STAND_Y)
+        return (STAND_X + (i - go + 1) * SPEED, STAND_Y)
+
+    return at, stop, go, gone
+
+
+def motion(which: str, frames: Iterator[np.ndarray]) -> list[bool]:
+    detector = DETECTORS[which]()
+    return [bool(detector.detect(frame)) for frame in frames]
+
+
+def behaviour(which: str) -> dict[str, str]:
+    """One detector's figures, as table cells."""
+    skip = 10  # both calibrate on 10 frames
+    cells: dict[str, str] = {}
+    for label, gain in (("motion share, drift ±14 % over 60 s", swing(0.14, 60)),
+                        ("motion share, drift ±30 % over 60 s", swing(0.30, 60)),
+                        ("motion share, drift ±14 % over 20 s", swing(0.14, 20)),
+                        ("motion share, exposure step ×1.25 then ×0.8",
+                         lambda i: 1.25 if 100 <= i < 200 else (0.8 if i >= 200 else 1.0)),
+                        ("motion share, noise σ 6, no drift", None)):
+        flags = motion(which, scenario(skip + 300, gain=gain,
+                                       noise=6.0 if gain is None else 5.0))[skip:]
+        cells[label] = f"{100 * sum(flags) / len(flags):.1f} %"
+    # A walker: frames from the first frame they show in to the first with motion.
+    at, stop, go, gone = visit(enter=40, stand=50)
+    flags = motion(which, scenario(gone + 300, at))
+    first = next((i for i in range(40, len(flags)) if flags[i]), None)
+    cells["walker found after"] = "never" if first is None else f"{(first - 40) / FPS:.1f} s"
+    walking = [flags[i] for i in range(40, stop)]
+    cells["walker frames with motion"] = f"{sum(walking)}/{len(walking)}"
+    # Stood 10 s, left: time from gone to the last motion (0: none after leaving).
+    cells["stood 10 s: motion after leaving"] = _after(flags, gone)
+    # Stood 60 s: how long motion lasted after stopping, and after leaving.
+    at, stop, go, gone = visit(enter=40, stand=int(60 * FPS))
+    flags = motion(which, scenario(gone + 400, at))
+    standing = [i for i in range(stop, go) if flags[i]]
+    if standing and standing[-1] == go - 1:
+        cells["stood 60 s: motion after stopping"] = "> 60 s (never absorbed)"
+    else:
+        cells["stood 60 s: motion after stopping"] = (
+            f"{(standing[-1] + 1 - stop) / FPS:.1f} s" if standing else "0 s")
+    cells["stood 60 s: motion after leaving"] = _after(flags, gone)
+    return cells
+
+
+def _after(flags: list[bool], gone: int) -> str:
+    late = [i for i in range(gone, len(flags)) if flags[i]]
+    if not late:
+        return "0 s"
+    if late[-1] == len(flags) - 1:
+        return f"> {(len(flags) - gone) / FPS:.0f} s (still on)"
+    return f"{(late[-1] + 1 - gone) / FPS:.1f} s"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-behaviour", action="store_true",
+                    help="only the timing table")
     args = ap.parse_args()
     config = MotionConfig()
     if args.frames <= config.calibration_frames:
@@ -173,42 +293,57 @@ def main() -> int:
 
     small_h = config.frame_height
     size = (round(W * small_h / H), small_h)
+    source = "photos" if photo("motorcycle_left.png") is not None else "generated scene"
+    if not args.skip_behaviour:
+        print(f"Behaviour at {FPS:g} fps, {W}×{H} ({source}); 'before' is the detector before "
+              "issue 9 (bench/_motion_before.py), 'after' campy/detection/motion.py "
+              f"(absorb_seconds {config.absorb_seconds:g})\n")
+        cells = {which: behaviour(which) for which in DETECTORS}
+        print("| figure | before | after |")
+        print("|---|---:|---:|")
+        for label in cells["after"]:
+            print(f"| {label} | {cells['before'][label]} | {cells['after'][label]} |")
+        print()
+
     top_third: Polygon = [(0.0, 0.0), (float(W), 0.0), (float(W), H / 3), (0.0, H / 3)]
     busy, busy_truth = build_clip(args.frames, busy=True, seed=args.seed)
     idle, idle_truth = build_clip(args.frames, busy=False, seed=args.seed)
     grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in busy]
-    scenarios: list[tuple[str, Callable[[], tuple[float, float, int, int, int]]]] = [
-        ("busy", lambda: time_detector(busy, busy_truth, [])),
-        ("idle", lambda: time_detector(idle, idle_truth, [])),
-        ("busy, grey", lambda: time_detector(grey, busy_truth, [])),
-        ("busy, masked", lambda: time_detector(busy, busy_truth, [top_third])),
+    scenarios: list[tuple[str, Callable[[str], tuple[float, float, int, int, int]]]] = [
+        ("busy", lambda w: time_detector(w, busy, busy_truth, [])),
+        ("idle", lambda w: time_detector(w, idle, idle_truth, [])),
+        ("busy, grey", lambda w: time_detector(w, grey, busy_truth, [])),
+        ("busy, masked", lambda w: time_detector(w, busy, busy_truth, [top_third])),
     ]
 
-    rows: dict[str, list[tuple[float, float, int, int, int]]] = {name: [] for name, _ in scenarios}
+    rows: dict[tuple[str, str], list[tuple[float, float, int, int, int]]] = {
+        (name, w): [] for name, _ in scenarios for w in DETECTORS}
     baseline: list[tuple[float, float]] = []
     for _ in range(max(1, args.runs)):  # interleaved, so drift hits every row alike
         baseline.append(time_baseline(busy, size))
         for name, fn in scenarios:
-            rows[name].append(fn())
+            for which in DETECTORS:
+                rows[(name, which)].append(fn(which))
     base_median = statistics.median(b[0] for b in baseline)
     base_p95 = statistics.median(b[1] for b in baseline)
 
-    source = "photos" if photo("motorcycle_left.png") is not None else "generated scene"
     print(f"{W}×{H} BGR ({source}), {args.frames} frames ({config.calibration_frames} "
           f"calibration frames not timed), working size {size[0]}×{size[1]}, median of "
           f"{args.runs} runs, OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads\n")
-    print("| scenario | median ms | p95 ms | × baseline | frames with motion | sprite found |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| scenario | detector | median ms | p95 ms | × baseline | frames with motion "
+          "| sprite found |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name, _ in scenarios:
-        runs = rows[name]
-        med = statistics.median(r[0] for r in runs)
-        high = statistics.median(r[1] for r in runs)
-        timed, flagged, hits = runs[-1][2:]
-        sprite_frames = timed if name.startswith("busy") else 0
-        found_cell = f"{hits}/{sprite_frames}" if sprite_frames else "–"
-        print(f"| {name} | {med:.3f} | {high:.3f} | {med / base_median:.1f} | "
-              f"{flagged}/{timed} | {found_cell} |")
-    print(f"| cvtColor + resize only (baseline) | {base_median:.3f} | {base_p95:.3f} | 1.0 "
+        for which in DETECTORS:
+            runs = rows[(name, which)]
+            med = statistics.median(r[0] for r in runs)
+            high = statistics.median(r[1] for r in runs)
+            timed, flagged, hits = runs[-1][2:]
+            sprite_frames = timed if name.startswith("busy") else 0
+            found_cell = f"{hits}/{sprite_frames}" if sprite_frames else "–"
+            print(f"| {name} | {which} | {med:.3f} | {high:.3f} | {med / base_median:.1f} | "
+                  f"{flagged}/{timed} | {found_cell} |")
+    print(f"| cvtColor + resize only (baseline) | – | {base_median:.3f} | {base_p95:.3f} | 1.0 "
           "| – | – |")
     return 0
 

@@ -348,6 +348,9 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
         if problem:
             issue(path + ["motion_masks"], f"mask {i + 1}: {problem}")
             ok = False
+    if not 1.0 <= d.motion_absorb_seconds <= 3600.0:
+        issue(path + ["motion_absorb_seconds"], "must be between 1 and 3600 seconds")
+        ok = False
     for z in d.alert_zones:
         if z not in d.zones:
             issue(path + ["alert_zones"], f"no zone named '{z}' (zones: {', '.join(d.zones) or 'none'})")
@@ -360,7 +363,8 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
         zones={k: [(float(p[0]), float(p[1])) for p in v] for k, v in d.zones.items()},
         alert_zones=tuple(d.alert_zones),
         motion_masks=tuple(tuple((float(p[0]), float(p[1])) for p in m) for m in d.motion_masks),
-        motion_threshold=d.motion_threshold, motion_contour_area=d.motion_contour_area)
+        motion_threshold=d.motion_threshold, motion_contour_area=d.motion_contour_area,
+        motion_absorb_seconds=d.motion_absorb_seconds)
 
 
 def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any) -> None:

@@ -102,6 +102,7 @@ class CameraDetectRaw(msgspec.Struct, forbid_unknown_fields=True):
     motion_masks: list[list[list[float]]] = msgspec.field(default_factory=list)
     motion_threshold: int = 30
     motion_contour_area: int = 10
+    motion_absorb_seconds: float = 30.0
 
 
 class MqttRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -228,6 +229,7 @@ class DetectConfig(msgspec.Struct, frozen=True):
     motion_masks: tuple[tuple[tuple[float, float], ...], ...] = ()
     motion_threshold: int = 30
     motion_contour_area: int = 10
+    motion_absorb_seconds: float = 30.0
 
 
 class CameraConfig(msgspec.Struct, frozen=True):

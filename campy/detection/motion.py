@@ -1,47 +1,56 @@
-"""Cheap motion detection: a slow running-average background on a small grey image.
+"""Cheap motion detection: a selectively updated background on a small grey image, judged
+after allowing for the global light.
 
 The worker runs this on every decoded frame and sends only the boxes it returns to the object
-detector, so it must cost well under a millisecond: 0.15–0.25 ms median for a 640×360 frame on
-the 2-core test box, 2–3× a bare grey conversion and resize (``bench/motion_bench.py``). The
-method follows the frame differencing Frigate uses (``../shared/reference/detection.md`` §5),
-written anew:
+detector, so it must stay cheap: well under a millisecond for a 640×360 frame on the 2-core
+test box (``bench/motion_bench.py`` has the figures). The core is the frame differencing
+Frigate uses (``../shared/reference/detection.md`` §5), written anew, with three additions
+that keep what is not motion from reading as motion:
 
-1. Scale the frame down to ``frame_height`` rows (aspect kept) and take the grey plane.
-2. Zero masked pixels, so that nothing inside a mask can ever differ, then blur.
-3. Compare with the background: ``|frame - background| > threshold``, dilate once, find the
-   outer contours, keep those whose area is at least ``contour_area``.
-4. Merge boxes that overlap or nearly touch; scale them back to full-frame pixels.
-5. Blend the frame into the background at ``frame_alpha``.
+1. Scale the frame down to ``frame_height`` rows (aspect kept), take the grey plane and zero
+   masked pixels (nothing inside a mask can ever differ).
+2. *Light.* Fit ``frame ≈ gain × background + offset`` over the picture (robustly: "no
+   change" or a quantile match as the first guess, then least squares over the pixels that
+   agree with it) and move the whole background by that fit. Auto-exposure steps, clouds and
+   dusk scale and shift every pixel alike, so after the fit they leave no difference, however
+   fast they come. The fit is trusted only when ``_FIT_MIN_AGREE`` of the picture agrees with
+   it: a truck filling half the view is not a change of light, it is reported. A frame in
+   which the light jumped by more than half the threshold is not judged (where the brighter
+   picture clips inside a downscaled pixel the fit bends); what differs in it is absorbed
+   as in step 5, so it comes back at once if it was real and moves.
+3. Compare: blur ``frame - background`` (the same as blurring both, except where clipping
+   bends it) and threshold it at ``threshold / contrast gain``; dilate once, find the
+   outer contours, keep those of at least ``contour_area``; merge boxes that overlap or
+   nearly touch and scale them back to full-frame pixels.
+4. *Update, selectively.* Pixels with no change blend into the background at
+   ``frame_alpha`` (slow local drift: the sun moving over a wall). Pixels with a change are
+   left alone, so a walker leaves no trace, and one who stands still for a while and leaves
+   leaves no ghost.
+5. *Absorb what stays.* A pixel that has differed in every frame for ``absorb_seconds``
+   becomes background at once (a parked car, a person who stands still): motion ends a
+   bounded time after something stops. The background it replaced is remembered; when that
+   old background shows again (the car leaves), the pixel takes it back at once, so leaving
+   does not leave a ghost either. Where the old background does not come back (the light
+   changed locally meanwhile), the ghost is absorbed like anything else: within
+   ``absorb_seconds``.
 
 Choices that differ from a literal reading of Frigate, and why:
 
 - *Contrast.* Stretching the 4th–96th percentile range to 0–255 is linear, so instead of
   stretching both frame and background this divides the threshold by the stretch gain. The
-  comparison is the same, but the background never has to chase a stretch that drifts as the
-  percentiles move (a white truck entering moves them, and with them every stretched pixel),
-  and changes among the brightest pixels are not clipped away. The gain is capped
-  (``max_contrast_gain``) so a flat night image does not turn sensor noise into motion.
-- *Light drift.* Dropping the stretch's offset means a global change of light is no longer
-  absorbed by it, so it is handled head-on: a 256-bin histogram of the signed difference gives
-  its median shift. When nearly all pixels agree with that shift (a cloud, dusk, exposure
-  hunting), pixels are judged against it and the background follows it by at most
-  ``_SHIFT_STEP`` levels a frame. A slow drift therefore never reads as motion nor forces a
-  recalibration; a fast one (lights on) still does the latter; a big object parked in half
-  the view does not agree and is reported, not followed.
-- *Background update.* Every frame is blended at ``frame_alpha`` everywhere, moving or not. A
-  walker covers a pixel for a few frames and leaves a ghost of a few percent of its contrast,
-  far below the threshold; an object that stops (a parked car) blends in after about
-  ``ln(contrast / threshold) / frame_alpha`` frames (~120–200 at the defaults) and stops being
-  reported, which is what a motion detector should do. Holding the background in moving areas
-  would keep a parked car "moving" forever. The price: an object that moved slowly across
-  the view leaves a fading trail for a while.
-- *Calibration.* The background is seeded with the per-pixel median of ``calibration_frames``
-  frames rather than one frame, so someone walking through the view while CamPy starts (or
-  after the lights change) does not leave a ghost that reads as motion for the next minute.
-  Someone who lingers in one spot for half the calibration frames still does.
-- *Global change.* When more than ``lightning_threshold`` of the picture changes at once (IR
-  switch, lightning, camera moved, lights on), the frame reports no motion and the detector
-  recalibrates from the frames that follow.
+  comparison is the same, but the background never has to chase a stretch that drifts as
+  the percentiles move, and changes among the brightest pixels are not clipped away. The
+  gain is capped (``max_contrast_gain``) so a flat night image does not turn sensor noise
+  into motion.
+- *Calibration.* The background is seeded with the per-pixel median of
+  ``calibration_frames`` frames rather than one frame, so someone walking through the view
+  while CamPy starts does not leave a ghost.
+- *Global change.* When more than ``lightning_threshold`` of the picture differs even after
+  the light fit (IR switch, lightning, camera moved), the frame reports no motion and the
+  detector recalibrates from the frames that follow.
+
+Time: the detector counts frames; ``fps`` (the rate frames arrive at) turns
+``absorb_seconds`` into frames. Nothing here reads a clock except for ``last_ms``.
 """
 
 from __future__ import annotations
@@ -52,98 +61,41 @@ from collections import deque
 from collections.abc import Sequence
 
 import cv2
-import msgspec
 import numpy as np
 
+from campy.detection.motion_config import MotionConfig
 from campy.detection.types import Box, Polygon
+
+__all__ = ["MotionConfig", "MotionDetector"]
 
 # The contrast stretch maps these percentiles of the (unmasked) grey image to 0 and 255.
 _CONTRAST_LOW = 0.04
 _CONTRAST_HIGH = 0.96
 _DILATE_KERNEL = np.ones((3, 3), np.uint8)
+_ABSORB_KERNEL = np.ones((5, 5), np.uint8)
 # Bilinear: it averages a little sensor noise; INTER_AREA would average more but costs
 # ~0.5 ms at 640×360, INTER_NEAREST saves only ~0.02 ms.
 _INTERPOLATION = cv2.INTER_LINEAR
 _POLY_SHIFT = 4  # fillPoly fixed-point bits: masks keep sub-pixel precision when scaled down
-# Trust the median shift of the picture as a change of light only when less than this share
-# of the picture disagrees with it: a big object filling half the view is not a light change.
-_SHIFT_MAX_CHANGED = 0.25
-_SHIFT_STEP = 2  # grey levels per frame the background follows a global shift (10/s at 5 fps)
-
-
-class MotionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Tunables of :class:`MotionDetector`; pixel figures are in the downscaled image."""
-
-    frame_height: int = 100
-    """Work on a grey copy scaled to this many rows (aspect kept); never scaled up."""
-
-    threshold: int = 30
-    """Difference from the background (0–255, after the contrast stretch) above which a pixel
-    has changed. Raise it until only real motion remains, then tune ``contour_area``."""
-
-    contour_area: int = 10
-    """Smallest contour area that counts as motion, in downscaled pixels (about 13× as many
-    full-frame pixels for 640×360 at height 100). 10 is sensitive, 30 medium, 50 low."""
-
-    frame_alpha: float = 0.01
-    """Share of each frame blended into the background (0–1]. Lower: a stopped object stays
-    "moving" longer; higher: slow movers fade into the background."""
-
-    improve_contrast: bool = True
-    """Judge differences against the scene's contrast: the 4th–96th percentile range, averaged
-    over ``contrast_frames`` frames, counts as 0–255 (so dim or hazy scenes stay sensitive)."""
-
-    contrast_frames: int = 50
-    """Frames the percentile range is averaged over, so one frame cannot swing the gain."""
-
-    max_contrast_gain: float = 4.0
-    """Cap of the contrast gain (≥ 1): a flat night image must not amplify sensor noise."""
-
-    blur: int = 3
-    """Gaussian blur kernel size (odd); 0 or 1 turns the blur off. Blur removes pixel noise."""
-
-    merge_gap: int = 4
-    """Boxes at most this many downscaled pixels apart merge into one (4 ≈ 14 px at 640×360),
-    so a person whose jacket matches the wall behind still gives one box for the object
-    detector; negative: only overlapping boxes merge."""
-
-    lightning_threshold: float = 0.8
-    """Share of the unmasked picture that, when changed in one frame, means a global change
-    (IR switch, lightning, camera moved): report nothing and recalibrate. 1.0 turns it off."""
-
-    calibration_frames: int = 10
-    """Frames with no motion reported while the background is seeded, at start and after a
-    global change (2 s at 5 fps). The background is their per-pixel median."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.frame_height < 8:
-            problems.append("frame_height must be at least 8")
-        if not 0 < self.threshold < 255:
-            problems.append("threshold must be between 1 and 254")
-        if self.contour_area < 0:
-            problems.append("contour_area must not be negative")
-        if not 0.0 < self.frame_alpha <= 1.0:
-            problems.append("frame_alpha must be in (0, 1]")
-        if self.contrast_frames < 1:
-            problems.append("contrast_frames must be at least 1")
-        if self.max_contrast_gain < 1.0:
-            problems.append("max_contrast_gain must be at least 1")
-        if self.blur < 0 or (self.blur > 1 and self.blur % 2 == 0):
-            problems.append("blur must be 0, 1 or an odd kernel size")
-        if not 0.0 < self.lightning_threshold <= 1.0:
-            problems.append("lightning_threshold must be in (0, 1]")
-        if self.calibration_frames < 1:
-            problems.append("calibration_frames must be at least 1")
-        if problems:
-            raise ValueError("; ".join(problems))
+# Quantiles matched for the first guess of the light fit; the tails are left out because
+# clipping at 0 and 255 bends them.
+_FIT_QUANTILES = np.linspace(0.05, 0.95, 19)
+# The light fit is trusted only when this share of the picture lies within half the
+# threshold of it: a big object filling half the view is not a change of light.
+_FIT_MIN_AGREE = 0.75
+# Pixels this close to 0 or 255 are left out of the fit: clipped, they say little of the gain.
+_FIT_DARK, _FIT_BRIGHT = 3.0, 252.0
+# Pixels within this many grey levels of the first guess feed the least-squares fit: wide
+# enough for unblurred sensor noise, narrow enough to leave a walker out.
+_FIT_BAND = 12.0
 
 
 class MotionDetector:
     """Finds moving areas in one camera's frames; feed it every frame, in order.
 
     ``width`` and ``height`` are the size of the frames ``detect`` gets; ``masks`` are
-    polygons in those pixels where motion is ignored (timestamps, trees, a busy road).
+    polygons in those pixels where motion is ignored (timestamps, trees, a busy road);
+    ``fps`` is the rate frames come at (it turns ``absorb_seconds`` into frames).
     """
 
     last_ms: float
@@ -151,8 +103,12 @@ class MotionDetector:
 
     changed_fraction: float
     """Share of the unmasked picture that differed from the background by more than the
-    threshold in the last frame, before allowing for a global light shift (this is what
-    ``lightning_threshold`` is compared with): 0 while calibrating."""
+    threshold in the last frame, after the light fit (this is what ``lightning_threshold``
+    is compared with): 0 while calibrating."""
+
+    light: tuple[float, float] | None
+    """The last frame's light fit ``(gain, offset)`` against the background, or None when no
+    fit was trusted (or calibrating, or ``compensate_light`` is off)."""
 
     def __init__(
         self,
@@ -160,12 +116,18 @@ class MotionDetector:
         height: int,
         config: MotionConfig = MotionConfig(),
         masks: Sequence[Polygon] = (),
+        *,
+        fps: float = 5.0,
     ) -> None:
         if width <= 0 or height <= 0:
             raise ValueError(f"frame size must be positive, got {width}×{height}")
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
         self.config = config
         self.width = width
         self.height = height
+        self.fps = fps
+        self._absorb_frames = max(1, round(config.absorb_seconds * fps))
         small_h = min(height, self.config.frame_height)
         small_w = width if small_h == height else max(1, round(width * small_h / height))
         self._small_size = (small_w, small_h)  # cv2 order: (width, height)
@@ -174,8 +136,18 @@ class MotionDetector:
 
         self._keep = _keep_mask(masks, small_w, small_h, self._scale_x, self._scale_y)
         self._unmasked = small_w * small_h if self._keep is None else cv2.countNonZero(self._keep)
+        self._masked = small_w * small_h - self._unmasked
+        # The light fit works on every other row and column.
+        self._sub_keep = None if self._keep is None else self._keep[::2, ::2] > 0
+        self._sub_unmasked = (
+            (small_h + 1) // 2 * ((small_w + 1) // 2)
+            if self._sub_keep is None else int(np.count_nonzero(self._sub_keep))
+        )
 
-        self._background: np.ndarray | None = None  # float32, blurred grey
+        self._background: np.ndarray | None = None  # float32, blurred grey, not clipped
+        self._age = np.zeros((small_h, small_w), np.float32)  # frames each pixel has differed
+        self._prior: np.ndarray | None = None  # background an absorbed pixel replaced
+        self._has_prior = np.zeros((small_h, small_w), bool)
         self._calibration: list[np.ndarray] = []
         self._lows: deque[float] = deque(maxlen=self.config.contrast_frames)
         self._highs: deque[float] = deque(maxlen=self.config.contrast_frames)
@@ -183,6 +155,7 @@ class MotionDetector:
         self._high_sum = 0.0
         self.last_ms = 0.0
         self.changed_fraction = 0.0
+        self.light = None
 
     @property
     def calibrating(self) -> bool:
@@ -192,11 +165,15 @@ class MotionDetector:
     def reset(self) -> None:
         """Forget the background: the next frames calibrate again (e.g. after a reconnect)."""
         self._background = None
+        self._age.fill(0.0)
+        self._prior = None
+        self._has_prior.fill(False)
         self._calibration = []
         self._lows.clear()
         self._highs.clear()
         self._low_sum = self._high_sum = 0.0
         self.changed_fraction = 0.0
+        self.light = None
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         """Motion boxes ``(x1, y1, x2, y2)`` in ``frame``'s pixels, merged; ``[]`` while
@@ -219,18 +196,43 @@ class MotionDetector:
             return []
         if cfg.improve_contrast:
             self._track_contrast(small)
-        if self._background is None:
+        background = self._background
+        if background is None:
             self._calibrate(small)
             return []
 
-        # One histogram of the signed difference (offset by 128) gives the share of changed
-        # pixels and the median shift of the whole picture, at the cost of a 256-bin count.
-        signed = cv2.addWeighted(small, 1.0, cv2.convertScaleAbs(self._background), -1.0, 128.0)
-        counts = np.cumsum(cv2.calcHist([signed], [0], self._keep, [256], [0, 256]).ravel())
-        total = float(counts[-1])
-        limit = int(cfg.threshold / self._gain())  # changed: |difference| > limit
-        raw_changed = _outside(counts, 128, limit)
-        self.changed_fraction = raw_changed / total
+        limit = cfg.threshold / self._gain()  # changed: |difference| > limit
+        grey = small.astype(np.float32)
+        difference: np.ndarray | None = None
+        self.light = None
+        step = 0.0  # how far the light moved the background's grey levels in this frame
+        if cfg.compensate_light:
+            fitted = self._fit_light(small, grey, background)
+            if fitted is not None:
+                fit, step = fitted[:2], fitted[2]
+                # Trusted only when most of the picture agrees with it, judged as motion is
+                # (masked pixels never differ, so they are taken off the count).
+                trial = np.abs(self._difference(grey, background * fit[0] + fit[1]))
+                agree = np.count_nonzero(trial <= limit / 2) - self._masked
+                if agree >= _FIT_MIN_AGREE * self._unmasked:
+                    self.light, difference = fit, trial
+                    background *= fit[0]
+                    background += fit[1]
+                    if self._prior is not None:
+                        self._prior *= fit[0]
+                        self._prior += fit[1]
+                else:
+                    step = 0.0
+        if difference is None:
+            difference = np.abs(self._difference(grey, background))
+
+        changed = np.where(difference > limit, np.uint8(255), np.uint8(0))
+        if self._keep is not None:
+            cv2.bitwise_and(changed, self._keep, dst=changed)
+        if self._prior is not None:
+            self._restore_prior(grey, changed, limit)
+        n_changed = cv2.countNonZero(changed)
+        self.changed_fraction = n_changed / self._unmasked
         if self.changed_fraction > cfg.lightning_threshold:
             fraction = self.changed_fraction
             self.reset()
@@ -239,30 +241,18 @@ class MotionDetector:
             self._calibrate(small)  # this frame is the first of the new scene
             self.changed_fraction = fraction  # shows why it recalibrated
             return []
-        # Light that drifts faster than the background follows (a cloud, dusk, exposure
-        # hunting) shifts every pixel alike. When nearly all pixels agree on the median shift
-        # (within half the threshold), judge them against it, and let the background follow
-        # it a little per frame: a slow drift then never reaches the threshold, while a fast
-        # change (lights on) still becomes a global change and a clean recalibration. A big
-        # object in view, half the picture at one shift and half at none, does not agree.
-        shift = int(np.searchsorted(counts, total / 2)) - 128
-        centre, n_changed = 128, raw_changed
-        if shift and _outside(counts, 128 + shift, limit // 2) < _SHIFT_MAX_CHANGED * total:
-            shifted_changed = _outside(counts, 128 + shift, limit)
-            if shifted_changed <= raw_changed:
-                centre, n_changed = 128 + shift, shifted_changed
-            if abs(shift) > max(1, limit // 4):
-                step = max(-_SHIFT_STEP, min(_SHIFT_STEP, shift))
-                np.add(self._background, step, out=self._background)
-                np.clip(self._background, 0.0, 255.0, out=self._background)
-        cv2.accumulateWeighted(small, self._background, cfg.frame_alpha)
-        if n_changed == 0:
+        if step > limit / 2 and n_changed:
+            # The light jumped (an exposure step, a flash). The fit is exact where nothing
+            # clips, but where the brighter picture clips inside a downscaled pixel it bends
+            # by up to the size of the step: such a frame is not judged. What differs is
+            # taken into the background (remembered, so it comes back if the light does).
+            self._absorb(grey, changed > 0)
             return []
 
-        changed = cv2.bitwise_not(cv2.inRange(signed, centre - limit, centre + limit))
-        if self._keep is not None:
-            cv2.bitwise_and(changed, self._keep, dst=changed)
-        grown = cv2.dilate(changed, _DILATE_KERNEL)
+        grown = cv2.dilate(changed, _DILATE_KERNEL) if n_changed else changed
+        self._update(small, grey, grown, n_changed > 0)
+        if n_changed == 0:
+            return []
         contours, _ = cv2.findContours(grown, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         rects: list[Box] = []
         for contour in contours:
@@ -273,8 +263,127 @@ class MotionDetector:
             return []
         return [self._to_frame(box) for box in _merge_boxes(rects, cfg.merge_gap)]
 
+    def _difference(self, grey: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """Blurred signed difference of the frame from ``expected`` (a float background).
+
+        The camera clips at 0 and 255 and the background is kept unclipped (a pixel pushed
+        past 255 by a brighter exposure gets its value back when the exposure drops), so the
+        background is clipped first. Blurring the difference rather than the two pictures
+        is the same sum (blur is linear), except where clipping bends it: there the clipped
+        pixels cancel before the blur can smear them over their unclipped neighbours.
+        """
+        difference = grey - np.clip(expected, 0.0, 255.0)
+        if self.config.blur > 1:
+            difference = cv2.GaussianBlur(difference, (self.config.blur, self.config.blur), 0)
+        return difference
+
+    def _fit_light(
+        self, small: np.ndarray, grey: np.ndarray, background: np.ndarray
+    ) -> tuple[float, float, float] | None:
+        """``(gain, offset, step)`` with ``frame ≈ gain × background + offset`` and ``step``
+        the largest change that makes to the bulk of the picture's grey levels (mean ± 2
+        standard deviations), or None when the picture is too flat or too clipped to say."""
+        # Every other row and column: plenty for two numbers, a quarter of the work.
+        sub_grey, sub_bg = grey[::2, ::2], background[::2, ::2]
+        wanted = self._sub_unmasked / 2
+        # The background follows the light every frame, so "no change" is the usual first
+        # guess. After a jump it is not: then match quantiles of the two pictures (a person
+        # covering a few percent of the view moves each quantile by a few percent of rank).
+        gain, offset = 1.0, 0.0
+        agree = self._fit_pixels(sub_grey, sub_bg, gain, offset)
+        if cv2.countNonZero(agree) < wanted:
+            qf = _quantiles(small, self._keep)
+            qb = _quantiles(cv2.convertScaleAbs(background), self._keep)
+            unclipped = (qf > _FIT_DARK) & (qf < _FIT_BRIGHT)
+            qb, qf = qb[unclipped], qf[unclipped]
+            if qb.size < 3 or float(qb[-1] - qb[0]) < 8.0:
+                return None
+            gain, offset = _line(qb, qf)
+            agree = self._fit_pixels(sub_grey, sub_bg, gain, offset)
+            if cv2.countNonZero(agree) < wanted:
+                return None
+        # Least squares over the pixels that agree with the guess. Noise sits in the frame
+        # only (the background is an average), so the fit is unbiased: the background does
+        # not wander from fitting noise.
+        mean_bg, std_bg = (float(v[0][0]) for v in cv2.meanStdDev(sub_bg, mask=agree))
+        if std_bg < 2.0:
+            return None
+        mean_grey = cv2.mean(sub_grey, mask=agree)[0]
+        mean_product = cv2.mean(cv2.multiply(sub_bg, sub_grey), mask=agree)[0]
+        gain = (mean_product - mean_bg * mean_grey) / (std_bg * std_bg)
+        offset = mean_grey - gain * mean_bg
+        ends = np.clip([mean_bg - 2 * std_bg, mean_bg + 2 * std_bg], 0.0, 255.0)
+        return gain, offset, float(np.max(np.abs(ends * (gain - 1.0) + offset)))
+
+    def _fit_pixels(
+        self, grey: np.ndarray, background: np.ndarray, gain: float, offset: float
+    ) -> np.ndarray:
+        """Mask (uint8) of the pixels within ``_FIT_BAND`` of ``gain × background + offset``,
+        unmasked and clipped at neither end in the frame nor in that prediction."""
+        predicted = background if gain == 1.0 and offset == 0.0 else background * gain + offset
+        agree = np.abs(grey - predicted) < _FIT_BAND
+        agree &= (grey > _FIT_DARK) & (grey < _FIT_BRIGHT)
+        agree &= (predicted > _FIT_DARK) & (predicted < _FIT_BRIGHT)
+        if self._sub_keep is not None:
+            agree &= self._sub_keep
+        return agree.view(np.uint8)
+
+    def _restore_prior(self, grey: np.ndarray, changed: np.ndarray, limit: float) -> None:
+        """Changed pixels whose background was absorbed and that now show the background
+        from before (the parked car left) take it back, and are not changed after all."""
+        prior = self._prior
+        assert prior is not None and self._background is not None
+        back = (changed > 0) & self._has_prior
+        if not back.any():
+            return
+        # Blurred as motion is judged: neighbours without a prior count with their background.
+        expected = np.where(self._has_prior, prior, self._background)
+        back &= np.abs(self._difference(grey, expected)) <= limit
+        np.copyto(self._background, prior, where=back)
+        self._has_prior &= ~back
+        self._age[back] = 0.0
+        changed[back] = 0
+        if not self._has_prior.any():
+            self._prior = None
+
+    def _update(self, small: np.ndarray, grey: np.ndarray, grown: np.ndarray, moved: bool
+                ) -> None:
+        """Blend still pixels into the background; absorb pixels changed for too long."""
+        background = self._background
+        assert background is not None
+        if not moved:
+            cv2.accumulateWeighted(small, background, self.config.frame_alpha)
+            self._age.fill(0.0)
+            return
+        cv2.accumulateWeighted(small, background, self.config.frame_alpha,
+                               mask=cv2.bitwise_not(grown))
+        moving = grown > 0
+        self._age += 1.0
+        self._age *= moving
+        if self._age.max() >= self._absorb_frames:
+            stale = (self._age >= self._absorb_frames).view(np.uint8)
+            # Take the changed pixels next to it along: edge pixels that flickered once while
+            # the object settled would otherwise restart their count and linger a full period.
+            near = cv2.dilate(stale, _ABSORB_KERNEL)
+            self._absorb(grey, (near > 0) & moving)
+
+    def _absorb(self, grey: np.ndarray, stale: np.ndarray) -> None:
+        """Make the ``stale`` pixels background now, remembering what they replace."""
+        background = self._background
+        assert background is not None
+        # A pixel keeps the oldest background it had (the empty scene, most likely): a person
+        # standing by a car that parked there before leaves, and the car's prior would not help.
+        fresh = stale & ~self._has_prior
+        if self._prior is None:
+            self._prior = background.copy()
+        else:
+            np.copyto(self._prior, background, where=fresh)
+        self._has_prior |= fresh
+        np.copyto(background, grey, where=stale)
+        self._age[stale] = 0.0
+
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
-        """Frame → small, grey, masked, blurred uint8 image."""
+        """Frame → small, grey, masked uint8 image (the blur comes later, on differences)."""
         if frame.dtype != np.uint8 or frame.shape[:2] != (self.height, self.width):
             raise ValueError(
                 f"expected a {self.height}×{self.width} uint8 frame, "
@@ -295,8 +404,6 @@ class MotionDetector:
             grey = cv2.resize(grey, self._small_size, interpolation=_INTERPOLATION)
         if self._keep is not None:
             cv2.bitwise_and(grey, self._keep, dst=grey)
-        if self.config.blur > 1:
-            grey = cv2.GaussianBlur(grey, (self.config.blur, self.config.blur), 0)
         return grey
 
     def _track_contrast(self, small: np.ndarray) -> None:
@@ -341,12 +448,18 @@ class MotionDetector:
         )
 
 
-def _outside(counts: np.ndarray, centre: int, limit: int) -> int:
-    """Pixels whose signed difference lies outside ``centre ± limit``, from the cumulative
-    256-bin histogram ``counts``."""
-    below = int(counts[centre - limit - 1]) if centre - limit - 1 >= 0 else 0
-    within = int(counts[min(centre + limit, 255)])
-    return below + int(counts[-1]) - within
+def _quantiles(image: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Grey levels of ``image`` (uint8) at ``_FIT_QUANTILES`` of its unmasked pixels."""
+    counts = np.cumsum(cv2.calcHist([image], [0], keep, [256], [0, 256]).ravel())
+    return np.searchsorted(counts, counts[-1] * _FIT_QUANTILES).astype(np.float64)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(slope, intercept)`` of ``y`` on ``x`` (a few quantiles)."""
+    mx, my = float(x.mean()), float(y.mean())
+    dx = x - mx
+    slope = float(np.dot(dx, y - my) / max(float(np.dot(dx, dx)), 1e-9))
+    return slope, my - slope * mx
 
 
 def _keep_mask(
