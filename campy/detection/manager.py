@@ -118,7 +118,7 @@ def worker_settings(cfg: CampyConfig, cam: CameraConfig, *, url: str, snapshot_d
             "min_score": d.min_score, "min_area": d.min_area, "min_frames": d.min_frames,
             "zones": {k: [list(p) for p in v] for k, v in d.zones.items()}, "alert_zones": list(d.alert_zones),
             "motion_masks": [[list(p) for p in m] for m in d.motion_masks],
-            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area,
+            "motion_threshold": d.motion_threshold, "motion_contour_area": d.motion_contour_area, "motion_absorb_seconds": d.motion_absorb_seconds,
             "decode_threads": 1 if cam.sub else 0}
 
 

@@ -74,6 +74,7 @@ class WorkerSettings(msgspec.Struct, frozen=True):
     motion_masks: list[list[tuple[float, float]]] = msgspec.field(default_factory=list)
     motion_threshold: int = 30
     motion_contour_area: int = 10
+    motion_absorb_seconds: float = 30.0
     decode_threads: int = 0  # ffmpeg's decoder threads; 0 = its default (one per core, plus one)
 
 
@@ -122,8 +123,9 @@ class Pipeline:
         self.s = s
         self.wait_s = wait_s
         self.motion = MotionDetector(s.width, s.height,
-                                     MotionConfig(threshold=s.motion_threshold, contour_area=s.motion_contour_area),
-                                     masks=[list(m) for m in s.motion_masks])
+                                     MotionConfig(threshold=s.motion_threshold, contour_area=s.motion_contour_area,
+                                                  absorb_seconds=s.motion_absorb_seconds),
+                                     masks=[list(m) for m in s.motion_masks], fps=s.fps)
         self.detector = None
         self.client: InferenceClient | None = None
         if s.inference:
