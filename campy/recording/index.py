@@ -1,17 +1,26 @@
-"""The recording index in SQLite: segments and marks.
+"""The recording index in SQLite: segments, marks and the recording log.
 
 Only the main process writes (one writer). A row is inserted only after its file is
 closed, flushed and in place, so every row names a complete file (invariant 1).
+
+Work over many rows (retention, the storage page, a day's timeline) runs in a worker thread
+on that thread's own connection (``in_thread``), never on the connection the event loop
+uses: a sqlite3 connection must not be used from two threads at once, and SQLite (WAL,
+``busy_timeout``) serialises the writers of different connections.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
 
-from campy.recording.model import Mark, Segment
+from campy.recording.model import LogRow, Mark, Segment
+
+_local = threading.local()
 
 _SEG_COLS = "id, camera, start_ms, end_ms, size_bytes, path, codec, audio"
 
@@ -30,6 +39,22 @@ class RecordingIndex:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._path: str | None = _db_file(db)
+
+    def in_thread(self) -> RecordingIndex:
+        """This index on the calling thread's own connection (opened once per thread).
+
+        For work handed to ``asyncio.to_thread``; an in-memory database has no second
+        connection, so it returns ``self`` (tests only)."""
+        if not self._path:
+            return self
+        cache: dict[str, RecordingIndex] = _local.__dict__.setdefault("indexes", {})
+        idx = cache.get(self._path)
+        if idx is None:
+            conn = sqlite3.connect(self._path, timeout=10)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            idx = cache[self._path] = RecordingIndex(Database(conn))
+        return idx
 
     # -- segments ---------------------------------------------------------------------
     def add_segment(self, *, camera: str, start_ms: int, end_ms: int, size_bytes: int, path: str,
@@ -152,3 +177,71 @@ class RecordingIndex:
                 "DELETE FROM marks WHERE end_ms IS NOT NULL AND end_ms < ? "
                 "AND (keep_until_ms IS NULL OR keep_until_ms < ?)", [before_ms, before_ms])
         return cur.rowcount
+
+    # -- recording log (what explains a gap) --------------------------------------------
+    def log(self, *, kind: str, at_ms: int, camera: str | None = None, detail: str = "",
+            end_ms: int | None = None) -> None:
+        with self.db.conn:
+            self.db.execute("INSERT INTO recording_log (at_ms, end_ms, camera, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                            [at_ms, end_ms, camera, kind, detail[:500]])
+
+    def log_many(self, rows: Iterable[tuple[int, int | None, str | None, str, str]]) -> None:
+        with self.db.conn:
+            self.db.conn.executemany(
+                "INSERT INTO recording_log (at_ms, end_ms, camera, kind, detail) VALUES (?, ?, ?, ?, ?)", list(rows))
+
+    def log_rows(self, start_ms: int, end_ms: int) -> list[LogRow]:
+        """Log rows that touch [start_ms, end_ms], plus each camera's last state before it."""
+        rows = self.db.execute(
+            "SELECT id, at_ms, end_ms, camera, kind, detail FROM recording_log "
+            "WHERE at_ms <= ? AND COALESCE(end_ms, at_ms) >= ? "
+            "UNION SELECT id, at_ms, end_ms, camera, kind, detail FROM recording_log WHERE id IN ("
+            "  SELECT MAX(id) FROM recording_log WHERE at_ms < ? AND kind IN ('camera_offline', 'camera_online') "
+            "  GROUP BY camera) "
+            "ORDER BY at_ms, id", [end_ms, start_ms, start_ms]).fetchall()
+        return [LogRow(id=r[0], at_ms=r[1], end_ms=r[2], camera=r[3], kind=r[4], detail=r[5]) for r in rows]
+
+    def last_campy_row(self) -> LogRow | None:
+        r = self.db.execute("SELECT id, at_ms, end_ms, camera, kind, detail FROM recording_log "
+                            "WHERE kind IN ('campy_start', 'campy_stop') ORDER BY id DESC LIMIT 1").fetchone()
+        return LogRow(id=r[0], at_ms=r[1], end_ms=r[2], camera=r[3], kind=r[4], detail=r[5]) if r else None
+
+    def last_activity_ms(self) -> int | None:
+        """The last time anything was recorded or logged (bounds when a killed CamPy died)."""
+        row = self.db.execute("SELECT MAX(t) FROM (SELECT MAX(end_ms) AS t FROM segments "
+                              "UNION ALL SELECT MAX(at_ms) FROM recording_log)").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def prune_log(self, *, before_ms: int) -> int:
+        with self.db.conn:
+            cur = self.db.execute("DELETE FROM recording_log WHERE COALESCE(end_ms, at_ms) < ?", [before_ms])
+        return cur.rowcount
+
+    def gaps(self, *, min_ms: int, since_ms: int | None = None,
+             camera: str | None = None) -> list[tuple[str, int, int]]:
+        """(camera, end of a segment, start of the next) wherever they are more than
+        ``min_ms`` apart, in time order."""
+        where, args = "deleting = 0", list[Any]()
+        if since_ms is not None:
+            where += " AND start_ms >= ?"
+            args.append(since_ms)
+        if camera is not None:
+            where += " AND camera = ?"
+            args.append(camera)
+        rows = self.db.execute(
+            "SELECT camera, prev_end, start_ms FROM (SELECT camera, start_ms, "
+            "LAG(end_ms) OVER (PARTITION BY camera ORDER BY start_ms) AS prev_end "
+            f"FROM segments WHERE {where}) WHERE start_ms - prev_end > ? ORDER BY prev_end",
+            [*args, min_ms]).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _db_file(db: Database) -> str | None:
+    """The file behind ``db`` ('' or None for an in-memory database)."""
+    try:
+        for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
+            if name == "main":
+                return str(file) or None
+    except sqlite3.Error:
+        return None
+    return None

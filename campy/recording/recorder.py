@@ -5,11 +5,14 @@ time it closes one, prints a CSV line (``name,start,end`` in stream seconds) on 
 The recorder turns that line into wall-clock times and hands the file to a ``SegmentSink``
 (the manager), which moves it into place and indexes it.
 
-Times: the first segment of an ffmpeg run ends when its file was last written (ffmpeg
-flushes every packet, so the file's mtime is the wall-clock time of its last packet, even
-when the line reporting it comes late, at ffmpeg's exit); later segments follow on from the
-previous end using the stream's own durations, so consecutive segments neither overlap nor
-leave false gaps. A segment that would end in the future is pulled back to CamPy's clock.
+Times: see ``campy.recording.timing`` (the first segment of a run ends at its file's mtime,
+later ones follow by stream position, slewed towards the files' mtimes). Codecs are probed
+once per ffmpeg run (the first closed segment); later segments take their duration from the
+segment list and their codecs from that probe, so no ``ffprobe`` runs per segment.
+
+Every exit and stop is reported to ``on_event`` (``recorder_exit`` / ``recorder_stop`` with
+the reason), so a gap in the footage can be explained (``campy.recording.gaps``). Retries
+that fail the same way are reported once.
 
 Failure handling: ffmpeg exits when go2rtc or the camera goes away (RTSP read timeout);
 the recorder salvages the segment that was open, waits (backoff capped at 1 s, so
@@ -33,11 +36,11 @@ from typing import Any, Protocol
 from campy.clock import Clock
 from campy.procs import die_with_parent, terminate
 from campy.recording.layout import incoming_dir
-from campy.recording.probe import FRAG_FLAGS, ffmpeg_bin
+from campy.recording.probe import FRAG_FLAGS, ProbeResult, ffmpeg_bin, probe
+from campy.recording.timing import RunTimeline
 
 log = logging.getLogger(__name__)
 
-_REANCHOR_MS = 2_000
 # Short on purpose: a camera that comes back must be recording again within seconds; a retry
 # against a camera that is still down costs one refused RTSP DESCRIBE.
 _BACKOFF = (0.5, 1.0)
@@ -45,7 +48,8 @@ _STABLE_RUN_S = 30.0
 
 
 class SegmentSink(Protocol):
-    async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None) -> Any: ...
+    async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None,
+                     info: ProbeResult | None = None) -> Any: ...
 
     async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Any: ...
 
@@ -71,7 +75,8 @@ class Recorder:
 
     def __init__(self, *, camera: str, url: str, storage: Path, segment_seconds: int, sink: SegmentSink,
                  clock: Clock, scrub: Callable[[str], str],
-                 on_storage_error: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_storage_error: Callable[[str], Awaitable[None]] | None = None,
+                 on_event: Callable[[str, str], None] | None = None) -> None:
         self.camera = camera
         self.url = url
         self.storage = storage
@@ -80,6 +85,8 @@ class Recorder:
         self.clock = clock
         self.scrub = scrub
         self.on_storage_error = on_storage_error
+        self.on_event = on_event
+        self.stop_reason = "CamPy stopping"
         self.state = "starting"
         self.error: str | None = None
         self.restarts = 0
@@ -88,6 +95,10 @@ class Recorder:
         self.started_ms: int | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self._next_start: int | None = None
+        self._timeline = RunTimeline()
+        self._info: ProbeResult | None = None  # codecs of this ffmpeg run (probed once)
+        self._run_segments = 0
+        self._reported: str | None = None  # the last exit reason reported to on_event
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
 
     def status(self) -> dict[str, Any]:
@@ -103,6 +114,7 @@ class Recorder:
                 problem = _check_writable(out)
                 if problem:
                     self.state, self.error = "error", problem
+                    self._report("recorder_exit", problem)
                     if self.on_storage_error:
                         await self.on_storage_error(problem)
                     await asyncio.sleep(5)
@@ -118,7 +130,30 @@ class Recorder:
             self.state = "stopped"
             if self.proc is not None:
                 await terminate(self.proc, sig=signal.SIGINT, group=True)
+                # SIGINT lets ffmpeg close the open segment and print its line: index it like
+                # any other (no remux, no probe) before salvaging whatever is left.
+                with contextlib.suppress(Exception):
+                    await self._drain(incoming_dir(self.storage, self.camera))
                 await self._salvage_leftovers(incoming_dir(self.storage, self.camera))
+            if self.on_event is not None:
+                self.on_event("recorder_stop", self.stop_reason)
+
+    def _report(self, kind: str, reason: str) -> None:
+        """Tell ``on_event`` about an exit, once per distinct reason while nothing records."""
+        key = _sans_ids(reason)
+        if self._reported == key:
+            return
+        self._reported = key
+        if self.on_event is not None:
+            self.on_event(kind, reason)
+
+    async def _drain(self, out: Path) -> None:
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return
+        rest = await asyncio.wait_for(proc.stdout.read(), 5)
+        for line in rest.decode(errors="replace").splitlines():
+            await self._on_line(out, line.strip())
 
     async def _salvage_leftovers(self, out: Path) -> None:
         """Whatever ffmpeg left in .incoming (the open segment of a run that died)."""
@@ -140,6 +175,8 @@ class Recorder:
 
     async def _run_once(self, out: Path) -> None:
         self.state, self._next_start = "starting", None
+        self._timeline = RunTimeline(prev_end_ms=self.last_segment_end_ms)
+        self._info, self._run_segments = None, 0
         self._stderr.clear()
         self.proc = await asyncio.create_subprocess_exec(
             *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds),
@@ -168,6 +205,9 @@ class Recorder:
         # The same failure on every retry (a camera that is down) is logged once, not every time.
         same = _sans_ids(tail) == _sans_ids(self.error or "")
         self.state, self.error = "waiting", tail
+        if self._run_segments:
+            self._reported = None  # this run recorded: its end is news even if the reason is not
+        self._report("recorder_exit", tail)
         (log.debug if same else log.warning)("camera %s: recorder stopped (%s); restarting", self.camera,
                                              tail[-300:])
 
@@ -185,45 +225,47 @@ class Recorder:
         parts = line.rsplit(",", 2)
         if len(parts) != 3:
             return
-        name, t0, t1 = parts
+        name, t0s, t1s = parts
         try:
-            dur_ms = int(round((float(t1) - float(t0)) * 1000))
+            t0, t1 = float(t0s), float(t1s)
         except ValueError:
             return
-        if dur_ms <= 0:
+        if t1 <= t0:
             return
         file = out / os.path.basename(name)
-        now = self.clock.now_ms()
-        start = self._next_start
-        if start is None:
-            start = _anchor(file, now) - dur_ms
-        elif start + dur_ms > now + _REANCHOR_MS:
-            start = now - dur_ms  # footage cannot end in the future: our clock wins
-        seg = await self.sink.commit(self.camera, file, start_ms=start,
-                                     end_ms=start + dur_ms)
-        self._next_start = start + dur_ms
+        try:
+            mtime_ms: int | None = int(file.stat().st_mtime * 1000)
+        except OSError:
+            mtime_ms = None
+        start, end = self._timeline.place(t0, t1, mtime_ms=mtime_ms, now_ms=self.clock.now_ms())
+        info = None
+        if self._info is not None:
+            info = ProbeResult(duration_ms=end - start, codec=self._info.codec, audio=self._info.audio)
+        elif mtime_ms is not None:
+            # Once per ffmpeg run: the codecs cannot change within a stream copy.
+            probed = await probe(file)
+            if probed is not None:
+                self._info = probed
+                info = ProbeResult(duration_ms=end - start, codec=probed.codec, audio=probed.audio)
+        seg = await self.sink.commit(self.camera, file, start_ms=start, end_ms=end, info=info)
+        self._next_start = end
         if seg is not None:
             if self.state != "recording" and self.error:
                 log.info("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
+            self._reported = None
             self.segments += 1
+            self._run_segments += 1
             self.last_segment_end_ms = getattr(seg, "end_ms", None)
-            self._next_start = max(self._next_start, self.last_segment_end_ms or 0)
+            if self.last_segment_end_ms is not None and self.last_segment_end_ms != end:
+                # The store moved it (it would have overlapped the previous run's last segment).
+                self._timeline.moved(self.last_segment_end_ms)
+            self._next_start = max(end, self.last_segment_end_ms or 0)
 
 
 def _sans_ids(text: str) -> str:
     """ffmpeg's message without the pointer values that differ between runs."""
     return re.sub(r"0x[0-9a-f]+", "", text)
-
-
-def _anchor(file: Path, now_ms: int) -> int:
-    """When a segment's last packet was written: its file's mtime (ffmpeg flushes every
-    packet), which stays right even when the line reporting it comes late (at ffmpeg's exit)."""
-    try:
-        mtime_ms = int(file.stat().st_mtime * 1000)
-    except OSError:
-        return now_ms
-    return min(now_ms, mtime_ms) if now_ms - mtime_ms < 60_000 else now_ms
 
 
 def _check_writable(directory: Path) -> str | None:

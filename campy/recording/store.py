@@ -128,12 +128,14 @@ class SegmentStore:
             os.replace(file, target)
             log.warning("camera %s: %s segment %s moved to %s", camera, why, file.name, target)
 
-    def delete(self, segments: Iterable[Segment]) -> int:
-        """Delete segments in the safe order; returns bytes freed."""
+    def delete(self, segments: Iterable[Segment], *, index: RecordingIndex | None = None) -> int:
+        """Delete segments in the safe order; returns bytes freed. ``index``: the calling
+        thread's own (a retention pass runs in a worker thread)."""
+        idx = index or self.index
         segs = list(segments)
         if not segs:
             return 0
-        self.index.mark_deleting([s.id for s in segs])
+        idx.mark_deleting([s.id for s in segs])
         freed = 0
         gone: list[int] = []
         for s in segs:
@@ -147,7 +149,7 @@ class SegmentStore:
                 log.warning("could not delete %s: %s", s.path, err)
                 continue
             gone.append(s.id)
-        self.index.remove(gone)
+        idx.remove(gone)
         for s in segs:
             with contextlib.suppress(OSError):
                 (self.storage / s.path).parent.rmdir()  # an hour directory left empty

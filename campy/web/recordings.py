@@ -137,22 +137,22 @@ class RecordingsApi(Controller):
     path = "/api"
     guards = [require_user]
 
-    @get("/cameras/{name:str}/recordings", sync_to_thread=False)
-    def recordings(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
-                   end: FromQuery[str | None] = None) -> list[dict[str, Any]]:
+    @get("/cameras/{name:str}/recordings")
+    async def recordings(self, request: Request[Any, Any, Any], name: FromPath[str],
+                         start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> list[dict[str, Any]]:
         """Segments of a camera overlapping [start, end) (default: the last 24 h), oldest first."""
         runtime = _camera(request, name)
         start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
-        segs = runtime.recording.segments(name, start_ms, end_ms, limit=MAX_LIST_ROWS)
+        segs = await runtime.recording.segments_async(name, start_ms, end_ms, limit=MAX_LIST_ROWS)
         return [segment_view(name, s) for s in segs]
 
-    @get("/cameras/{name:str}/timeline", sync_to_thread=False)
-    def timeline(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
-                 end: FromQuery[str | None] = None) -> dict[str, Any]:
+    @get("/cameras/{name:str}/timeline")
+    async def timeline(self, request: Request[Any, Any, Any], name: FromPath[str],
+                       start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> dict[str, Any]:
         """Recorded spans (gaps merged away up to 1.5 s) and marks, for drawing a timeline."""
         runtime = _camera(request, name)
         start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
-        segs = runtime.recording.segments(name, start_ms, end_ms)
+        segs = await runtime.recording.segments_async(name, start_ms, end_ms)
         spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
         return {"camera": name, "start_ms": start_ms, "end_ms": end_ms,
                 "spans": [{"start_ms": a, "end_ms": b} for a, b in spans],
@@ -240,9 +240,11 @@ class RecordingsApi(Controller):
         return runtime.recording.add_mark(name, kind=data.kind, start_ms=data.start_ms, end_ms=data.end_ms,
                                           seconds=data.seconds, label=data.label, source="api")
 
-    @get("/storage", sync_to_thread=False)
-    def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        status = request.app.state.runtime.recording.storage_status()
+    @get("/storage")
+    async def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        recording = request.app.state.runtime.recording
+        status = await recording.storage_status_async()
+        status["gaps"] = [msgspec.structs.asdict(g) | {"cause_label": g.label} for g in await recording.recent_gaps()]
         if not current_user(request).is_admin:
             status.pop("path", None)
         return status
@@ -262,11 +264,11 @@ def _day(day: str | None, now_ms: int) -> tuple[str, int]:
         raise BadRequest(f"day must be YYYY-MM-DD, not {day!r}", fields={"day": "YYYY-MM-DD"}) from None
 
 
-def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
+async def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
     """The day strip (overview) and one hour of it (detail), both clickable to play."""
     now = runtime.clock.now_ms()
     day, start = _day(day, now)
-    segs = runtime.recording.segments(name, start, start + DAY_MS)
+    segs = await runtime.recording.segments_async(name, start, start + DAY_MS)
     spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
     marks = runtime.recording.index.marks_between(name, start, start + DAY_MS)
     svg = day_timeline_svg(day_start_ms=start, spans=spans, marks=marks, now_ms=now)
@@ -293,16 +295,16 @@ def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None 
 class RecordingsPages(Controller):
     guards = [require_user]
 
-    @get("/cameras/{name:str}/recordings", sync_to_thread=False)
-    def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None,
-                        hour: FromQuery[int | None] = None, at: FromQuery[str | None] = None) -> Template:
+    @get("/cameras/{name:str}/recordings")
+    async def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None,
+                              hour: FromQuery[int | None] = None, at: FromQuery[str | None] = None) -> Template:
         """A camera's recordings; ``at`` (ms) opens its day and hour and plays from there."""
         runtime = _camera(request, name)
         at_ms = parse_time(at, name="at")
         if at_ms is not None:
             day = day_of(at_ms)
             hour = (at_ms - day_start_ms(day)) // 3_600_000
-        ctx = timeline_context(runtime, name, day, hour)
+        ctx = await timeline_context(runtime, name, day, hour)
         ctx["at_ms"] = at_ms
         cam = runtime.config.cameras.get(name)
         rec = runtime.recording.recorders.get(name)
@@ -341,10 +343,11 @@ class RecordingsPages(Controller):
     def export_partial(self, request: HTMXRequest, job_id: FromPath[str]) -> Template:
         return Template("_export.html", context={"job": _job(request, job_id).view()})
 
-    @get("/storage", sync_to_thread=False)
-    def storage_page(self, request: HTMXRequest) -> Template:
+    @get("/storage")
+    async def storage_page(self, request: HTMXRequest) -> Template:
         runtime = request.app.state.runtime
-        status = runtime.recording.storage_status()
+        status = await runtime.recording.storage_status_async()
+        gaps = await runtime.recording.recent_gaps()
         rows = [StorageRow(camera=c["camera"], size_bytes=c["size_bytes"], oldest_ms=c["oldest_ms"],
                            bytes_per_day=(c["bytes_per_second"] * 86400) if c["bytes_per_second"] else None)
                 for c in status["cameras"]]
@@ -353,7 +356,8 @@ class RecordingsPages(Controller):
                          bytes_per_day=rate) if rate else None
         chart = storage_chart_svg(rows, free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"])
         return Template("storage.html", context={
-            "status": status, "chart": chart, "rate_per_day": human_bytes(int(rate)) if rate else None,
+            "status": status, "chart": chart, "gaps": gaps, "rate_per_day": human_bytes(int(rate)) if rate else None,
             "days_left": left, "human_bytes": human_bytes, "is_admin": current_user(request).is_admin,
             "fmt_ms": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms else "–",
+            "fmt_s": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%m-%d %H:%M:%S"),
         })
