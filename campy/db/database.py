@@ -120,7 +120,7 @@ def m004_events(db: Database) -> None:
 @migrations()
 def m005_recording_log(db: Database) -> None:
     # What explains a gap in the footage (docs/recording.md, "Gaps"): recorder exits and
-    # stops with their reason, camera state changes (from health), CamPy's own starts and
+    # stops with their reason, skips in the stream a running recorder received, camera state changes (from health), CamPy's own starts and
     # stops (a start that finds no clean stop after the previous start = CamPy was killed or
     # crashed), retention deleting footage between kept segments, and startup recovery
     # dropping rows whose files are gone (``end_ms`` then ends the range). ``camera`` is NULL for what concerns every camera.
@@ -132,7 +132,8 @@ def m005_recording_log(db: Database) -> None:
             end_ms INTEGER,
             camera TEXT,
             kind TEXT NOT NULL CHECK (kind IN ('campy_start', 'campy_stop', 'recorder_exit',
-                'recorder_stop', 'camera_offline', 'camera_online', 'retention_delete', 'footage_lost')),
+                'recorder_stop', 'camera_offline', 'camera_online', 'retention_delete', 'footage_lost',
+                'stream_gap')),
             detail TEXT NOT NULL DEFAULT '',
             CHECK (end_ms IS NULL OR end_ms >= at_ms)
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain
+from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording.index import RecordingIndex
 from campy.recording.layout import INCOMING, QUARANTINE, parse_relpath
 from campy.recording.probe import probe_sync
@@ -63,7 +63,7 @@ def find_gaps(index: RecordingIndex, *, min_ms: int = GAP_TOLERANCE_MS) -> list[
     found = index.gaps(min_ms=min_ms)
     if not found:
         return []
-    return explain(found, index.log_rows(min(a for _, a, _ in found), max(b for _, _, b in found)))
+    return explain(found, index.log_rows(*log_window(found)))
 
 
 def _gap_violations(index: RecordingIndex, min_ms: int) -> list[Violation]:

@@ -8,11 +8,13 @@ touch exactly; see ``timing.py``). Its cause comes from the recording log
 1. ``campy_down``: CamPy started inside the gap (it was stopped, or killed or crashed:
    a start that found no clean stop after the previous start).
 2. ``camera_offline``: health saw the camera offline (or go2rtc unreachable) during the gap.
-3. ``recorder_restart`` / ``recording_stopped``: the recorder's ffmpeg exited (the reason is
+3. ``stream_gap``: the recorder kept running but its input skipped (go2rtc reconnected to
+   the camera for a moment, too briefly for health to call it offline).
+4. ``recorder_restart`` / ``recording_stopped``: the recorder's ffmpeg exited (the reason is
    ffmpeg's own message) or the recorder was stopped (a config change, a storage error).
-4. ``retention``: retention deleted the footage in between (motion/events modes).
-5. ``footage_lost``: startup recovery dropped rows whose files were gone (deleted outside CamPy).
-6. ``unexplained``: none of these. A hole with no cause is a bug; ``campy check`` counts it
+5. ``retention``: retention deleted the footage in between (motion/events modes).
+6. ``footage_lost``: startup recovery dropped rows whose files were gone (deleted outside CamPy).
+7. ``unexplained``: none of these. A hole with no cause is a bug; ``campy check`` counts it
    as a violation.
 """
 
@@ -33,6 +35,7 @@ _SLACK_MS = 2_000
 CAUSES = {
     "campy_down": "CamPy down",
     "camera_offline": "camera offline",
+    "stream_gap": "stream interrupted",
     "recorder_restart": "recorder restart",
     "recording_stopped": "recording stopped",
     "retention": "deleted by retention",
@@ -56,6 +59,12 @@ class Gap(msgspec.Struct, frozen=True):
     @property
     def seconds(self) -> float:
         return (self.end_ms - self.start_ms) / 1000
+
+
+def log_window(gaps: Iterable[tuple[str, int, int]]) -> tuple[int, int]:
+    """The span of log rows that can explain ``gaps`` (with the slack ``explain`` allows)."""
+    spans = list(gaps)
+    return min(a for _, a, _ in spans) - _SLACK_MS, max(b for _, _, b in spans) + _SLACK_MS
 
 
 def explain(gaps: Iterable[tuple[str, int, int]], rows: Iterable[LogRow]) -> list[Gap]:
@@ -91,8 +100,9 @@ def _down_intervals(log: list[LogRow]) -> dict[str, list[tuple[int, int | None, 
 
 def _cause(camera: str, a: int, b: int, log: list[LogRow],
            down: list[tuple[int, int | None, str]]) -> tuple[str, str]:
-    near = [r for r in log if a - _SLACK_MS <= r.at_ms <= b + _SLACK_MS
-            and (r.camera is None or r.camera == camera)]
+    near = sorted((r for r in log if a - _SLACK_MS <= r.at_ms <= b + _SLACK_MS
+                   and (r.camera is None or r.camera == camera)),
+                  key=lambda r: max(0, a - r.at_ms, r.at_ms - b))  # inside the gap first
     for r in near:
         if r.kind == "campy_start":
             return "campy_down", r.detail or "CamPy restarted"
@@ -102,6 +112,9 @@ def _cause(camera: str, a: int, b: int, log: list[LogRow],
     for since, until, why in down:
         if since <= b + _SLACK_MS and (until is None or until >= a - _SLACK_MS):
             return "camera_offline", why
+    for r in near:
+        if r.kind == "stream_gap" and r.camera == camera:
+            return "stream_gap", r.detail
     for r in near:
         if r.kind == "recorder_exit" and r.camera == camera:
             return "recorder_restart", r.detail

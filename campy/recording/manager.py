@@ -28,7 +28,7 @@ from campy.clock import Clock
 from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
 from campy.procs import cancel
-from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain
+from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording.index import RecordingIndex
 from campy.recording.model import DAY_MS, CameraPolicy, RetentionPlan, Segment
 from campy.recording.recorder import Recorder, _check_writable
@@ -138,8 +138,11 @@ class RecordingManager:
             log.warning("recording: CamPy did not stop cleanly last time; %s", detail)
         self._log("campy_start", detail)
 
-    def _on_recorder_event(self, camera: str) -> Callable[[str, str], None]:
-        return lambda kind, detail: self._log(kind, detail, camera=camera)
+    def _on_recorder_event(self, camera: str) -> Callable[..., None]:
+        def on_event(kind: str, detail: str, at_ms: int | None = None) -> None:
+            self._log(kind, detail, camera=camera, at_ms=at_ms)
+
+        return on_event
 
     def check_health(self) -> None:
         """Log each camera's move into or out of a state that sends nothing to record."""
@@ -341,8 +344,7 @@ class RecordingManager:
         found = idx.gaps(min_ms=min_ms, since_ms=since_ms, camera=camera)
         if not found:
             return []
-        rows = idx.log_rows(min(a for _, a, _ in found), max(b for _, _, b in found))
-        return explain(found, rows)
+        return explain(found, idx.log_rows(*log_window(found)))
 
     async def recent_gaps(self, *, hours: float = 24, limit: int = 50) -> list[Gap]:
         since = self.clock.now_ms() - int(hours * 3_600_000)

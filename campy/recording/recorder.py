@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from campy.clock import Clock
 from campy.procs import die_with_parent, terminate
-from campy.recording.layout import incoming_dir
+from campy.recording.layout import incoming_dir, incoming_pattern
 from campy.recording.probe import FRAG_FLAGS, ProbeResult, ffmpeg_bin, probe
 from campy.recording.timing import RunTimeline
 
@@ -54,7 +54,7 @@ class SegmentSink(Protocol):
     async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Any: ...
 
 
-def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int) -> list[str]:
+def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int, run_ms: int) -> list[str]:
     """The recorder's ffmpeg command line (stream copy only, never a re-encode)."""
     return [
         ffmpeg_bin(), "-nostdin", "-hide_banner", "-loglevel", "warning",
@@ -64,9 +64,9 @@ def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int) -> list[str]:
         "-flush_packets", "1",  # each fragment reaches the file as it is made
         "-f", "segment", "-segment_time", str(segment_seconds), "-segment_format", "mp4",
         "-segment_format_options", f"movflags={FRAG_FLAGS}:frag_duration=1000000",
-        "-reset_timestamps", "1", "-strftime", "1",
+        "-reset_timestamps", "1",
         "-segment_list", "pipe:1", "-segment_list_type", "csv",
-        str(out_dir / "%Y%m%dT%H%M%SZ.mp4"),
+        str(out_dir / incoming_pattern(run_ms)),
     ]
 
 
@@ -76,7 +76,7 @@ class Recorder:
     def __init__(self, *, camera: str, url: str, storage: Path, segment_seconds: int, sink: SegmentSink,
                  clock: Clock, scrub: Callable[[str], str],
                  on_storage_error: Callable[[str], Awaitable[None]] | None = None,
-                 on_event: Callable[[str, str], None] | None = None) -> None:
+                 on_event: Callable[..., None] | None = None) -> None:
         self.camera = camera
         self.url = url
         self.storage = storage
@@ -179,7 +179,8 @@ class Recorder:
         self._info, self._run_segments = None, 0
         self._stderr.clear()
         self.proc = await asyncio.create_subprocess_exec(
-            *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds),
+            *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds,
+                         run_ms=self.clock.now_ms()),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             # SIGINT lets ffmpeg close the open segment cleanly if CamPy dies.
@@ -238,6 +239,11 @@ class Recorder:
         except OSError:
             mtime_ms = None
         start, end = self._timeline.place(t0, t1, mtime_ms=mtime_ms, now_ms=self.clock.now_ms())
+        if self._timeline.jump_ms and self.on_event is not None:
+            # ffmpeg kept running but its input skipped: go2rtc lost the camera for a moment
+            # and reconnected. Logged so the gap it leaves has a name.
+            self.on_event("stream_gap", f"the stream skipped {self._timeline.jump_ms / 1000:.1f} s "
+                                        "(go2rtc reconnected to the camera)", at_ms=start)
         info = None
         if self._info is not None:
             info = ProbeResult(duration_ms=end - start, codec=self._info.codec, audio=self._info.audio)

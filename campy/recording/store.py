@@ -91,7 +91,8 @@ class SegmentStore:
             # packet); the name (opening time, whole seconds) is the fallback.
             opened = incoming_start_ms(file.name)
             start_ms = int(st.st_mtime * 1000) - info.duration_ms
-            if opened is not None and abs(start_ms - opened) > 60_000:
+            # A start long before its run began means the mtime is wrong (a clock step).
+            if opened is not None and start_ms < opened - 60_000:
                 start_ms = opened
         log.info("camera %s: salvaged %.1f s from an interrupted segment", camera, info.duration_ms / 1000)
         return self._place(camera, file, start_ms=start_ms, duration_ms=info.duration_ms,

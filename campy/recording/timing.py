@@ -11,17 +11,31 @@ dropped the stream time between one segment's last frame and the next one's firs
 long run and the next mtime-anchored segment (after a restart, or the open one salvaged at
 a stop) then showed the accumulated lag as a hole.
 
-Each closed file's mtime also keeps the stream clock honest: when the placed end and the
-mtime drift more than ``DEADBAND_MS`` apart (a camera clock running fast or slow), the
-anchor is slewed by at most ``MAX_STEP_MS`` per segment, which stretches or shrinks that one
-segment's span by less than invariant 1's tolerance and never opens a gap.
+When the stream itself skips (go2rtc reconnected to the camera behind a running ffmpeg,
+so the next segment's first keyframe comes seconds after the previous segment's last frame),
+the segment after the skip is re-anchored on its mtime: the hole shows where it happened
+(``jump_ms`` says how long it was, so the recorder can log its cause) instead of being
+chained over and surfacing later, elsewhere, at the next anchor, with no cause.
+
+Each closed file's mtime also keeps the stream clock honest. A segment cannot have ended
+after its file was last written, so a placed end later than the mtime means the anchor was
+late: the run began with a backlog (ffmpeg, slow to start under load, wrote its first
+segment seconds after the packets were captured) and has since caught up. Such an end is
+pulled back towards the mtime by at most ``MAX_PULL_MS`` per segment. An end more than
+``DEADBAND_MS`` before the mtime (a camera clock running slow) is pushed forward by at most
+``MAX_STEP_MS``. Either way one segment's span moves by less than invariant 1's 1 s
+tolerance and no gap opens; segments were squashed to nothing before, when a late anchor
+ran into "never in the future".
 """
 
 from __future__ import annotations
 
 DEADBAND_MS = 500
 MAX_STEP_MS = 250
-FUTURE_MS = 2_000
+MAX_PULL_MS = 750
+# mtimes are written after the fact; allow for their granularity before calling an end late.
+_AHEAD_SLACK_MS = 50
+_ABSURD_MS = 60_000
 # A stream position this far from where the durations say it should be is a timestamp
 # jump (the camera or go2rtc reconnected inside one ffmpeg run): start a new anchor.
 JUMP_MS = 1_000
@@ -35,6 +49,7 @@ class RunTimeline:
         self._anchor_ms: int | None = None  # wall-clock ms of stream position _anchor_s
         self._anchor_s = 0.0
         self._last_s: float | None = None
+        self.jump_ms = 0  # the stream skip found before the segment last placed (0: none)
 
     @property
     def anchored(self) -> bool:
@@ -44,7 +59,9 @@ class RunTimeline:
         """(start_ms, end_ms) of the segment that spans stream seconds [t0, t1)."""
         dur = max(1, int(round((t1 - t0) * 1000)))
         written = _written(mtime_ms, now_ms)
-        if self._anchor_ms is None or self.prev_end_ms is None or self._jumped(t0, dur):
+        last = self._last_s
+        self.jump_ms = int(round((t0 - last) * 1000)) if last is not None and abs(t0 - last) * 1000 > JUMP_MS else 0
+        if self._anchor_ms is None or self.prev_end_ms is None or self.jump_ms:
             end = written
             start = end - dur
             if self._anchor_ms is not None and self.prev_end_ms is not None:
@@ -54,14 +71,18 @@ class RunTimeline:
             start = self.prev_end_ms
             end = self._anchor_ms + int(round((t1 - self._anchor_s) * 1000))
             err = written - end
-            if abs(err) > DEADBAND_MS:
-                step = max(-MAX_STEP_MS, min(MAX_STEP_MS, err))
-                self._anchor_ms += step
-                end += step
-            end = max(end, start + 1)
-        if end > now_ms + FUTURE_MS:
-            # Footage cannot end in the future: our clock wins.
-            start, end = max(0, now_ms - (end - start)), now_ms
+            step = 0
+            if mtime_ms is not None:  # no mtime (the file is gone): nothing to go by
+                if err < -_AHEAD_SLACK_MS:
+                    step = max(err, -MAX_PULL_MS)
+                elif err > DEADBAND_MS:
+                    step = min(err, MAX_STEP_MS)
+            end = max(end + step, start + 1)
+            self._anchor_ms += step
+        if end > now_ms + _ABSURD_MS:
+            # A stream clock wildly ahead of ours: start again from our clock.
+            start = max(self.prev_end_ms or 0, now_ms - dur)
+            end = max(now_ms, start + 1)
         self._anchor_ms, self._anchor_s, self._last_s = end, t1, t1
         self.prev_end_ms = end
         return start, end
@@ -70,9 +91,6 @@ class RunTimeline:
         """The store placed the last segment elsewhere (it would have overlapped an earlier
         run's last segment): follow on from where it really ends."""
         self.prev_end_ms = self._anchor_ms = end_ms
-
-    def _jumped(self, t0: float, dur: int) -> bool:
-        return self._last_s is not None and abs((t0 - self._last_s) * 1000) > JUMP_MS
 
 
 def _written(mtime_ms: int | None, now_ms: int) -> int:

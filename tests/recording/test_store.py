@@ -164,3 +164,12 @@ def test_campy_check_command_exit_codes(tmp_path):
                          text=True)
     assert bad.returncode == 1
     assert "no index row" in bad.stderr
+
+
+def test_incoming_names_are_unique_within_a_second_and_parse():
+    from campy.recording.layout import incoming_pattern, incoming_start_ms
+
+    names = [incoming_pattern(1_796_000_000_123) % n for n in range(3)]
+    assert len(set(names)) == 3  # segments closed within one second no longer share a name
+    assert all(incoming_start_ms(n) == 1_796_000_000_123 for n in names)
+    assert incoming_start_ms("20261201T133500Z.mp4") is not None  # a leftover of an older CamPy
