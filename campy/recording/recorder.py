@@ -86,7 +86,8 @@ class Recorder:
         self.scrub = scrub
         self.on_storage_error = on_storage_error
         self.on_event = on_event
-        self.stop_reason = "CamPy stopping"
+        # Set by whoever stops the recorder; this default is for a recorder that crashed.
+        self.stop_reason = "the recorder crashed (see the log) and is restarted"
         self.state = "starting"
         self.error: str | None = None
         self.restarts = 0

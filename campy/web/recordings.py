@@ -99,13 +99,13 @@ class MarkIn(msgspec.Struct, forbid_unknown_fields=True):
     label: str | None = None
 
 
-def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end_ms: int) -> ExportJob:
+async def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end_ms: int) -> ExportJob:
     runtime = _camera(request, name)
     if end_ms <= start_ms:
         raise BadRequest("end must be after start", fields={"end_ms": "after start_ms"})
     if end_ms - start_ms > MAX_EXPORT_MS:
         raise BadRequest("an export may span at most 24 hours", fields={"end_ms": "at most 24 h after start"})
-    segs = runtime.recording.segments(name, start_ms, end_ms)
+    segs = await runtime.recording.segments_async(name, start_ms, end_ms)  # up to a day: off the loop
     if not segs:
         raise NotFound("nothing was recorded in that range")
     return runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
@@ -113,13 +113,14 @@ def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end
                                   segments=segs)
 
 
-def _playable(request: Request[Any, Any, Any], name: str, start: str | None) -> tuple[Any, int, list[Segment]]:
+async def _playable(request: Request[Any, Any, Any], name: str,
+                    start: str | None) -> tuple[Any, int, list[Segment]]:
     """(runtime, start in ms, the contiguous run of segments from there) or a 4xx."""
     runtime = _camera(request, name)
     start_ms = parse_time(start, name="start")
     if start_ms is None:
         raise BadRequest("start is required", fields={"start": "required"})
-    segs = contiguous(runtime.recording.segments(name, start_ms, start_ms + 3_600_000), start_ms)
+    segs = contiguous(await runtime.recording.segments_async(name, start_ms, start_ms + 3_600_000), start_ms)
     if not segs:
         raise NotFound("nothing was recorded at or after that time (within an hour)")
     return runtime, start_ms, segs
@@ -174,7 +175,7 @@ class RecordingsApi(Controller):
                    start: FromQuery[str | None] = None) -> Stream:
         """One continuous fragmented MP4 from ``start`` to the next gap (stream copy). Stream
         copy begins at a keyframe: pass a ``start`` from ``/playback`` to begin exactly there."""
-        runtime, start_ms, segs = _playable(request, name, start)
+        runtime, start_ms, segs = await _playable(request, name, start)
         begin = max(start_ms, segs[0].start_ms)
         return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
                       headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
@@ -188,7 +189,7 @@ class RecordingsApi(Controller):
         The stream's time 0 is exactly ``start_ms``, so a player shows footage time as
         ``start_ms + currentTime``.
         """
-        runtime, want, segs = _playable(request, name, start)
+        runtime, want, segs = await _playable(request, name, start)
         seg = segs[0]
         begin = seg.start_ms
         if want > seg.start_ms:
@@ -203,7 +204,7 @@ class RecordingsApi(Controller):
     @post("/cameras/{name:str}/exports", status_code=202)
     async def create_export(self, request: Request[Any, Any, Any], name: FromPath[str],
                             data: JSONBody[ExportIn]) -> dict[str, Any]:
-        return _start_export(request, name, data.start_ms, data.end_ms).view()
+        return (await _start_export(request, name, data.start_ms, data.end_ms)).view()
 
     @get("/cameras/{name:str}/export.mp4")
     async def export_now(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
@@ -213,7 +214,7 @@ class RecordingsApi(Controller):
             raise BadRequest("start and end are required", fields={"start": "required", "end": "required"})
         start_ms, end_ms = time_range(start, end, now_ms=request.app.state.runtime.clock.now_ms(),
                                       max_ms=MAX_EXPORT_MS)
-        job = _start_export(request, name, start_ms, end_ms)
+        job = await _start_export(request, name, start_ms, end_ms)
         await request.app.state.runtime.exporter.wait(job)
         if job.state != "done":
             raise Conflict(f"export failed: {job.error}")
@@ -321,7 +322,7 @@ class RecordingsPages(Controller):
         end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms")
         if start_ms is None or end_ms is None:
             raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
-        job = _start_export(request, name, start_ms, end_ms)
+        job = await _start_export(request, name, start_ms, end_ms)
         return Template("_export.html", context={"job": job.view()})
 
     @post("/cameras/{name:str}/marks", status_code=200)
