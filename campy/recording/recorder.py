@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 # against a camera that is still down costs one refused RTSP DESCRIBE.
 _BACKOFF = (0.5, 1.0)
 _STABLE_RUN_S = 30.0
+_MAX_HELD = 6  # segments held at most while a run's backlog drains
 
 
 class SegmentSink(Protocol):
@@ -99,6 +100,7 @@ class Recorder:
         self._timeline = RunTimeline()
         self._info: ProbeResult | None = None  # codecs of this ffmpeg run (probed once)
         self._run_segments = 0
+        self._pending: list[tuple[Path, float, float, int | None]] = []
         self._reported: str | None = None  # the last exit reason reported to on_event
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
 
@@ -155,6 +157,7 @@ class Recorder:
         rest = await asyncio.wait_for(proc.stdout.read(), 5)
         for line in rest.decode(errors="replace").splitlines():
             await self._on_line(out, line.strip())
+        await self._flush_pending()
 
     async def _salvage_leftovers(self, out: Path) -> None:
         """Whatever ffmpeg left in .incoming (the open segment of a run that died)."""
@@ -177,7 +180,7 @@ class Recorder:
     async def _run_once(self, out: Path) -> None:
         self.state, self._next_start = "starting", None
         self._timeline = RunTimeline(prev_end_ms=self.last_segment_end_ms)
-        self._info, self._run_segments = None, 0
+        self._info, self._run_segments, self._pending = None, 0, []
         self._stderr.clear()
         self.proc = await asyncio.create_subprocess_exec(
             *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds,
@@ -197,6 +200,7 @@ class Recorder:
                 if not line:
                     break
                 await self._on_line(out, line.decode(errors="replace").strip())
+            await self._flush_pending()
             await self.proc.wait()
         finally:
             with contextlib.suppress(BaseException):
@@ -239,6 +243,37 @@ class Recorder:
             mtime_ms: int | None = int(file.stat().st_mtime * 1000)
         except OSError:
             mtime_ms = None
+        if self._timeline.anchored:
+            await self._place(file, t0, t1, mtime_ms)
+            return
+        # A run often starts with a backlog (ffmpeg, slow to start under load, writes seconds
+        # of buffered packets at once): the first files' mtimes are late. Hold the run's first
+        # segments until one is written at the stream's own pace, then anchor them all on the
+        # smallest lag seen (docs/recording.md, "Time").
+        self._pending.append((file, t0, t1, mtime_ms))
+        if self._live():
+            await self._flush_pending()
+
+    def _live(self) -> bool:
+        p = self._pending
+        if len(p) >= _MAX_HELD:
+            return True
+        if len(p) < 2:
+            return False
+        (_, _, a1, am), (_, _, b1, bm) = p[-2], p[-1]
+        return am is None or bm is None or (bm - am) >= 0.5 * (b1 - a1) * 1000
+
+    async def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        first_t1 = pending[0][2]
+        ends = [m - int(round((t1 - first_t1) * 1000)) for _, _, t1, m in pending if m is not None]
+        for i, (file, t0, t1, _m) in enumerate(pending):
+            # Later held segments follow by stream position alone: their mtimes are the backlog's.
+            await self._place(file, t0, t1, (min(ends) if ends else None) if i == 0 else None)
+
+    async def _place(self, file: Path, t0: float, t1: float, mtime_ms: int | None) -> None:
         start, end = self._timeline.place(t0, t1, mtime_ms=mtime_ms, now_ms=self.clock.now_ms())
         if self._timeline.jump_ms and self.on_event is not None:
             # ffmpeg kept running but its input skipped: go2rtc lost the camera for a moment
@@ -248,7 +283,7 @@ class Recorder:
         info = None
         if self._info is not None:
             info = ProbeResult(duration_ms=end - start, codec=self._info.codec, audio=self._info.audio)
-        elif mtime_ms is not None:
+        elif file.exists():
             # Once per ffmpeg run: the codecs cannot change within a stream copy.
             probed = await probe(file)
             if probed is not None:

@@ -72,23 +72,18 @@ def test_a_new_run_follows_its_anchor_not_the_previous_run():
     assert (start, end) == (T0 + 3_000, T0 + 7_000)
 
 
-def test_the_recorder_places_lines_without_probing_each_file_and_logs_a_stream_skip(tmp_path, monkeypatch):
-    import asyncio
-    import os
-
+def _recorder(tmp_path, monkeypatch, clock_s):
     from campy.clock import ManualClock
     from campy.recording import recorder as rec_mod
-    from campy.recording.layout import incoming_dir
     from campy.recording.probe import ProbeResult
 
-    probes = []
+    probes, committed, events = [], [], []
 
     async def fake_probe(path):
         probes.append(path.name)
         return ProbeResult(duration_ms=10_000, codec="h264", audio=True)
 
     monkeypatch.setattr(rec_mod, "probe", fake_probe)
-    committed, events = [], []
 
     class Sink:
         async def commit(self, camera, file, *, start_ms, end_ms, info=None):
@@ -98,9 +93,41 @@ def test_the_recorder_places_lines_without_probing_each_file_and_logs_a_stream_s
         async def salvage(self, camera, file, *, start_ms):
             return None
 
-    clock = ManualClock(T0 / 1000 + 40)
     r = rec_mod.Recorder(camera="cam", url="rtsp://x", storage=tmp_path, segment_seconds=10, sink=Sink(),
-                         clock=clock, scrub=str, on_event=lambda kind, detail, at_ms=None: events.append((kind, at_ms)))
+                         clock=ManualClock(clock_s), scrub=str,
+                         on_event=lambda kind, detail, at_ms=None: events.append((kind, at_ms)))
+    return r, probes, committed, events
+
+
+def _lines(r, tmp_path, lines):
+    import asyncio
+    import os
+
+    from campy.recording.layout import incoming_dir
+
+    out = incoming_dir(tmp_path, "cam")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, t0, t1, mtime in lines:
+        (out / name).write_bytes(b"x")
+        os.utime(out / name, (mtime / 1000, mtime / 1000))
+        asyncio.run(r._on_line(out, f"{name},{t0},{t1}"))
+
+
+def test_a_runs_backlog_is_anchored_on_the_first_segment_written_at_the_streams_pace(tmp_path, monkeypatch):
+    # Captured from T0; ffmpeg wrote the first three 2 s segments at once, 4 s late, then kept pace.
+    r, _, committed, _ = _recorder(tmp_path, monkeypatch, T0 / 1000 + 30)
+    _lines(r, tmp_path, [("a.mp4", 0.0, 2.0, T0 + 6_000), ("b.mp4", 2.0, 4.0, T0 + 6_100),
+                         ("c.mp4", 4.0, 6.0, T0 + 6_200), ("d.mp4", 6.0, 8.0, T0 + 8_050)])
+    assert [(c[1], c[2]) for c in committed] == [(T0 + 50 + k * 2000, T0 + 50 + (k + 1) * 2000) for k in range(4)]
+
+
+def test_the_recorder_places_lines_without_probing_each_file_and_logs_a_stream_skip(tmp_path, monkeypatch):
+    import asyncio
+    import os
+
+    from campy.recording.layout import incoming_dir
+
+    r, probes, committed, events = _recorder(tmp_path, monkeypatch, T0 / 1000 + 40)
     out = incoming_dir(tmp_path, "cam")
     out.mkdir(parents=True)
     lines = [("a.mp4", 0.0, 10.0, T0 + 10_000), ("b.mp4", 10.02, 20.0, T0 + 20_000),
