@@ -37,6 +37,12 @@ the window (the ``ffprobe`` it runs on every closed segment, and any recorder th
 the whole machine's CPU % (all cores: the simulated cameras run in this process and its
 ffmpeg children, and contend on small machines), recorder restarts and ffmpeg pids seen.
 
+With ``--baseline-repo PATH`` (another checkout of CamPy, e.g. the main branch), phase A
+also runs once more with CamPy from that checkout ("CamPy baseline"), in the same run, so the
+tables compare CamPy's own cost before and after a change (e.g. the per-segment ``ffprobe``,
+which shows in "CamPy reaped children CPU %"); the last table gives CamPy's CPU per camera,
+its own process plus its reaped children, for both.
+
 Not measured: the simulated cameras' cost; disk latency / fsync cost beyond what shows in
 the processes' CPU; CamPy's index writes apart from its own CPU. Differences between the
 setups besides CamPy itself: CamPy's recorder reads ``/<cam>?mp4`` (MP4-compatible tracks;
@@ -73,6 +79,7 @@ from tests.helpers import CampyProcess, free_port, wait_until, write_config  # n
 PASSWORD = "bench-cam-pw"
 SAMPLE_S = 1.0
 CAMPY = "CamPy recorder"
+BASELINE = "CamPy baseline"
 BARE = "bare ffmpeg -c copy"
 
 Finder = Callable[[], list[psutil.Process]]
@@ -209,10 +216,23 @@ def _stop_campy(proc: CampyProcess, notes: list[str], label: str) -> None:
         notes.append(f"{label}: CamPy.stop() had to SIGKILL leftover descendants {left}")
 
 
-def run_campy(sims, n: int, args, tmp: Path, notes: list[str]) -> dict:
-    cfg, port = _config(tmp / "campy", sims, n, record=True, segment_seconds=args.segment_seconds)
+def run_baseline(sims, n: int, args, tmp: Path, notes: list[str]) -> dict:
+    """Phase A with CamPy from ``--baseline-repo`` (its own cwd and import path)."""
+    import tests.helpers as helpers
+
+    mine = helpers.REPO
+    helpers.REPO = Path(args.baseline_repo).resolve()
+    try:
+        return run_campy(sims, n, args, tmp, notes, env={"PYTHONPATH": str(helpers.REPO)}, sub="baseline")
+    finally:
+        helpers.REPO = mine
+
+
+def run_campy(sims, n: int, args, tmp: Path, notes: list[str], *, env: dict[str, str] | None = None,
+              sub: str = "campy") -> dict:
+    cfg, port = _config(tmp / sub, sims, n, record=True, segment_seconds=args.segment_seconds)
     names = [s.name for s in sims[:n]]
-    proc = CampyProcess(cfg, port)
+    proc = CampyProcess(cfg, port, env=env)
     client = None
     try:
         client = proc.client()
@@ -372,6 +392,19 @@ def print_tables(rows: list[dict], args) -> None:
         if a and b:
             print(f"| {n} | {ratio(a['rec_cpu'], b['rec_cpu'])} | {ratio(a['rec_cpu_mean'], b['rec_cpu_mean'])} "
                   f"| {ratio(a['rec_rss'], b['rec_rss'])} |")
+    if any(r["kind"] == BASELINE for r in rows):
+        print("\n| cameras | setup | CamPy process CPU %/camera (mean) | reaped children CPU %/camera "
+              "| CamPy total CPU %/camera | ÷ baseline |")
+        print("|---|---|---:|---:|---:|---:|")
+        for n in dict.fromkeys(r["n"] for r in rows):
+            base = next((r for r in rows if r["n"] == n and r["kind"] == BASELINE), None)
+            for r in rows:
+                if r["n"] != n or r["kind"] not in (BASELINE, CAMPY):
+                    continue
+                total = (r["c_cpu_mean"] + r["helpers_cpu"]) / n
+                b_total = (base["c_cpu_mean"] + base["helpers_cpu"]) / n if base else 0.0
+                print(f"| {n} | {r['kind']} | {r['c_cpu_mean'] / n:.2f} | {r['helpers_cpu'] / n:.2f} "
+                      f"| {total:.2f} | {ratio(total, b_total)} |")
     print("\n| cameras | setup | recorder CPU %/stream (mean) | go2rtc CPU %/stream (mean) "
           "| CamPy CPU % (mean) | CamPy reaped children CPU % (ffprobe…) | go2rtc RSS MiB | CamPy RSS MiB "
           "| machine CPU % (all cores) | recorder restarts | recorder pids seen |")
@@ -398,6 +431,8 @@ def main() -> int:
     ap.add_argument("--segment-seconds", type=int, default=10)
     ap.add_argument("--codec", choices=("h265", "h264"), default="h265")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--baseline-repo", default=None,
+                    help="another CamPy checkout to run phase A with as well (before/after)")
     args = ap.parse_args()
     counts = [int(x) for x in args.cameras.split(",") if x.strip()]
     if not counts or min(counts) < 1:
@@ -418,11 +453,14 @@ def main() -> int:
             handles.append(sim.run_in_thread())
         sims = [h.cam for h in handles]
         for n in counts:
-            results: dict[str, list[dict]] = {CAMPY: [], BARE: []}
+            setups: list[tuple[str, Callable[..., dict]]] = [(CAMPY, run_campy), (BARE, run_bare)]
+            if args.baseline_repo:
+                setups.insert(1, (BASELINE, run_baseline))
+            results: dict[str, list[dict]] = {kind: [] for kind, _ in setups}
             for run in range(args.runs):
                 tmp = Path(tempfile.mkdtemp(prefix=f"campy-recbench-{n}-"))
                 try:
-                    for kind, fn in ((CAMPY, run_campy), (BARE, run_bare)):
+                    for kind, fn in setups:
                         res = fn(sims, n, args, tmp, notes)
                         results[kind].append(res)
                         print(f"N={n} run {run + 1} {kind}: recorder cpu {res['recorder']['cpu']:.1f}% "

@@ -25,7 +25,12 @@ and a ``campy.clock.ManualClock``:
 For comparison, the same run also times, on the (a) DB with the clock of each scenario:
 ``index.all_segments()`` (the SQL read alone), ``mgr.plan()`` (SQL reads + decision, what a
 pass does before deleting) and ``plan_retention`` on already-read segments (the decision
-alone), after one untimed ``mgr.plan()`` as a warm-up. Medians over ``--runs``. Not measured: real unlinks of large files (filesystem
+alone), after one untimed ``mgr.plan()`` as a warm-up. Medians over ``--runs``.
+
+Event-loop blocking: while a pass runs, a ticker task sleeps 5 ms at a time and records how
+late each wake-up is; the table gives the largest lateness (ms) for the pass run on the loop
+(``mgr._retention_work`` called inline: what CamPy did before) and for ``retention_pass()``
+(the same work in a worker thread on its own SQLite connection), in the same run. Not measured: real unlinks of large files (filesystem
 dependent; a real pass would add one unlink per deleted file on top), concurrent writers
 (recorders inserting rows while the pass runs). Run from the repo root:
 
@@ -172,6 +177,31 @@ async def timed(fn: Callable[[], Awaitable[Any] | Any]) -> tuple[float, Any]:
     return (time.perf_counter() - began) * 1000, result
 
 
+async def max_lag(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    """(largest wake-up lateness of a 5 ms ticker in ms while ``fn`` runs, its result)."""
+    lags: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append((time.perf_counter() - t - 0.005) * 1000)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    result = await fn()
+    done = True
+    await task
+    return max(lags), result
+
+
+def on_loop(b: Bench) -> Callable[[], Awaitable[Any]]:
+    async def blocking() -> Any:
+        return b.mgr._retention_work("bench", b.mgr.store)  # the whole pass inline, on the loop
+    return blocking
+
+
 def policies(b: Bench) -> tuple[dict[str, CameraPolicy], CameraPolicy]:
     from campy.recording.manager import policy_of
 
@@ -210,18 +240,23 @@ async def run(shape: Shape, runs: int) -> list[tuple[str, float, str]]:
             out.append((f"{label}: plan_retention() alone (segments already read)", statistics.median(pure), n_del))
 
         set_now(a, shape.now_no_deletion())
-        times = []
+        times, lag_loop, lag_thread = [], [], []
         for _ in range(runs):
             ms, res = await timed(a.mgr.retention_pass)
             assert res.deleted == 0, res
             times.append(ms)
+            lag_loop.append((await max_lag(on_loop(a)))[0])
+            lag_thread.append((await max_lag(a.mgr.retention_pass))[0])
         out.insert(0, ("(a) no deletion: full retention_pass()", statistics.median(times),
                        f"deleted {res.deleted}"))
+        out.append(("(a) max event-loop lag: pass on the loop (before)", statistics.median(lag_loop), "baseline"))
+        out.append(("(a) max event-loop lag: retention_pass() in a thread (now)", statistics.median(lag_thread),
+                    f"{statistics.median(lag_thread) / statistics.median(lag_loop):.3f} × baseline"))
     finally:
         a.close()
 
-    times, deleted = [], []
-    for _ in range(runs):
+    times, deleted, lag_loop, lag_thread = [], [], [], []
+    for i in range(runs):
         b = build(shape)
         try:
             set_now(b, shape.now_fifth_expired())
@@ -232,6 +267,18 @@ async def run(shape: Shape, runs: int) -> list[tuple[str, float, str]]:
             deleted.append(res.deleted)
         finally:
             b.close()
+        for variant, lags in ((on_loop, lag_loop), (lambda x: x.mgr.retention_pass, lag_thread)):
+            c = build(Shape(shape.segments, shape.cameras, shape.seed + i))
+            try:
+                set_now(c, shape.now_fifth_expired())
+                lag, res = await max_lag(variant(c))
+                assert res.deleted > 0, res
+                lags.append(lag)
+            finally:
+                c.close()
+    out.append(("(b) max event-loop lag: pass on the loop (before)", statistics.median(lag_loop), "baseline"))
+    out.append(("(b) max event-loop lag: retention_pass() in a thread (now)", statistics.median(lag_thread),
+                f"{statistics.median(lag_thread) / statistics.median(lag_loop):.3f} × baseline"))
     out.insert(1, ("(b) oldest fifth expired: full retention_pass() (fresh DB each run)",
                    statistics.median(times),
                    f"deleted {statistics.median(deleted):.0f} ({statistics.median(deleted) / shape.segments:.1%})"))

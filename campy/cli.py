@@ -86,7 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Config, then the recording invariants; exit 1 on any violation."""
     from campy.config import ConfigError, load_config
     from campy.db.database import open_db
-    from campy.recording.check import check_recordings
+    from campy.recording.check import check_recordings, find_gaps
     from campy.recording.index import RecordingIndex
 
     try:
@@ -99,10 +99,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not db_path.exists():
         print(f"no database at {db_path} yet: nothing recorded")
         return 0
-    violations, counts = check_recordings(RecordingIndex(open_db(db_path)), cfg.recording.path, deep=args.deep,
-                                          max_bytes=cfg.recording.max_bytes)
+    index = RecordingIndex(open_db(db_path))
+    tolerance = int(args.gap_tolerance * 1000)
+    violations, counts = check_recordings(index, cfg.recording.path, deep=args.deep,
+                                          max_bytes=cfg.recording.max_bytes, gap_tolerance_ms=tolerance)
     print(f"recordings {cfg.recording.path}: {counts['rows']} index rows, {counts['files']} files"
           f"{' (each probed)' if args.deep else ''}")
+    gaps = find_gaps(index, min_ms=tolerance)
+    print(f"{len(gaps)} gap(s) longer than {args.gap_tolerance:g} s between consecutive segments")
+    for g in gaps:
+        print(f"  gap {g.camera} {_utc(g.start_ms)} → {_utc(g.end_ms)} ({g.seconds:.1f} s): {g.label}"
+              f"{' — ' + g.detail if g.detail else ''}")
     for v in violations:
         print(v, file=sys.stderr)
     if violations:
@@ -110,6 +117,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print("all recording invariants hold")
     return 0
+
+
+def _utc(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def cmd_user(args: argparse.Namespace) -> int:
@@ -171,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="validate campy.yaml and verify the recording invariants")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     p.add_argument("--deep", action="store_true", help="also probe every segment with ffprobe")
+    p.add_argument("--gap-tolerance", type=float, default=0.5, metavar="SECONDS",
+                   help="report gaps between consecutive segments longer than this (default 0.5)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("user", help="add a user or set a password")

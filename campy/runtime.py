@@ -101,7 +101,8 @@ class Runtime:
             interval=health_interval,
         )
         self.recording = RecordingManager(db=self.db, clock=self.clock, scrub=self.scrub,
-                                          config=lambda: self.config, source_url=self.restream_url)
+                                          config=lambda: self.config, source_url=self.restream_url,
+                                          health=self.health)
         self.exporter = Exporter(directory=self.data_dir / "exports", clock=self.clock)
         self.alerts: Any = None
         self.detection = DetectionManager(db=self.db, clock=self.clock, config=lambda: self.config,

@@ -118,6 +118,31 @@ def m004_events(db: Database) -> None:
     db.execute("CREATE INDEX events_camera_start ON events (camera, start_ms)")
 
 
+@migrations()
+def m005_recording_log(db: Database) -> None:
+    # What explains a gap in the footage (docs/recording.md, "Gaps"): recorder exits and
+    # stops with their reason, skips in the stream a running recorder received, camera state changes (from health), CamPy's own starts and
+    # stops (a start that finds no clean stop after the previous start = CamPy was killed or
+    # crashed), retention deleting footage between kept segments, and startup recovery
+    # dropping rows whose files are gone (``end_ms`` then ends the range). ``camera`` is NULL for what concerns every camera.
+    db.execute(
+        """
+        CREATE TABLE recording_log (
+            id INTEGER PRIMARY KEY,
+            at_ms INTEGER NOT NULL,
+            end_ms INTEGER,
+            camera TEXT,
+            kind TEXT NOT NULL CHECK (kind IN ('campy_start', 'campy_stop', 'recorder_exit',
+                'recorder_stop', 'camera_offline', 'camera_online', 'retention_delete', 'footage_lost',
+                'stream_gap')),
+            detail TEXT NOT NULL DEFAULT '',
+            CHECK (end_ms IS NULL OR end_ms >= at_ms)
+        )
+        """
+    )
+    db.execute("CREATE INDEX recording_log_at ON recording_log (at_ms)")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

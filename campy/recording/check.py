@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording.index import RecordingIndex
 from campy.recording.layout import INCOMING, QUARANTINE, parse_relpath
 from campy.recording.probe import probe_sync
@@ -30,20 +31,51 @@ class Violation(msgspec.Struct, frozen=True):
 
 
 def check_recordings(index: RecordingIndex, storage: Path, *, deep: bool = False,
-                     max_bytes: int | None = None, settle_s: float = 1.0) -> tuple[list[Violation], dict[str, int]]:
+                     max_bytes: int | None = None, settle_s: float = 1.0,
+                     gap_tolerance_ms: int | None = GAP_TOLERANCE_MS) -> tuple[list[Violation], dict[str, int]]:
     """Every violation found, and counts of what was checked.
 
     While CamPy runs, a segment is briefly in place before its row is inserted, and a
     retention delete briefly has a marked row; so a violation counts only if a second look,
-    ``settle_s`` later, finds it again.
+    ``settle_s`` later, finds it again. ``gap_tolerance_ms``: gaps longer than this with no
+    logged cause are violations (invariant 7); None skips that check.
     """
     first, counts = _check_once(index, storage, deep=deep, max_bytes=max_bytes)
+    if gap_tolerance_ms is not None:
+        first += _gap_violations(index, gap_tolerance_ms)
     if not first or settle_s <= 0:
         return first, counts
     time.sleep(settle_s)
     second, counts = _check_once(index, storage, deep=deep, max_bytes=max_bytes)
-    again = {(v.invariant, v.path) for v in second}
-    return [v for v in first if (v.invariant, v.path) in again], counts
+    if gap_tolerance_ms is not None:
+        second += _gap_violations(index, gap_tolerance_ms)
+    again = {_key(v) for v in second}
+    return [v for v in first if _key(v) in again], counts
+
+
+def _key(v: Violation) -> tuple[int, str, str]:
+    # A gap is named by its camera and times (its message); other violations by their file.
+    return v.invariant, v.path, v.message if v.invariant == 7 else ""
+
+
+def find_gaps(index: RecordingIndex, *, min_ms: int = GAP_TOLERANCE_MS) -> list[Gap]:
+    """Every gap between consecutive segments of a camera, with its cause (``gaps.py``)."""
+    found = index.gaps(min_ms=min_ms)
+    if not found:
+        return []
+    return explain(found, index.log_rows(*log_window(found)))
+
+
+def _gap_violations(index: RecordingIndex, min_ms: int) -> list[Violation]:
+    return [Violation(7, g.camera, f"{g.seconds:.1f} s gap from {_iso(g.start_ms)} to {_iso(g.end_ms)} that nothing "
+                                   "explains (no restart, outage or stop was logged)")
+            for g in find_gaps(index, min_ms=min_ms) if g.cause == "unexplained"]
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,

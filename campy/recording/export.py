@@ -1,7 +1,7 @@
 """Reading footage back: a continuous playback stream and MP4 exports, both stream copy.
 
-Both feed ffmpeg's concat demuxer a list of segment files with ``inpoint``/``outpoint``
-for the first and last, so the output is one continuous MP4 with no seam between
+Both feed ffmpeg's concat demuxer a list of segment files with an ``inpoint`` for the
+first and an ``outpoint`` for each (its indexed span, or the end of the range), so the output is one continuous MP4 with no seam between
 segments and no re-encode. Playback stops at the first gap (the page then jumps to the
 next recorded span), so the stream's clock stays equal to wall-clock footage time.
 """
@@ -58,6 +58,11 @@ def concat_list(storage: Path, segments: Sequence[Segment], *, start_ms: int, en
             lines.append(f"inpoint {(start_ms - seg.start_ms) / 1000:.3f}")
         if end_ms is not None and i == len(segments) - 1 and end_ms < seg.end_ms:
             lines.append(f"outpoint {(end_ms - seg.start_ms) / 1000:.3f}")
+        else:
+            # Each file is cut at its indexed span: its audio runs a few tens of ms past its
+            # last video frame, and stacking whole files made the stream's clock run ahead of
+            # the footage's (~40 ms a segment).
+            lines.append(f"outpoint {(seg.end_ms - seg.start_ms) / 1000:.3f}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,11 @@
-"""The recording index in SQLite: segments and marks.
+"""The recording index in SQLite: segments, marks and the recording log.
 
 Only the main process writes (one writer). A row is inserted only after its file is
 closed, flushed and in place, so every row names a complete file (invariant 1).
+
+Work over many rows (retention, the storage page, a day's timeline) runs in a worker thread
+(``in_thread``); the database gives that thread its own connection, and every write takes
+the one write lock (docs/storage.md).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any
 
 from campy.db.connection import Db
 
-from campy.recording.model import Mark, Segment
+from campy.recording.model import LogRow, Mark, Segment
 
 _SEG_COLS = "id, camera, start_ms, end_ms, size_bytes, path, codec, audio"
 
@@ -30,6 +34,14 @@ class RecordingIndex:
 
     def __init__(self, db: Db) -> None:
         self.db = db
+
+    def in_thread(self) -> RecordingIndex:
+        """This index for work handed to ``asyncio.to_thread``.
+
+        The database gives every thread its own connection and lets one writer in at a time
+        (``campy.db.connection``), so the same object serves any thread; the call marks
+        the places that run off the event loop."""
+        return self
 
     # -- segments ---------------------------------------------------------------------
     def add_segment(self, *, camera: str, start_ms: int, end_ms: int, size_bytes: int, path: str,
@@ -152,3 +164,60 @@ class RecordingIndex:
                 "DELETE FROM marks WHERE end_ms IS NOT NULL AND end_ms < ? "
                 "AND (keep_until_ms IS NULL OR keep_until_ms < ?)", [before_ms, before_ms])
         return cur.rowcount
+
+    # -- recording log (what explains a gap) --------------------------------------------
+    def log(self, *, kind: str, at_ms: int, camera: str | None = None, detail: str = "",
+            end_ms: int | None = None) -> None:
+        with self.db.write():
+            self.db.execute("INSERT INTO recording_log (at_ms, end_ms, camera, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                            [at_ms, end_ms, camera, kind, detail[:500]])
+
+    def log_many(self, rows: Iterable[tuple[int, int | None, str | None, str, str]]) -> None:
+        with self.db.write():
+            self.db.conn.executemany(
+                "INSERT INTO recording_log (at_ms, end_ms, camera, kind, detail) VALUES (?, ?, ?, ?, ?)", list(rows))
+
+    def log_rows(self, start_ms: int, end_ms: int) -> list[LogRow]:
+        """Log rows that touch [start_ms, end_ms], plus each camera's last state before it."""
+        rows = self.db.execute(
+            "SELECT id, at_ms, end_ms, camera, kind, detail FROM recording_log "
+            "WHERE at_ms <= ? AND COALESCE(end_ms, at_ms) >= ? "
+            "UNION SELECT id, at_ms, end_ms, camera, kind, detail FROM recording_log WHERE id IN ("
+            "  SELECT MAX(id) FROM recording_log WHERE at_ms < ? AND kind IN ('camera_offline', 'camera_online') "
+            "  GROUP BY camera) "
+            "ORDER BY at_ms, id", [end_ms, start_ms, start_ms]).fetchall()
+        return [LogRow(id=r[0], at_ms=r[1], end_ms=r[2], camera=r[3], kind=r[4], detail=r[5]) for r in rows]
+
+    def last_campy_row(self) -> LogRow | None:
+        r = self.db.execute("SELECT id, at_ms, end_ms, camera, kind, detail FROM recording_log "
+                            "WHERE kind IN ('campy_start', 'campy_stop') ORDER BY id DESC LIMIT 1").fetchone()
+        return LogRow(id=r[0], at_ms=r[1], end_ms=r[2], camera=r[3], kind=r[4], detail=r[5]) if r else None
+
+    def last_activity_ms(self) -> int | None:
+        """The last time anything was recorded or logged (bounds when a killed CamPy died)."""
+        row = self.db.execute("SELECT MAX(t) FROM (SELECT MAX(end_ms) AS t FROM segments "
+                              "UNION ALL SELECT MAX(at_ms) FROM recording_log)").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def prune_log(self, *, before_ms: int) -> int:
+        with self.db.write():
+            cur = self.db.execute("DELETE FROM recording_log WHERE COALESCE(end_ms, at_ms) < ?", [before_ms])
+        return cur.rowcount
+
+    def gaps(self, *, min_ms: int, since_ms: int | None = None,
+             camera: str | None = None) -> list[tuple[str, int, int]]:
+        """(camera, end of a segment, start of the next) wherever they are more than
+        ``min_ms`` apart, in time order."""
+        where, args = "deleting = 0", list[Any]()
+        if since_ms is not None:
+            where += " AND start_ms >= ?"
+            args.append(since_ms)
+        if camera is not None:
+            where += " AND camera = ?"
+            args.append(camera)
+        rows = self.db.execute(
+            "SELECT camera, prev_end, start_ms FROM (SELECT camera, start_ms, "
+            "LAG(end_ms) OVER (PARTITION BY camera ORDER BY start_ms) AS prev_end "
+            f"FROM segments WHERE {where}) WHERE start_ms - prev_end > ? ORDER BY prev_end",
+            [*args, min_ms]).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]

@@ -16,6 +16,10 @@ INCOMING = ".incoming"
 QUARANTINE = ".quarantine"
 _NAME_RE = re.compile(r"^(\d{8})T(\d{6})\.(\d{3})Z\.mp4$")
 _INCOMING_RE = re.compile(r"^(\d{8})T(\d{6})Z?\.mp4$")
+# ``<ms when the ffmpeg run began>-<segment number>.mp4``: unique even when two segments open
+# within the same second, which happens when a run starts with a backlog of buffered packets
+# (see ``incoming_pattern``).
+_RUN_RE = re.compile(r"^(\d{10,16})-\d+\.mp4$")
 
 
 def segment_relpath(camera: str, start_ms: int) -> str:
@@ -40,8 +44,22 @@ def parse_relpath(rel: str) -> tuple[str, int] | None:
     return parts[0], start_ms
 
 
+def incoming_pattern(run_ms: int) -> str:
+    """ffmpeg's output name for the segments of a run that began at ``run_ms``.
+
+    Not ``-strftime`` names: those have whole seconds, so two segments opened within one
+    second (the first segments of a run that starts with seconds of buffered packets) got the
+    same name; ffmpeg truncated the first while CamPy was moving it, the first row got the
+    second's bytes and the second's line found no file: a hole with no cause."""
+    return f"{run_ms}-%06d.mp4"
+
+
 def incoming_start_ms(name: str) -> int | None:
-    """The opening time (whole seconds, UTC) that ffmpeg put in an incoming file's name."""
+    """A lower bound of an incoming file's opening time (UTC ms) from its name: the start of
+    its ffmpeg run (or the whole second of an older ``-strftime`` name)."""
+    r = _RUN_RE.match(name)
+    if r:
+        return int(r.group(1))
     m = _INCOMING_RE.match(name)
     if not m:
         return None

@@ -3,7 +3,13 @@
 ``reconcile()`` is safe to call at any time: it starts, restarts or stops recorders so they
 match the config (a camera whose recording settings did not change is left alone).
 Retention runs on a schedule and at once when the disk is under pressure (free space below
-the floor or the cap exceeded), checked every few seconds.
+the floor or the cap exceeded), checked every few seconds. A pass (read every row, plan,
+delete) runs in a worker thread on its own SQLite connection, so the event loop never waits
+for it; so do the storage page's aggregates and the gap listing.
+
+The manager also keeps the recording log that explains gaps (``gaps.py``): its own starts
+and stops, every recorder exit and stop, camera state changes read from health, and what
+retention deleted between kept segments.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from campy.clock import Clock
 from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
 from campy.procs import cancel
+from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording.index import RecordingIndex
 from campy.recording.model import DAY_MS, CameraPolicy, RetentionPlan, Segment
 from campy.recording.recorder import Recorder, _check_writable
@@ -32,6 +39,9 @@ from campy.recording.store import SegmentStore
 log = logging.getLogger(__name__)
 
 _PRESSURE_CHECK_S = 3.0
+_HEALTH_CHECK_S = 1.0
+# Health states in which a camera sends nothing to record ("unknown": go2rtc unreachable).
+_DOWN_STATES = {"offline", "auth_failed", "unknown"}
 MAX_MARK_MS = DAY_MS
 
 
@@ -55,7 +65,8 @@ class RecordingManager:
     """Owns recorders and retention; ``await start()``/``await stop()``."""
 
     def __init__(self, *, db: Any, clock: Clock, scrub: Callable[[str], str],
-                 config: Callable[[], CampyConfig], source_url: Callable[[str], str]) -> None:
+                 config: Callable[[], CampyConfig], source_url: Callable[[str], str],
+                 health: Any = None) -> None:
         self.index = RecordingIndex(db)
         self.clock = clock
         self.scrub = scrub
@@ -70,6 +81,8 @@ class RecordingManager:
         self.last_retention: RetentionResult | None = None
         self.recovery: RecoveryReport | None = None
         self.storage_error: str | None = None
+        self.health = health  # campy.health.HealthMonitor: read only, for the recording log
+        self._camera_down: dict[str, bool] = {}
 
     @property
     def cfg(self) -> Any:
@@ -81,6 +94,7 @@ class RecordingManager:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self._log_start()
         self.storage_error = _check_writable(self.storage / ".campy")
         if self.storage_error:
             log.error("recording: %s; live view and the rest of CamPy keep running", self.storage_error)
@@ -89,6 +103,8 @@ class RecordingManager:
         await self.reconcile()
         self._loops.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._loops.append(asyncio.create_task(self._pressure_loop(), name="disk-pressure"))
+        if self.health is not None:
+            self._loops.append(asyncio.create_task(self._health_loop(), name="recording-health-log"))
 
     async def stop(self) -> None:
         for t in self._loops:
@@ -97,14 +113,64 @@ class RecordingManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._loops.clear()
-        await asyncio.gather(*(self._stop_recorder(n) for n in list(self._tasks)), return_exceptions=True)
+        await asyncio.gather(*(self._stop_recorder(n, "CamPy stopping") for n in list(self._tasks)),
+                             return_exceptions=True)
+        self._log("campy_stop", "clean stop")
+
+    # -- the recording log -------------------------------------------------------------
+    def _log(self, kind: str, detail: str = "", *, camera: str | None = None, at_ms: int | None = None) -> None:
+        try:
+            self.index.log(kind=kind, at_ms=self.clock.now_ms() if at_ms is None else at_ms, camera=camera,
+                           detail=self.scrub(detail))
+        except Exception:
+            log.exception("could not write the recording log (%s %s)", kind, camera)
+
+    def _log_start(self) -> None:
+        prev = self.index.last_campy_row()
+        if prev is None:
+            detail = "first start"
+        elif prev.kind == "campy_stop":
+            detail = f"after a clean stop at {_iso(prev.at_ms)}"
+        else:
+            last = self.index.last_activity_ms()
+            detail = ("after an unclean stop (killed or crashed)"
+                      + (f"; last sign of life at {_iso(last)}" if last else ""))
+            log.warning("recording: CamPy did not stop cleanly last time; %s", detail)
+        self._log("campy_start", detail)
+
+    def _on_recorder_event(self, camera: str) -> Callable[..., None]:
+        def on_event(kind: str, detail: str, at_ms: int | None = None) -> None:
+            self._log(kind, detail, camera=camera, at_ms=at_ms)
+
+        return on_event
+
+    def check_health(self) -> None:
+        """Log each camera's move into or out of a state that sends nothing to record."""
+        if self.health is None:
+            return
+        for name, h in self.health.all().items():
+            down = h.state in _DOWN_STATES
+            if down == self._camera_down.get(name, False):
+                continue
+            self._camera_down[name] = down
+            why = f"{h.state}: {h.message}" if h.message else h.state
+            self._log("camera_offline" if down else "camera_online", why if down else "", camera=name,
+                      at_ms=h.since_ms or None)
+
+    async def _health_loop(self) -> None:
+        while True:
+            try:
+                self.check_health()
+            except Exception:
+                log.exception("reading camera health for the recording log failed")
+            await asyncio.sleep(_HEALTH_CHECK_S)
 
     async def reconcile(self) -> None:
         cfg = self._config()
         if Path(cfg.recording.path) != self.store.storage:
             # A new storage path: stop everything, then start against the new path.
             for name in list(self._tasks):
-                await self._stop_recorder(name)
+                await self._stop_recorder(name, "storage path changed")
             self.store = SegmentStore(storage=self.storage, index=self.index, clock=self.clock)
             self.storage_error = _check_writable(self.storage / ".campy")
             if not self.storage_error:
@@ -115,7 +181,8 @@ class RecordingManager:
                 desired[name] = (self._source_url(name), cfg.recording.segment_seconds, str(cfg.recording.path))
         for name in list(self._tasks):
             if desired.get(name) != self._desired.get(name):
-                await self._stop_recorder(name)
+                await self._stop_recorder(name, "recording settings changed" if name in desired
+                                          else "recording turned off for this camera")
         for name, key in desired.items():
             if name not in self._tasks:
                 self._start_recorder(name, key)
@@ -123,7 +190,8 @@ class RecordingManager:
 
     def _start_recorder(self, name: str, key: tuple[Any, ...]) -> None:
         rec = Recorder(camera=name, url=key[0], storage=Path(key[2]), segment_seconds=key[1], sink=self.store,
-                       clock=self.clock, scrub=self.scrub, on_storage_error=self._on_storage_error)
+                       clock=self.clock, scrub=self.scrub, on_storage_error=self._on_storage_error,
+                       on_event=self._on_recorder_event(name))
         self.recorders[name] = rec
         self._tasks[name] = asyncio.create_task(self._supervise(rec), name=f"recorder-{name}")
         self._desired[name] = key
@@ -139,7 +207,10 @@ class RecordingManager:
                 log.exception("camera %s: recorder crashed; restarting", rec.camera)
                 await asyncio.sleep(2)
 
-    async def _stop_recorder(self, name: str) -> None:
+    async def _stop_recorder(self, name: str, reason: str = "stopped") -> None:
+        rec = self.recorders.get(name)
+        if rec is not None:
+            rec.stop_reason = reason
         self._desired.pop(name, None)
         await cancel(self._tasks.pop(name, None))
         self.recorders.pop(name, None)
@@ -168,34 +239,46 @@ class RecordingManager:
             return True
         return free is not None and floor is not None and free < floor
 
-    def plan(self, segments: list[Segment] | None = None) -> RetentionPlan:
+    def plan(self, segments: list[Segment] | None = None, *, index: RecordingIndex | None = None) -> RetentionPlan:
+        idx = index or self.index
         cfg = self._config()
         free, cap, floor = self._limits()
         grace = cfg.recording.grace_seconds * 1000
         policies = {n: policy_of(c, grace_ms=grace) for n, c in cfg.cameras.items()}
-        segs = self.index.all_segments() if segments is None else segments
-        return plan_retention(segs, self.index.all_marks(), policies,
-                              now_ms=self.clock.now_ms(), used_bytes=self.index.used_bytes(), free_bytes=free,
+        segs = idx.all_segments() if segments is None else segments
+        return plan_retention(segs, idx.all_marks(), policies,
+                              now_ms=self.clock.now_ms(), used_bytes=idx.used_bytes(), free_bytes=free,
                               max_bytes=cap, min_free_bytes=floor,
                               default_policy=CameraPolicy(grace_ms=grace))
 
     async def retention_pass(self, reason: str = "schedule") -> RetentionResult:
         async with self._retention_lock:
-            t0 = self.clock.monotonic()
-            every = self.index.all_segments()
-            plan = self.plan(every)
-            by_id = {d.segment_id for d in plan.deletions}
-            segs = [s for s in every if s.id in by_id] if by_id else []
-            freed = self.store.delete(segs)
-            self.index.prune_marks(before_ms=self.clock.now_ms() - 400 * DAY_MS)
-            result = RetentionResult(at_ms=self.clock.now_ms(), reason=reason, deleted=len(segs), freed_bytes=freed,
-                                     shortfall_bytes=plan.shortfall_bytes,
-                                     took_ms=(self.clock.monotonic() - t0) * 1000)
+            # Off the loop: reading 100k rows, planning and the delete bookkeeping take
+            # tenths of a second; the worker thread uses its own connection.
+            result = await asyncio.to_thread(self._retention_work, reason, self.store)
             self.last_retention = result
-            if segs or plan.shortfall_bytes:
-                log.info("retention (%s): deleted %d segments, %.1f MB; shortfall %d bytes", reason, len(segs),
-                         freed / 1e6, plan.shortfall_bytes)
+            if result.deleted or result.shortfall_bytes:
+                log.info("retention (%s): deleted %d segments, %.1f MB; shortfall %d bytes", reason, result.deleted,
+                         result.freed_bytes / 1e6, result.shortfall_bytes)
             return result
+
+    def _retention_work(self, reason: str, store: SegmentStore) -> RetentionResult:
+        t0 = self.clock.monotonic()
+        idx = self.index.in_thread()
+        every = idx.all_segments()
+        plan = self.plan(every, index=idx)
+        by_id = {d.segment_id for d in plan.deletions}
+        segs = [s for s in every if s.id in by_id] if by_id else []
+        now = self.clock.now_ms()
+        if segs:
+            # Logged first: a crash in between leaves a logged range whose files still exist.
+            idx.log_many(_interior_deletions(every, by_id, reason=reason, now_ms=now))
+        freed = store.delete(segs, index=idx)
+        idx.prune_marks(before_ms=now - 400 * DAY_MS)
+        oldest = min((s.start_ms for s in every if s.id not in by_id), default=now)
+        idx.prune_log(before_ms=min(oldest, now - DAY_MS) - DAY_MS)
+        return RetentionResult(at_ms=now, reason=reason, deleted=len(segs), freed_bytes=freed,
+                               shortfall_bytes=plan.shortfall_bytes, took_ms=(self.clock.monotonic() - t0) * 1000)
 
     async def _retention_loop(self) -> None:
         while True:
@@ -248,16 +331,49 @@ class RecordingManager:
     def segments(self, camera: str, start_ms: int, end_ms: int, *, limit: int | None = None) -> list[Segment]:
         return self.index.segments_between(camera, start_ms, end_ms, limit=limit)
 
-    def storage_status(self) -> dict[str, Any]:
+    async def segments_async(self, camera: str, start_ms: int, end_ms: int, *,
+                             limit: int | None = None) -> list[Segment]:
+        """``segments`` in a worker thread (a day of one camera is ~9k rows)."""
+        return await asyncio.to_thread(lambda: self.index.in_thread().segments_between(camera, start_ms, end_ms,
+                                                                                     limit=limit))
+
+    def gaps(self, *, since_ms: int | None = None, camera: str | None = None,
+             index: RecordingIndex | None = None, min_ms: int = GAP_TOLERANCE_MS) -> list[Gap]:
+        """Every gap between consecutive segments since ``since_ms``, with its cause."""
+        idx = index or self.index
+        found = idx.gaps(min_ms=min_ms, since_ms=since_ms, camera=camera)
+        if not found:
+            return []
+        return explain(found, idx.log_rows(*log_window(found)))
+
+    async def recent_gaps(self, *, hours: float = 24, limit: int = 50) -> list[Gap]:
+        since = self.clock.now_ms() - int(hours * 3_600_000)
+        found = await asyncio.to_thread(lambda: self.gaps(since_ms=since, index=self.index.in_thread()))
+        return found[::-1][:limit]
+
+    async def storage_status_async(self) -> dict[str, Any]:
+        """``storage_status`` with its aggregates over every row read in a worker thread."""
+        now = self.clock.now_ms()
+
+        def read() -> tuple[int, dict[str, tuple[int, int]], list[dict[str, Any]]]:
+            idx = self.index.in_thread()
+            return idx.used_bytes(), idx.recent_rate(since_ms=now - 3_600_000), idx.camera_stats()
+
+        return self.storage_status(aggregates=await asyncio.to_thread(read))
+
+    def storage_status(self, *, aggregates: tuple[int, dict[str, tuple[int, int]], list[dict[str, Any]]] | None
+                       = None) -> dict[str, Any]:
         free, cap, floor = self._limits()
         try:
             total = shutil.disk_usage(self.storage).total
         except OSError:
             total = None
-        used = self.index.used_bytes()
         now = self.clock.now_ms()
-        rates = self.index.recent_rate(since_ms=now - 3_600_000)
-        stats = {s["camera"]: s for s in self.index.camera_stats()}
+        if aggregates is None:
+            aggregates = (self.index.used_bytes(), self.index.recent_rate(since_ms=now - 3_600_000),
+                          self.index.camera_stats())
+        used, rates, camera_stats = aggregates
+        stats = {s["camera"]: s for s in camera_stats}
         cameras = []
         for name in sorted(set(stats) | set(self.recorders)):
             s = stats.get(name, {"segments": 0, "size_bytes": 0, "oldest_ms": None, "newest_ms": None})
@@ -286,3 +402,34 @@ class RecordingManager:
                 "used_bytes": used, "max_bytes": cap, "min_free_bytes": floor, "cameras": cameras,
                 "warnings": warnings,
                 "last_retention": msgspec.structs.asdict(last) if last else None}
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _interior_deletions(every: list[Segment], doomed: set[int], *, reason: str,
+                        now_ms: int) -> list[tuple[int, int | None, str | None, str, str]]:
+    """Log rows for deleted runs of segments that leave a gap (a kept segment before them);
+    deleting the oldest footage leaves none, so it is not logged."""
+    rows: list[tuple[int, int | None, str | None, str, str]] = []
+    by_cam: dict[str, list[Segment]] = {}
+    for s in every:
+        by_cam.setdefault(s.camera, []).append(s)
+    for cam, segs in by_cam.items():
+        kept_before = False
+        run: list[Segment] = []
+        for s in segs:
+            if s.id in doomed:
+                if kept_before:
+                    run.append(s)
+                continue
+            if run:
+                rows.append((run[0].start_ms, run[-1].end_ms, cam, "retention_delete", f"retention ({reason})"))
+                run = []
+            kept_before = True
+        if run:
+            rows.append((run[0].start_ms, run[-1].end_ms, cam, "retention_delete", f"retention ({reason})"))
+    return rows

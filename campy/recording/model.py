@@ -70,3 +70,14 @@ class RetentionPlan(msgspec.Struct, frozen=True):
     # bytes the size cap or free-space floor still wanted freed but could not be
     # (everything left is protected by events); 0 when the limits are met.
     shortfall_bytes: int = 0
+
+
+class LogRow(msgspec.Struct, frozen=True):
+    """One row of the recording log: something that explains a gap (see ``gaps.py``)."""
+
+    id: int
+    at_ms: int
+    end_ms: int | None
+    camera: str | None
+    kind: str
+    detail: str = ""

@@ -5,11 +5,14 @@ time it closes one, prints a CSV line (``name,start,end`` in stream seconds) on 
 The recorder turns that line into wall-clock times and hands the file to a ``SegmentSink``
 (the manager), which moves it into place and indexes it.
 
-Times: the first segment of an ffmpeg run ends when its file was last written (ffmpeg
-flushes every packet, so the file's mtime is the wall-clock time of its last packet, even
-when the line reporting it comes late, at ffmpeg's exit); later segments follow on from the
-previous end using the stream's own durations, so consecutive segments neither overlap nor
-leave false gaps. A segment that would end in the future is pulled back to CamPy's clock.
+Times: see ``campy.recording.timing`` (the first segment of a run ends at its file's mtime,
+later ones follow by stream position, slewed towards the files' mtimes). Codecs are probed
+once per ffmpeg run (the first closed segment); later segments take their duration from the
+segment list and their codecs from that probe, so no ``ffprobe`` runs per segment.
+
+Every exit and stop is reported to ``on_event`` (``recorder_exit`` / ``recorder_stop`` with
+the reason), so a gap in the footage can be explained (``campy.recording.gaps``). Retries
+that fail the same way are reported once.
 
 Failure handling: ffmpeg exits when go2rtc or the camera goes away (RTSP read timeout);
 the recorder salvages the segment that was open, waits (backoff capped at 1 s, so
@@ -32,25 +35,27 @@ from typing import Any, Protocol
 
 from campy.clock import Clock
 from campy.procs import die_with_parent, terminate
-from campy.recording.layout import incoming_dir
-from campy.recording.probe import FRAG_FLAGS, ffmpeg_bin
+from campy.recording.layout import incoming_dir, incoming_pattern
+from campy.recording.probe import FRAG_FLAGS, ProbeResult, ffmpeg_bin, probe
+from campy.recording.timing import RunTimeline
 
 log = logging.getLogger(__name__)
 
-_REANCHOR_MS = 2_000
 # Short on purpose: a camera that comes back must be recording again within seconds; a retry
 # against a camera that is still down costs one refused RTSP DESCRIBE.
 _BACKOFF = (0.5, 1.0)
 _STABLE_RUN_S = 30.0
+_MAX_HELD = 6  # segments held at most while a run's backlog drains
 
 
 class SegmentSink(Protocol):
-    async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None) -> Any: ...
+    async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None,
+                     info: ProbeResult | None = None) -> Any: ...
 
     async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Any: ...
 
 
-def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int) -> list[str]:
+def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int, run_ms: int) -> list[str]:
     """The recorder's ffmpeg command line (stream copy only, never a re-encode)."""
     return [
         ffmpeg_bin(), "-nostdin", "-hide_banner", "-loglevel", "warning",
@@ -60,9 +65,9 @@ def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int) -> list[str]:
         "-flush_packets", "1",  # each fragment reaches the file as it is made
         "-f", "segment", "-segment_time", str(segment_seconds), "-segment_format", "mp4",
         "-segment_format_options", f"movflags={FRAG_FLAGS}:frag_duration=1000000",
-        "-reset_timestamps", "1", "-strftime", "1",
+        "-reset_timestamps", "1",
         "-segment_list", "pipe:1", "-segment_list_type", "csv",
-        str(out_dir / "%Y%m%dT%H%M%SZ.mp4"),
+        str(out_dir / incoming_pattern(run_ms)),
     ]
 
 
@@ -71,7 +76,8 @@ class Recorder:
 
     def __init__(self, *, camera: str, url: str, storage: Path, segment_seconds: int, sink: SegmentSink,
                  clock: Clock, scrub: Callable[[str], str],
-                 on_storage_error: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_storage_error: Callable[[str], Awaitable[None]] | None = None,
+                 on_event: Callable[..., None] | None = None) -> None:
         self.camera = camera
         self.url = url
         self.storage = storage
@@ -80,6 +86,9 @@ class Recorder:
         self.clock = clock
         self.scrub = scrub
         self.on_storage_error = on_storage_error
+        self.on_event = on_event
+        # Set by whoever stops the recorder; this default is for a recorder that crashed.
+        self.stop_reason = "the recorder crashed (see the log) and is restarted"
         self.state = "starting"
         self.error: str | None = None
         self.restarts = 0
@@ -88,6 +97,11 @@ class Recorder:
         self.started_ms: int | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self._next_start: int | None = None
+        self._timeline = RunTimeline()
+        self._info: ProbeResult | None = None  # codecs of this ffmpeg run (probed once)
+        self._run_segments = 0
+        self._pending: list[tuple[Path, float, float, int | None]] = []
+        self._reported: str | None = None  # the last exit reason reported to on_event
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
 
     def status(self) -> dict[str, Any]:
@@ -103,6 +117,7 @@ class Recorder:
                 problem = _check_writable(out)
                 if problem:
                     self.state, self.error = "error", problem
+                    self._report("recorder_exit", problem)
                     if self.on_storage_error:
                         await self.on_storage_error(problem)
                     await asyncio.sleep(5)
@@ -118,7 +133,31 @@ class Recorder:
             self.state = "stopped"
             if self.proc is not None:
                 await terminate(self.proc, sig=signal.SIGINT, group=True)
+                # SIGINT lets ffmpeg close the open segment and print its line: index it like
+                # any other (no remux, no probe) before salvaging whatever is left.
+                with contextlib.suppress(Exception):
+                    await self._drain(incoming_dir(self.storage, self.camera))
                 await self._salvage_leftovers(incoming_dir(self.storage, self.camera))
+            if self.on_event is not None:
+                self.on_event("recorder_stop", self.stop_reason)
+
+    def _report(self, kind: str, reason: str) -> None:
+        """Tell ``on_event`` about an exit, once per distinct reason while nothing records."""
+        key = _sans_ids(reason)
+        if self._reported == key:
+            return
+        self._reported = key
+        if self.on_event is not None:
+            self.on_event(kind, reason)
+
+    async def _drain(self, out: Path) -> None:
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return
+        rest = await asyncio.wait_for(proc.stdout.read(), 5)
+        for line in rest.decode(errors="replace").splitlines():
+            await self._on_line(out, line.strip())
+        await self._flush_pending()
 
     async def _salvage_leftovers(self, out: Path) -> None:
         """Whatever ffmpeg left in .incoming (the open segment of a run that died)."""
@@ -140,9 +179,12 @@ class Recorder:
 
     async def _run_once(self, out: Path) -> None:
         self.state, self._next_start = "starting", None
+        self._timeline = RunTimeline(prev_end_ms=self.last_segment_end_ms)
+        self._info, self._run_segments, self._pending = None, 0, []
         self._stderr.clear()
         self.proc = await asyncio.create_subprocess_exec(
-            *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds),
+            *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds,
+                         run_ms=self.clock.now_ms()),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             # SIGINT lets ffmpeg close the open segment cleanly if CamPy dies.
@@ -158,6 +200,7 @@ class Recorder:
                 if not line:
                     break
                 await self._on_line(out, line.decode(errors="replace").strip())
+            await self._flush_pending()
             await self.proc.wait()
         finally:
             with contextlib.suppress(BaseException):
@@ -168,6 +211,9 @@ class Recorder:
         # The same failure on every retry (a camera that is down) is logged once, not every time.
         same = _sans_ids(tail) == _sans_ids(self.error or "")
         self.state, self.error = "waiting", tail
+        if self._run_segments:
+            self._reported = None  # this run recorded: its end is news even if the reason is not
+        self._report("recorder_exit", tail)
         (log.debug if same else log.warning)("camera %s: recorder stopped (%s); restarting", self.camera,
                                              tail[-300:])
 
@@ -185,45 +231,83 @@ class Recorder:
         parts = line.rsplit(",", 2)
         if len(parts) != 3:
             return
-        name, t0, t1 = parts
+        name, t0s, t1s = parts
         try:
-            dur_ms = int(round((float(t1) - float(t0)) * 1000))
+            t0, t1 = float(t0s), float(t1s)
         except ValueError:
             return
-        if dur_ms <= 0:
+        if t1 <= t0:
             return
         file = out / os.path.basename(name)
-        now = self.clock.now_ms()
-        start = self._next_start
-        if start is None:
-            start = _anchor(file, now) - dur_ms
-        elif start + dur_ms > now + _REANCHOR_MS:
-            start = now - dur_ms  # footage cannot end in the future: our clock wins
-        seg = await self.sink.commit(self.camera, file, start_ms=start,
-                                     end_ms=start + dur_ms)
-        self._next_start = start + dur_ms
+        try:
+            mtime_ms: int | None = int(file.stat().st_mtime * 1000)
+        except OSError:
+            mtime_ms = None
+        if self._timeline.anchored:
+            await self._place(file, t0, t1, mtime_ms)
+            return
+        # A run often starts with a backlog (ffmpeg, slow to start under load, writes seconds
+        # of buffered packets at once): the first files' mtimes are late. Hold the run's first
+        # segments until one is written at the stream's own pace, then anchor them all on the
+        # smallest lag seen (docs/recording.md, "Time").
+        self._pending.append((file, t0, t1, mtime_ms))
+        if self._live():
+            await self._flush_pending()
+
+    def _live(self) -> bool:
+        p = self._pending
+        if len(p) >= _MAX_HELD:
+            return True
+        if len(p) < 2:
+            return False
+        (_, _, a1, am), (_, _, b1, bm) = p[-2], p[-1]
+        return am is None or bm is None or (bm - am) >= 0.5 * (b1 - a1) * 1000
+
+    async def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        first_t1 = pending[0][2]
+        ends = [m - int(round((t1 - first_t1) * 1000)) for _, _, t1, m in pending if m is not None]
+        for i, (file, t0, t1, _m) in enumerate(pending):
+            # Later held segments follow by stream position alone: their mtimes are the backlog's.
+            await self._place(file, t0, t1, (min(ends) if ends else None) if i == 0 else None)
+
+    async def _place(self, file: Path, t0: float, t1: float, mtime_ms: int | None) -> None:
+        start, end = self._timeline.place(t0, t1, mtime_ms=mtime_ms, now_ms=self.clock.now_ms())
+        if self._timeline.jump_ms and self.on_event is not None:
+            # ffmpeg kept running but its input skipped: go2rtc lost the camera for a moment
+            # and reconnected. Logged so the gap it leaves has a name.
+            self.on_event("stream_gap", f"the stream skipped {self._timeline.jump_ms / 1000:.1f} s "
+                                        "(go2rtc reconnected to the camera)", at_ms=start)
+        info = None
+        if self._info is not None:
+            info = ProbeResult(duration_ms=end - start, codec=self._info.codec, audio=self._info.audio)
+        elif file.exists():
+            # Once per ffmpeg run: the codecs cannot change within a stream copy.
+            probed = await probe(file)
+            if probed is not None:
+                self._info = probed
+                info = ProbeResult(duration_ms=end - start, codec=probed.codec, audio=probed.audio)
+        seg = await self.sink.commit(self.camera, file, start_ms=start, end_ms=end, info=info)
+        self._next_start = end
         if seg is not None:
             if self.state != "recording" and self.error:
                 log.info("camera %s: recording again", self.camera)
             self.state, self.error = "recording", None
+            self._reported = None
             self.segments += 1
+            self._run_segments += 1
             self.last_segment_end_ms = getattr(seg, "end_ms", None)
-            self._next_start = max(self._next_start, self.last_segment_end_ms or 0)
+            if self.last_segment_end_ms is not None and self.last_segment_end_ms != end:
+                # The store moved it (it would have overlapped the previous run's last segment).
+                self._timeline.moved(self.last_segment_end_ms)
+            self._next_start = max(end, self.last_segment_end_ms or 0)
 
 
 def _sans_ids(text: str) -> str:
     """ffmpeg's message without the pointer values that differ between runs."""
     return re.sub(r"0x[0-9a-f]+", "", text)
-
-
-def _anchor(file: Path, now_ms: int) -> int:
-    """When a segment's last packet was written: its file's mtime (ffmpeg flushes every
-    packet), which stays right even when the line reporting it comes late (at ffmpeg's exit)."""
-    try:
-        mtime_ms = int(file.stat().st_mtime * 1000)
-    except OSError:
-        return now_ms
-    return min(now_ms, mtime_ms) if now_ms - mtime_ms < 60_000 else now_ms
 
 
 def _check_writable(directory: Path) -> str | None:

@@ -51,6 +51,7 @@ async def recover(store: SegmentStore) -> RecoveryReport:
             (storage / rel).unlink()
         index.remove([seg_id])
         report.finished_deletes += 1
+    lost = []
 
     known = index.paths()
     seen: set[str] = set()
@@ -86,6 +87,13 @@ async def recover(store: SegmentStore) -> RecoveryReport:
                     report.quarantined += 1
     missing = [seg_id for rel, seg_id in known.items() if rel not in seen]
     if missing:
+        # Their footage is gone: say so where a gap is explained (campy check, storage page).
+        for seg_id in missing:
+            seg = index.segment(seg_id)
+            if seg is not None:
+                lost.append((seg.start_ms, seg.end_ms, seg.camera, "footage_lost",
+                             "its file was gone at startup (deleted outside CamPy?)"))
+        index.log_many(lost)
         index.remove(missing)
         report.dropped_rows = len(missing)
         log.warning("recording index: dropped %d rows whose files are gone", len(missing))

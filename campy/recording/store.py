@@ -91,7 +91,8 @@ class SegmentStore:
             # packet); the name (opening time, whole seconds) is the fallback.
             opened = incoming_start_ms(file.name)
             start_ms = int(st.st_mtime * 1000) - info.duration_ms
-            if opened is not None and abs(start_ms - opened) > 60_000:
+            # A start long before its run began means the mtime is wrong (a clock step).
+            if opened is not None and start_ms < opened - 60_000:
                 start_ms = opened
         log.info("camera %s: salvaged %.1f s from an interrupted segment", camera, info.duration_ms / 1000)
         return self._place(camera, file, start_ms=start_ms, duration_ms=info.duration_ms,
@@ -128,12 +129,14 @@ class SegmentStore:
             os.replace(file, target)
             log.warning("camera %s: %s segment %s moved to %s", camera, why, file.name, target)
 
-    def delete(self, segments: Iterable[Segment]) -> int:
-        """Delete segments in the safe order; returns bytes freed."""
+    def delete(self, segments: Iterable[Segment], *, index: RecordingIndex | None = None) -> int:
+        """Delete segments in the safe order; returns bytes freed. ``index``: the calling
+        thread's own (a retention pass runs in a worker thread)."""
+        idx = index or self.index
         segs = list(segments)
         if not segs:
             return 0
-        self.index.mark_deleting([s.id for s in segs])
+        idx.mark_deleting([s.id for s in segs])
         freed = 0
         gone: list[int] = []
         for s in segs:
@@ -147,7 +150,7 @@ class SegmentStore:
                 log.warning("could not delete %s: %s", s.path, err)
                 continue
             gone.append(s.id)
-        self.index.remove(gone)
+        idx.remove(gone)
         for s in segs:
             with contextlib.suppress(OSError):
                 (self.storage / s.path).parent.rmdir()  # an hour directory left empty

@@ -99,13 +99,13 @@ class MarkIn(msgspec.Struct, forbid_unknown_fields=True):
     label: str | None = None
 
 
-def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end_ms: int) -> ExportJob:
+async def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end_ms: int) -> ExportJob:
     runtime = _camera(request, name)
     if end_ms <= start_ms:
         raise BadRequest("end must be after start", fields={"end_ms": "after start_ms"})
     if end_ms - start_ms > MAX_EXPORT_MS:
         raise BadRequest("an export may span at most 24 hours", fields={"end_ms": "at most 24 h after start"})
-    segs = runtime.recording.segments(name, start_ms, end_ms)
+    segs = await runtime.recording.segments_async(name, start_ms, end_ms)  # up to a day: off the loop
     if not segs:
         raise NotFound("nothing was recorded in that range")
     return runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
@@ -113,13 +113,14 @@ def _start_export(request: Request[Any, Any, Any], name: str, start_ms: int, end
                                   segments=segs)
 
 
-def _playable(request: Request[Any, Any, Any], name: str, start: str | None) -> tuple[Any, int, list[Segment]]:
+async def _playable(request: Request[Any, Any, Any], name: str,
+                    start: str | None) -> tuple[Any, int, list[Segment]]:
     """(runtime, start in ms, the contiguous run of segments from there) or a 4xx."""
     runtime = _camera(request, name)
     start_ms = parse_time(start, name="start")
     if start_ms is None:
         raise BadRequest("start is required", fields={"start": "required"})
-    segs = contiguous(runtime.recording.segments(name, start_ms, start_ms + 3_600_000), start_ms)
+    segs = contiguous(await runtime.recording.segments_async(name, start_ms, start_ms + 3_600_000), start_ms)
     if not segs:
         raise NotFound("nothing was recorded at or after that time (within an hour)")
     return runtime, start_ms, segs
@@ -137,22 +138,22 @@ class RecordingsApi(Controller):
     path = "/api"
     guards = [require_user]
 
-    @get("/cameras/{name:str}/recordings", sync_to_thread=False)
-    def recordings(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
-                   end: FromQuery[str | None] = None) -> list[dict[str, Any]]:
+    @get("/cameras/{name:str}/recordings")
+    async def recordings(self, request: Request[Any, Any, Any], name: FromPath[str],
+                         start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> list[dict[str, Any]]:
         """Segments of a camera overlapping [start, end) (default: the last 24 h), oldest first."""
         runtime = _camera(request, name)
         start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
-        segs = runtime.recording.segments(name, start_ms, end_ms, limit=MAX_LIST_ROWS)
+        segs = await runtime.recording.segments_async(name, start_ms, end_ms, limit=MAX_LIST_ROWS)
         return [segment_view(name, s) for s in segs]
 
-    @get("/cameras/{name:str}/timeline", sync_to_thread=False)
-    def timeline(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
-                 end: FromQuery[str | None] = None) -> dict[str, Any]:
+    @get("/cameras/{name:str}/timeline")
+    async def timeline(self, request: Request[Any, Any, Any], name: FromPath[str],
+                       start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> dict[str, Any]:
         """Recorded spans (gaps merged away up to 1.5 s) and marks, for drawing a timeline."""
         runtime = _camera(request, name)
         start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
-        segs = runtime.recording.segments(name, start_ms, end_ms)
+        segs = await runtime.recording.segments_async(name, start_ms, end_ms)
         spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
         return {"camera": name, "start_ms": start_ms, "end_ms": end_ms,
                 "spans": [{"start_ms": a, "end_ms": b} for a, b in spans],
@@ -174,7 +175,7 @@ class RecordingsApi(Controller):
                    start: FromQuery[str | None] = None) -> Stream:
         """One continuous fragmented MP4 from ``start`` to the next gap (stream copy). Stream
         copy begins at a keyframe: pass a ``start`` from ``/playback`` to begin exactly there."""
-        runtime, start_ms, segs = _playable(request, name, start)
+        runtime, start_ms, segs = await _playable(request, name, start)
         begin = max(start_ms, segs[0].start_ms)
         return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
                       headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
@@ -188,7 +189,7 @@ class RecordingsApi(Controller):
         The stream's time 0 is exactly ``start_ms``, so a player shows footage time as
         ``start_ms + currentTime``.
         """
-        runtime, want, segs = _playable(request, name, start)
+        runtime, want, segs = await _playable(request, name, start)
         seg = segs[0]
         begin = seg.start_ms
         if want > seg.start_ms:
@@ -203,7 +204,7 @@ class RecordingsApi(Controller):
     @post("/cameras/{name:str}/exports", status_code=202)
     async def create_export(self, request: Request[Any, Any, Any], name: FromPath[str],
                             data: JSONBody[ExportIn]) -> dict[str, Any]:
-        return _start_export(request, name, data.start_ms, data.end_ms).view()
+        return (await _start_export(request, name, data.start_ms, data.end_ms)).view()
 
     @get("/cameras/{name:str}/export.mp4")
     async def export_now(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
@@ -213,7 +214,7 @@ class RecordingsApi(Controller):
             raise BadRequest("start and end are required", fields={"start": "required", "end": "required"})
         start_ms, end_ms = time_range(start, end, now_ms=request.app.state.runtime.clock.now_ms(),
                                       max_ms=MAX_EXPORT_MS)
-        job = _start_export(request, name, start_ms, end_ms)
+        job = await _start_export(request, name, start_ms, end_ms)
         await request.app.state.runtime.exporter.wait(job)
         if job.state != "done":
             raise Conflict(f"export failed: {job.error}")
@@ -240,9 +241,11 @@ class RecordingsApi(Controller):
         return runtime.recording.add_mark(name, kind=data.kind, start_ms=data.start_ms, end_ms=data.end_ms,
                                           seconds=data.seconds, label=data.label, source="api")
 
-    @get("/storage", sync_to_thread=False)
-    def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        status = request.app.state.runtime.recording.storage_status()
+    @get("/storage")
+    async def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        recording = request.app.state.runtime.recording
+        status = await recording.storage_status_async()
+        status["gaps"] = [msgspec.structs.asdict(g) | {"cause_label": g.label} for g in await recording.recent_gaps()]
         if not current_user(request).is_admin:
             status.pop("path", None)
         return status
@@ -262,11 +265,11 @@ def _day(day: str | None, now_ms: int) -> tuple[str, int]:
         raise BadRequest(f"day must be YYYY-MM-DD, not {day!r}", fields={"day": "YYYY-MM-DD"}) from None
 
 
-def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
+async def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
     """The day strip (overview) and one hour of it (detail), both clickable to play."""
     now = runtime.clock.now_ms()
     day, start = _day(day, now)
-    segs = runtime.recording.segments(name, start, start + DAY_MS)
+    segs = await runtime.recording.segments_async(name, start, start + DAY_MS)
     spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
     marks = runtime.recording.index.marks_between(name, start, start + DAY_MS)
     svg = day_timeline_svg(day_start_ms=start, spans=spans, marks=marks, now_ms=now)
@@ -293,16 +296,16 @@ def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None 
 class RecordingsPages(Controller):
     guards = [require_user]
 
-    @get("/cameras/{name:str}/recordings", sync_to_thread=False)
-    def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None,
-                        hour: FromQuery[int | None] = None, at: FromQuery[str | None] = None) -> Template:
+    @get("/cameras/{name:str}/recordings")
+    async def recordings_page(self, request: HTMXRequest, name: FromPath[str], day: FromQuery[str | None] = None,
+                              hour: FromQuery[int | None] = None, at: FromQuery[str | None] = None) -> Template:
         """A camera's recordings; ``at`` (ms) opens its day and hour and plays from there."""
         runtime = _camera(request, name)
         at_ms = parse_time(at, name="at")
         if at_ms is not None:
             day = day_of(at_ms)
             hour = (at_ms - day_start_ms(day)) // 3_600_000
-        ctx = timeline_context(runtime, name, day, hour)
+        ctx = await timeline_context(runtime, name, day, hour)
         ctx["at_ms"] = at_ms
         cam = runtime.config.cameras.get(name)
         rec = runtime.recording.recorders.get(name)
@@ -319,7 +322,7 @@ class RecordingsPages(Controller):
         end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms")
         if start_ms is None or end_ms is None:
             raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
-        job = _start_export(request, name, start_ms, end_ms)
+        job = await _start_export(request, name, start_ms, end_ms)
         return Template("_export.html", context={"job": job.view()})
 
     @post("/cameras/{name:str}/marks", status_code=200)
@@ -341,10 +344,11 @@ class RecordingsPages(Controller):
     def export_partial(self, request: HTMXRequest, job_id: FromPath[str]) -> Template:
         return Template("_export.html", context={"job": _job(request, job_id).view()})
 
-    @get("/storage", sync_to_thread=False)
-    def storage_page(self, request: HTMXRequest) -> Template:
+    @get("/storage")
+    async def storage_page(self, request: HTMXRequest) -> Template:
         runtime = request.app.state.runtime
-        status = runtime.recording.storage_status()
+        status = await runtime.recording.storage_status_async()
+        gaps = await runtime.recording.recent_gaps()
         rows = [StorageRow(camera=c["camera"], size_bytes=c["size_bytes"], oldest_ms=c["oldest_ms"],
                            bytes_per_day=(c["bytes_per_second"] * 86400) if c["bytes_per_second"] else None)
                 for c in status["cameras"]]
@@ -353,7 +357,8 @@ class RecordingsPages(Controller):
                          bytes_per_day=rate) if rate else None
         chart = storage_chart_svg(rows, free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"])
         return Template("storage.html", context={
-            "status": status, "chart": chart, "rate_per_day": human_bytes(int(rate)) if rate else None,
+            "status": status, "chart": chart, "gaps": gaps, "rate_per_day": human_bytes(int(rate)) if rate else None,
             "days_left": left, "human_bytes": human_bytes, "is_admin": current_user(request).is_admin,
             "fmt_ms": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms else "–",
+            "fmt_s": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%m-%d %H:%M:%S"),
         })

@@ -126,3 +126,77 @@ def test_marks_are_validated(tmp_path, clock):
             mgr.add_mark("yard", **kwargs)
     mark = mgr.add_mark("yard", seconds=30)
     assert mark["end_ms"] - mark["start_ms"] == 30_000
+
+
+def test_events_mode_deletions_between_kept_footage_are_logged_as_the_gaps_cause(tmp_path, clock):
+    mgr = make_manager(tmp_path, clock, mode="events")
+    t0 = clock.now_ms()
+    record(mgr, t0, 10)
+    mgr.add_mark("yard", start_ms=t0, end_ms=t0 + 1000)                       # keeps the first segment
+    mgr.add_mark("yard", start_ms=t0 + 17_000, end_ms=t0 + 18_000)            # and the last one
+    clock.advance(120)  # past the grace
+    assert asyncio.run(mgr.retention_pass()).deleted > 0
+    [gap] = mgr.gaps()
+    assert gap.cause == "retention" and gap.start_ms <= t0 + 4_000 and gap.end_ms >= t0 + 12_000
+
+
+class _Health:
+    def __init__(self):
+        self.states = {}
+
+    def all(self):
+        return self.states
+
+
+class _H:
+    def __init__(self, state, since_ms, message=""):
+        self.state, self.since_ms, self.message = state, since_ms, message
+
+
+def test_camera_outages_and_campy_restarts_are_logged_and_name_gaps(tmp_path, clock):
+    mgr = make_manager(tmp_path, clock)
+    mgr.health = _Health()
+    mgr._log_start()
+    t0 = clock.now_ms()
+    record(mgr, t0, 2)                                                        # ends at t0 + 4 s
+    mgr.health.states["yard"] = _H("online", t0)
+    mgr.check_health()
+    mgr.health.states["yard"] = _H("offline", t0 + 10_000, "no data from the camera for 6 s")
+    mgr.check_health()
+    mgr.check_health()                                                        # no change, no row
+    mgr.health.states["yard"] = _H("online", t0 + 30_000)
+    mgr.check_health()
+    record(mgr, t0 + 32_000, 2)                                               # the camera is back
+    clock.advance(40)
+    mgr._log("campy_stop", "clean stop")
+    clock.advance(20)
+    mgr._log_start()                                                          # a clean restart
+    record(mgr, clock.now_ms(), 1)
+    clock.advance(20)
+    mgr._log_start()                                                          # killed: no stop logged
+    record(mgr, clock.now_ms(), 1)
+    gaps = mgr.gaps()
+    assert [g.cause for g in gaps] == ["camera_offline", "campy_down", "campy_down"], gaps
+    assert "no data" in gaps[0].detail
+    assert "clean stop" in gaps[1].detail and "unclean" in gaps[2].detail
+    kinds = [r[0] for r in mgr.index.db.execute("SELECT kind FROM recording_log ORDER BY id").fetchall()]
+    assert kinds.count("camera_offline") == 1 and kinds.count("camera_online") == 1
+
+
+def test_retention_runs_off_the_event_loop(tmp_path, clock):
+    import threading
+
+    mgr = make_manager(tmp_path, clock)
+    record(mgr, clock.now_ms(), 2)
+    seen = []
+    real = mgr._retention_work
+
+    def spy(*args):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return real(*args)
+
+    mgr._retention_work = spy
+    clock.advance(2 * 86_400)
+    assert asyncio.run(mgr.retention_pass()).deleted == 2
+    assert seen == [False]
+    assert kept_starts(mgr) == []
