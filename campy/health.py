@@ -208,6 +208,7 @@ class HealthMonitor:
                 k in track.bytes_by_producer for k in current
             )
             track.bytes_by_producer, track.at = current, now
+            log.debug("health %s: stream=%s current=%s grown=%s flowing=%s stalled_since=%s next_probe=%.1f now=%.1f state=%s", name, stream_name, current, grown, flowing, track.stalled_since, track.next_probe_at, now, self.get(name).state)
             if flowing:
                 track.probe_failures, track.next_probe_at, track.stalled_since = 0, 0.0, 0.0
                 self._set(name, ONLINE, "", bitrate_kbps=grown * 8 / 1000 / max(dt, 1e-3), viewers=viewers)
@@ -249,6 +250,7 @@ class HealthMonitor:
             track.next_probe_at = self._clock.monotonic() + delay
             self._set(name, classify_error(text), text, bitrate_kbps=0.0, viewers=viewers)
             return "failed"
+        log.debug("health %s: probe %s -> %s (stale %s)", name, stream_name, _producer_state(probed), stale)
         if stale is not None and _producer_state(probed) == stale:
             track.next_probe_at = self._clock.monotonic() + _PROBE_BACKOFF[0]
             return "stale"

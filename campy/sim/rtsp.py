@@ -100,6 +100,12 @@ class RtspServer:
     # -- protocol --------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections_total += 1
+        if self.faults.refuse:
+            # Accepted just before the listener closed, but this task started only after
+            # drop_all() ran: without this it would be the one connection that survives the
+            # fault and keeps streaming (a "refusing" camera that still sends video).
+            writer.transport.abort()
+            return
         self._writers.add(writer)
         session: _Session | None = None
         try:
