@@ -188,6 +188,10 @@ def _role_of(p: psutil.Process, campy_pid: int, sim_pids: set[int]) -> str | Non
 class Samples:
     cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ROLES, 0.0))
     rss: dict[str, list[int]] = field(default_factory=lambda: {r: [] for r in ROLES})
+    # PSS splits a shared page between the processes that map it: summed over processes it
+    # is the memory they really take together (summed RSS counts each shared library, e.g.
+    # libavcodec in every ffmpeg, once per process).
+    pss: dict[str, list[int]] = field(default_factory=lambda: {r: [] for r in ROLES})
     det: dict[str, list[tuple[float, str, float]]] = field(default_factory=dict)  # cam → (t, state, fps)
     cam_state: dict[str, list[str]] = field(default_factory=dict)
     last_cpu: dict[tuple[int, float], float] = field(default_factory=dict)
@@ -204,6 +208,7 @@ def sample_procs(s: Samples, campy_pid: int, sim_pids: set[int], *, counting: bo
         t = psutil.Process(campy_pid).cpu_times()
         s.reaped.append(t.children_user + t.children_system)
     rss = dict.fromkeys(ROLES, 0)
+    pss = dict.fromkeys(ROLES, 0)
     for p in procs:
         role = role_of(p, campy_pid, sim_pids)
         if role is None:
@@ -213,7 +218,9 @@ def sample_procs(s: Samples, campy_pid: int, sim_pids: set[int], *, counting: bo
                 t = p.cpu_times()
                 cpu = t.user + t.system
                 key = (p.pid, p.create_time())
-                rss[role] += p.memory_info().rss
+                mem = p.memory_full_info()
+                rss[role] += mem.rss
+                pss[role] += getattr(mem, "pss", mem.rss)
         except psutil.Error:
             continue
         # A process born during the window counts from 0: a restart's cost is the stack's cost.
@@ -224,6 +231,7 @@ def sample_procs(s: Samples, campy_pid: int, sim_pids: set[int], *, counting: bo
     if counting:
         for role in ROLES:
             s.rss[role].append(rss[role])
+            s.pss[role].append(pss[role])
 
 
 def proc_by(campy_pid: int, pred: Any) -> psutil.Process | None:
@@ -462,7 +470,7 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
         goal = (f"rec {_mark(ratio >= 0.999)} gap {_mark(gap <= 2)} det {_mark(fps >= 0.95 * args.fps)}")
         print(f"{cam:8} {ratio:9.4f} {gap:9.1f} {fps:8.2f} {args.fps:6.1f} {ok_pct:8.0f} "
               f"{(states[-1] if states else '?') + f', {online:.0f} %':>24} {unindexed.get(cam, 0):9d}  {goal}")
-    print(f"\n{'role':20} {'CPU % of a core':>15} {'RSS MiB med':>12} {'RSS MiB max':>12}")
+    print(f"\n{'role':20} {'CPU % of a core':>15} {'RSS MiB med':>12} {'RSS MiB max':>12} {'PSS MiB med':>12}")
     stack_cpu = stack_rss = 0.0
     for role in ROLES:
         cpu = 100 * s.cpu_s[role] / wall
@@ -472,7 +480,8 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
             note = "  (no such process)" if role == "inference service" else ""
             print(f"{role:20} {'-':>15} {'-':>12} {'-':>12}{note}")
             continue
-        print(f"{role:20} {cpu:15.1f} {med / 2**20:12.0f} {mx / 2**20:12.0f}")
+        pss_med = statistics.median(s.pss[role]) if s.pss[role] else 0
+        print(f"{role:20} {cpu:15.1f} {med / 2**20:12.0f} {mx / 2**20:12.0f} {pss_med / 2**20:12.0f}")
         if role != "simulators":
             stack_cpu += cpu
     if len(s.reaped) >= 2:
@@ -480,12 +489,16 @@ def report(args: argparse.Namespace, names: list[str], segs: dict[str, list[tupl
         # mostly too short-lived for the samples above. A process killed by a fault was also
         # sampled while it lived, so this row overlaps the roles a little in a faults run.
         print(f"{'(reaped children)':20} {100 * (s.reaped[-1] - s.reaped[0]) / wall:15.1f} {'-':>12} {'-':>12}"
-              "   not in the stack sum; mostly the per-segment ffprobe")
+              "   not in the stack sum: children CamPy waited for (a run's codec probe, exports,"
+              " and in a faults run the killed processes, counted again)")
     sums = [sum(s.rss[r][i] for r in ROLES if r != "simulators") for i in range(len(s.rss["CamPy main"]))]
     stack_rss = max(sums, default=0)
+    pss_sums = [sum(s.pss[r][i] for r in ROLES if r != "simulators") for i in range(len(s.pss["CamPy main"]))]
+    stack_pss = max(pss_sums, default=0)
     print(f"{'stack (no sims)':20} {stack_cpu:15.1f} {statistics.median(sums) / 2**20 if sums else 0:12.0f} "
-          f"{stack_rss / 2**20:12.0f}   goals: CPU < 100 % {_mark(stack_cpu < 100)}, "
-          f"RSS < 2 GiB {_mark(stack_rss < 2 * GIB)}")
+          f"{stack_rss / 2**20:12.0f} {statistics.median(pss_sums) / 2**20 if pss_sums else 0:12.0f}"
+          f"   goals: CPU < 100 % {_mark(stack_cpu < 100)}, memory < 2 GiB: PSS {_mark(stack_pss < 2 * GIB)}"
+          f" (max {stack_pss / 2**20:.0f} MiB), summed RSS {_mark(stack_rss < 2 * GIB)}")
     if lag:
         a, r = lag["since_start"], lag["recent"]
         print(f"\nevent-loop lag (ms)  since start: p50 {a['p50_ms']} p99 {a['p99_ms']} max {a['max_ms']}  |  "
