@@ -218,21 +218,31 @@ def test_if_range(client: TestClient[Litestar], data: bytes) -> None:
     assert r.content == data
 
 
-def test_if_range_date_of_a_file_modified_just_now_is_not_trusted(tmp_path: Path) -> None:
+def test_if_range_date_of_a_file_modified_just_now_is_not_trusted(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "live.mp4"
     path.write_bytes(b"x" * 1000)
+    modified = int(ranges.time.time()) - 100  # a whole second, so "just now" is unambiguous
+    os.utime(path, (modified, modified))
     with TestClient(make_app({"live": path})) as c:
         r = c.get("/api/files/live")
         assert r.status_code == 200
+        # Half a second after the modification the date is a weak validator: Range ignored.
+        # (Pinned, not read from the wall clock: a test that crossed a second boundary
+        # between writing the file and asking would see a strong date.)
+        monkeypatch.setattr(ranges, "_now", lambda: modified + 0.5)
         fresh = c.get("/api/files/live", headers={"range": "bytes=0-9",
                                                   "if-range": r.headers["last-modified"]})
-        # modified within the last second: a weak validator, so the Range is ignored
         assert fresh.status_code == 200
         assert len(fresh.content) == 1000
         by_etag = c.get("/api/files/live", headers={"range": "bytes=0-9",
                                                     "if-range": r.headers["etag"]})
         assert by_etag.status_code == 206
         assert by_etag.content == b"x" * 10
+        # Two seconds on, the same date is strong and the Range is honoured.
+        monkeypatch.setattr(ranges, "_now", lambda: modified + 2.0)
+        later = c.get("/api/files/live", headers={"range": "bytes=0-9",
+                                                  "if-range": r.headers["last-modified"]})
+        assert later.status_code == 206 and later.content == b"x" * 10
 
 
 def test_content_disposition(client: TestClient[Litestar]) -> None:
