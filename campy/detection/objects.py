@@ -32,7 +32,6 @@ at load time.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -50,10 +49,6 @@ log = logging.getLogger(__name__)
 Layout = Literal["auto", "yolov8", "yolox"]
 STRIDES = (8, 16, 32)
 PAD_VALUE = 114
-ULTRALYTICS_MISSING = (
-    "ultralytics is not installed; it is an optional extra (AGPL-3.0, pulls torch): "
-    "pip install 'campy[ultralytics]'"
-)
 
 # COCO's own 80 names in model output order (as Ultralytics' coco.yaml spells them). The
 # YOLOX-Nano coco_classes.txt uses VOC spellings for six of them (motorbike, aeroplane, sofa,
@@ -425,61 +420,10 @@ def _load_opencv(cfg: DetectorConfig) -> ObjectDetector:
     return YoloDetector(cfg, run, size, backend="opencv")
 
 
-def _import_yolo() -> Any:
-    try:
-        from ultralytics import YOLO
-    except ImportError as err:
-        raise ModelError(ULTRALYTICS_MISSING) from err
-    return YOLO
-
-
-class UltralyticsDetector(ObjectDetector):
-    """A ``.pt`` model run by ultralytics itself (optional extra, AGPL-3.0)."""
-
-    def __init__(self, cfg: DetectorConfig, yolo: Any, path: Path) -> None:
-        try:
-            self._model = yolo(str(path), task="detect")
-        except Exception as err:  # ultralytics/torch raise many types for a bad file
-            raise ModelError(f"cannot load {path} with ultralytics: {_first_line(err)}") from err
-        names = self._model.names
-        nc = len(names)
-        self.labels = ([str(names[i]) for i in range(nc)] if cfg.labels is None
-                       else _load_labels(cfg.labels, nc))
-        self.input_size = cfg.input_size or 640
-        self.score_threshold, self.nms_iou = cfg.score_threshold, cfg.nms_iou
-        self.backend, self.layout = "ultralytics", "yolov8"
-
-    def _candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        t0 = time.perf_counter()
-        res = self._model.predict(image, imgsz=self.input_size, conf=self.score_threshold,
-                                  iou=self.nms_iou, verbose=False)[0]
-        ms = (time.perf_counter() - t0) * 1000.0
-        b = res.boxes
-        return (b.xyxy.cpu().numpy().astype(np.float32), b.conf.cpu().numpy(),
-                b.cls.cpu().numpy().astype(np.int64), ms)
-
-
 def _load_ultralytics(cfg: DetectorConfig) -> ObjectDetector:
-    yolo = _import_yolo()
-    path = _model_path(cfg)
-    if path.suffix != ".pt":  # an exported ONNX needs no torch at run time
-        return _load_onnxruntime(cfg)
-    return UltralyticsDetector(cfg, yolo, path)
+    from campy.detection.ultralytics_backend import load_ultralytics  # optional extra: import late
 
-
-def export_onnx(pt_path: str | Path, out_path: str | Path, imgsz: int = 640) -> Path:
-    """Export an Ultralytics ``.pt`` model to a YOLOv8-layout ONNX file (needs the extra)."""
-    yolo = _import_yolo()
-    try:
-        produced = Path(yolo(str(pt_path)).export(format="onnx", imgsz=imgsz, opset=17,
-                                                  dynamic=False, simplify=False))
-    except Exception as err:  # torch/ultralytics errors: bad file, missing export deps
-        raise ModelError(f"cannot export {pt_path} to ONNX: {_first_line(err)}") from err
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if produced.resolve() != out.resolve():
-        shutil.move(str(produced), out)
-    return out
+    return load_ultralytics(cfg)
 
 
 DETECTORS: dict[str, Callable[[DetectorConfig], ObjectDetector]] = {

@@ -16,12 +16,12 @@ from campy.detection.objects import (
     DetectorConfig,
     ModelError,
     ObjectDetector,
-    export_onnx,
     load_detector,
     nms_classwise,
     region_crops,
 )
 from campy.detection.types import Box, Detection, iou
+from campy.detection.ultralytics_backend import export_onnx
 
 from .conftest import REAL_LABELS
 
