@@ -1,7 +1,7 @@
 """Motion detector before and after issue 9: what it reports, and what one ``detect()`` costs.
 
-A program, not a test. Two tables, each for the detector before issue 9 (kept verbatim in
-``bench/_motion_before.py``) and the current one, run side by side in the same process:
+A program, not a test. Two tables, each for the detector before issue 9 (read from git history,
+``git show e208bf4:campy/detection/motion.py``) and the current one, run side by side in the same process:
 
 *Behaviour* at 5 fps on clips built from a real photo — scikit-image's ``motorcycle_left.png``
 (a garage) with a crop of its ``astronaut.png`` as the person when the test extra is
@@ -35,7 +35,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import statistics
+import subprocess
 import sys
+import types
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -46,7 +48,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _motion_before as before  # noqa: E402  (the detector before issue 9, kept to compare)
+
+# The detector as it was before issue 9, read from git history (commit e208bf4) rather than
+# kept as a copy in the tree, and run side by side with today's in the same process.
+BASELINE_COMMIT = "e208bf4"
+
+
+def _load_before() -> types.ModuleType:
+    src = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:campy/detection/motion.py"],
+                         cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                         text=True, check=True).stdout
+    mod = types.ModuleType("motion_before")
+    sys.modules[mod.__name__] = mod  # msgspec resolves the module's annotations through it
+    exec(compile(src, f"{BASELINE_COMMIT}:campy/detection/motion.py", "exec"), mod.__dict__)
+    return mod
+
+
+before = _load_before()
 
 from campy.detection.motion import MotionConfig, MotionDetector  # noqa: E402
 from campy.detection.types import Box, Polygon  # noqa: E402
@@ -296,7 +314,7 @@ def main() -> int:
     source = "photos" if photo("motorcycle_left.png") is not None else "generated scene"
     if not args.skip_behaviour:
         print(f"Behaviour at {FPS:g} fps, {W}×{H} ({source}); 'before' is the detector before "
-              "issue 9 (bench/_motion_before.py), 'after' campy/detection/motion.py "
+              "issue 9 (git show e208bf4:campy/detection/motion.py), 'after' campy/detection/motion.py "
               f"(absorb_seconds {config.absorb_seconds:g})\n")
         cells = {which: behaviour(which) for which in DETECTORS}
         print("| figure | before | after |")
