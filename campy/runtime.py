@@ -26,7 +26,10 @@ from ruamel.yaml import YAML
 from campy.clock import Clock
 from campy.config import CampyConfig, ConfigChange, ConfigError, ConfigStore, watch
 from campy.db.database import open_db
+from campy.db.audit import AuditLog
+from campy.db.tokens import TokenStore
 from campy.db.users import UserStore, ensure_admin
+from campy.web.revoke import Revocations
 from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
@@ -75,6 +78,9 @@ class Runtime:
         self.users = UserStore(self.db, clock=self.clock)
         self.sessions = SQLiteSessionStore(self.db, clock=self.clock)
         self.login_limiter = LoginLimiter(clock=self.clock)
+        self.tokens = TokenStore(self.db, clock=self.clock)
+        self.audit = AuditLog(self.db, clock=self.clock)
+        self.revocations = Revocations()
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}
         self._refresh_specs()

@@ -143,6 +143,83 @@ def m005_recording_log(db: Database) -> None:
     db.execute("CREATE INDEX recording_log_at ON recording_log (at_ms)")
 
 
+@migrations()
+def m006_access(db: Database) -> None:
+    """Roles admin/operator/viewer with per-camera grants; API tokens; embeds; the audit log."""
+    # SQLite cannot change a CHECK constraint in place: rebuild users.
+    db.execute(
+        """
+        CREATE TABLE users_new (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+            cameras TEXT,  -- JSON list of camera names; NULL = every camera
+            created_ms INTEGER NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+            password_changed_ms INTEGER
+        )
+        """
+    )
+    db.execute("INSERT INTO users_new (id, username, password_hash, role, created_ms, disabled) "
+               "SELECT id, username, password_hash, role, created_ms, disabled FROM users")
+    db.execute("DROP TABLE users")
+    db.execute("ALTER TABLE users_new RENAME TO users")
+    # Which user a session belongs to, so a password change or disable can end them all.
+    db.execute("ALTER TABLE sessions ADD COLUMN user_id INTEGER")
+    db.execute("CREATE INDEX sessions_user ON sessions (user_id)")
+    db.execute(
+        """
+        CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+            cameras TEXT,
+            scopes TEXT,  -- JSON list limiting what the token may do (e.g. ["metrics"]); NULL = its role
+            token_hash TEXT NOT NULL UNIQUE,
+            created_ms INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            expires_ms INTEGER,
+            last_used_ms INTEGER,
+            revoked_ms INTEGER
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE embeds (
+            id TEXT PRIMARY KEY,
+            camera TEXT NOT NULL,
+            stream TEXT NOT NULL CHECK (stream IN ('main', 'sub')),
+            origins TEXT NOT NULL,  -- JSON list of allowed origins
+            token_hash TEXT NOT NULL UNIQUE,
+            created_ms INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            expires_ms INTEGER,
+            last_used_ms INTEGER,
+            revoked_ms INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX embeds_camera ON embeds (camera)")
+    db.execute(
+        """
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,     -- username, 'token:<id>', 'embed:<id>' or '-' (anonymous)
+            address TEXT,
+            action TEXT NOT NULL,    -- e.g. login, login_failed, user.add, token.revoke, config.camera.update
+            target TEXT,
+            detail TEXT,
+            ok INTEGER NOT NULL DEFAULT 1 CHECK (ok IN (0, 1))
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_at ON audit (at_ms)")
+    db.execute("ALTER TABLE marks ADD COLUMN created_by TEXT")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

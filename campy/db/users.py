@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from campy.clock import Clock
 from campy.db.connection import Db
 
-ROLES = ("admin", "viewer")
+ROLES = ("admin", "operator", "viewer")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so a wrong username costs
@@ -26,13 +28,50 @@ class UserError(ValueError):
 
 @dataclass(frozen=True)
 class User:
+    """Who is asking: a signed-in user or an API token acting with a role and a camera grant.
+
+    ``cameras`` is the grant: ``None`` means every camera (always so for admins), otherwise
+    the set of camera names this principal may see. ``via`` says how it authenticated
+    (``session`` or ``token``); ``token_id`` names the token.
+    """
+
     id: int
     username: str
     role: str
+    cameras: frozenset[str] | None = None
+    via: str = "session"
+    token_id: str | None = None
+    scopes: frozenset[str] | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def can_operate(self) -> bool:
+        """Export, mark and acknowledge (admins and operators)."""
+        return self.role in ("admin", "operator")
+
+    def can_view(self, camera: str) -> bool:
+        return self.role == "admin" or self.cameras is None or camera in self.cameras
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this principal."""
+        return f"token:{self.token_id}" if self.token_id else self.username
+
+
+def grant_to_json(cameras: frozenset[str] | set[str] | list[str] | None) -> str | None:
+    return None if cameras is None else json.dumps(sorted(set(cameras)))
+
+
+def grant_from_json(value: str | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(json.loads(value))
+
+
+def _user(row: dict[str, Any]) -> User:
+    cams = None if row["role"] == "admin" else grant_from_json(row.get("cameras"))
+    return User(id=row["id"], username=row["username"], role=row["role"], cameras=cams)
 
 
 class UserStore:
@@ -42,7 +81,8 @@ class UserStore:
         self._db = db
         self._clock = clock or Clock()
 
-    def create(self, *, username: str, password: str, role: str) -> User:
+    def create(self, *, username: str, password: str, role: str,
+               cameras: frozenset[str] | set[str] | list[str] | None = None) -> User:
         if not _USERNAME_RE.match(username):
             raise UserError("username: use 1-64 letters, digits, '_', '.' or '-'")
         if role not in ROLES:
@@ -54,40 +94,42 @@ class UserStore:
             if self._db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 raise UserError(f"username: {username!r} already exists")
             cur = self._db.execute(
-                "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?, ?, ?, ?)",
-                [username, password_hash, role, self._clock.now_ms()],
+                "INSERT INTO users (username, password_hash, role, cameras, created_ms) VALUES (?, ?, ?, ?, ?)",
+                [username, password_hash, role, grant_to_json(cameras), self._clock.now_ms()],
             )
-        return User(id=int(cur.lastrowid or 0), username=username, role=role)
+        return _user({"id": int(cur.lastrowid or 0), "username": username, "role": role,
+                      "cameras": grant_to_json(cameras)})
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < 8:
             raise UserError("password: use at least 8 characters")
         password_hash = _hasher.hash(password)
         with self._db.write():
-            self._db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [password_hash, username])
+            self._db.execute("UPDATE users SET password_hash = ?, password_changed_ms = ? WHERE username = ?",
+                             [password_hash, self._clock.now_ms(), username])
 
     def get(self, username: str) -> User | None:
         rows = list(
             self._db.query(
-                "SELECT id, username, role FROM users WHERE username = ? AND disabled = 0",
+                "SELECT id, username, role, cameras FROM users WHERE username = ? AND disabled = 0",
                 [username],
             )
         )
-        return User(**rows[0]) if rows else None
+        return _user(rows[0]) if rows else None
 
     def get_by_id(self, user_id: int) -> User | None:
         rows = list(
             self._db.query(
-                "SELECT id, username, role FROM users WHERE id = ? AND disabled = 0", [user_id]
+                "SELECT id, username, role, cameras FROM users WHERE id = ? AND disabled = 0", [user_id]
             )
         )
-        return User(**rows[0]) if rows else None
+        return _user(rows[0]) if rows else None
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user when the password matches, else None (same cost either way)."""
         rows = list(
             self._db.query(
-                "SELECT id, username, role, password_hash FROM users "
+                "SELECT id, username, role, cameras, password_hash FROM users "
                 "WHERE username = ? AND disabled = 0",
                 [username],
             )
@@ -99,8 +141,7 @@ class UserStore:
             return None
         if not rows:
             return None
-        row = rows[0]
-        return User(id=row["id"], username=row["username"], role=row["role"])
+        return _user(rows[0])
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM users").fetchone()[0])

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, get
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 
 from campy import __version__
 from campy.web.api import ApiController
-from campy.web.auth import make_session_auth
+from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, make_session_auth
 from campy.web.errors import HANDLERS
 from campy.web.events import EventsApi, EventsPages, ZonePages
 from campy.web.live import LiveController
@@ -92,8 +92,12 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
         ],
         on_app_init=[auth.on_app_init],
         stores={"sessions": runtime.sessions},
-        csrf_config=CSRFConfig(secret=_csrf_secret(runtime.data_dir), cookie_secure=secure_cookies,
-                               cookie_samesite="lax"),
+        # Litestar's CSRF check, installed here (not as csrf_config) so that requests carrying
+        # an API token skip it; templates still get csrf_token() from the scope it sets.
+        middleware=[DefineMiddleware(TokenAwareCSRFMiddleware,
+                                     config=csrf_config(_csrf_secret(runtime.data_dir),
+                                                        secure_cookie=secure_cookies))],
+        guards=[camera_guard],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine,
                                        engine_callback=_engine_callback),
         plugins=[HTMXPlugin()],

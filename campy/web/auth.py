@@ -1,8 +1,13 @@
-"""Who is asking, and may they: session login, roles, guards.
+"""Who is asking, and may they: sessions, API tokens, roles, per-camera grants, guards.
 
-Every route needs a session except ``/healthz`` and the login form itself. Roles:
-``admin`` may change things; ``viewer`` may only watch. Guards run before handlers,
-so a viewer's request to an admin route never reaches the handler (403).
+Every route needs a session or a token except ``/healthz`` and the login form (HEAD
+included: only OPTIONS skips the check). Roles: ``admin`` (everything), ``operator``
+(watch, export, mark, acknowledge on granted cameras), ``viewer`` (watch granted cameras).
+``Authorization: Bearer <token>`` authenticates an API token on ``/api`` and ``/live``;
+such requests skip CSRF (a browser cannot attach that header cross-site). The app-wide
+``camera_guard`` checks the grant on every route with a ``{name}`` path parameter, so a
+camera route added later is covered without anyone remembering to; an ungranted camera
+answers 404 exactly like a missing one (names are not disclosed).
 """
 
 from __future__ import annotations
@@ -10,16 +15,23 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import anyio.to_thread
+from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
+from litestar.enums import HttpMethod
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
-from litestar.security.session_auth import SessionAuth
+from litestar.security.session_auth import SessionAuth, SessionAuthMiddleware
+from litestar.types import Receive, Scope, Send
 
 from campy.db.users import User
+from campy.errors import NotFound
 
 # Routes reachable without a session: the liveness probe and the login form.
 PUBLIC_PATHS = ["^/healthz$", "^/login$"]
@@ -64,6 +76,49 @@ async def retrieve_user(session: dict[str, Any], connection: ASGIConnection[Any,
     return runtime.users.get_by_id(user_id)
 
 
+# Where an API token is accepted (the JSON API and the live media routes; not the HTML UI).
+TOKEN_PATH_PREFIXES = ("/api/", "/live/", "/metrics")
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip()
+    return None
+
+
+class CampyAuthMiddleware(SessionAuthMiddleware):
+    """Session auth, or an API token when the request carries ``Authorization: Bearer``."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        raw = bearer_token(connection.scope)
+        if raw is None:
+            return await super().authenticate_request(connection)
+        if not connection.scope["path"].startswith(TOKEN_PATH_PREFIXES):
+            raise NotAuthorizedException("API tokens work on /api and /live only; log in for pages")
+        # A hash and one indexed read, plus a write at most once a minute: off the loop.
+        user = await anyio.to_thread.run_sync(connection.app.state.runtime.tokens.verify, raw)
+        if user is None:
+            raise NotAuthorizedException("the API token is unknown, expired or revoked")
+        return AuthenticationResult(user=user, auth="token")
+
+
+class TokenAwareCSRFMiddleware(CSRFMiddleware):
+    """Litestar's CSRF check, skipped for requests authenticated by a bearer token."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and bearer_token(scope) is not None:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def csrf_config(secret: str, *, secure_cookie: bool) -> CSRFConfig:
+    return CSRFConfig(secret=secret, cookie_secure=secure_cookie, cookie_samesite="lax")
+
+
 def make_session_auth(*, secure_cookie: bool) -> SessionAuth[User, ServerSideSessionBackend]:
     return SessionAuth[User, ServerSideSessionBackend](
         retrieve_user_handler=retrieve_user,
@@ -76,6 +131,8 @@ def make_session_auth(*, secure_cookie: bool) -> SessionAuth[User, ServerSideSes
             store="sessions",
         ),
         exclude=PUBLIC_PATHS,
+        exclude_http_methods=[HttpMethod.OPTIONS],  # HEAD is authenticated like GET
+        authentication_middleware_class=CampyAuthMiddleware,
     )
 
 
@@ -92,11 +149,31 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         raise PermissionDeniedException("only an admin may do this")
 
 
+def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: admins and operators (export, mark, acknowledge)."""
+    if not current_user(connection).can_operate:
+        raise PermissionDeniedException("only an operator or an admin may do this")
+
+
 def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: any logged-in user (belt and braces on top of the auth middleware)."""
     current_user(connection)
 
 
+def camera_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """App-wide guard: a route with a ``{name}`` path parameter is about that camera."""
+    name = connection.path_params.get("name")
+    if name is None:
+        return
+    if not current_user(connection).can_view(str(name)):
+        raise NotFound(f"no camera {name!r}")
+
+
 def can_view_camera(user: User, camera: str) -> bool:
-    """Per-camera grants come later; today every user may watch every camera."""
-    return True
+    return user.can_view(camera)
+
+
+def check_camera(user: User, camera: str) -> None:
+    """For routes that learn the camera from a query or a row: 404 unless granted."""
+    if not user.can_view(camera):
+        raise NotFound(f"no camera {camera!r}")

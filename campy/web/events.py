@@ -16,6 +16,7 @@ from campy.detection.manager import event_view
 from campy.errors import BadRequest, NotFound
 from campy.config import ConfigError
 from campy.web.auth import can_view_camera, current_user, require_admin, require_user
+from campy.web.revoke import keys_for, until_revoked
 from campy.web.ranges import file_response
 from campy.web.recordings import parse_time
 
@@ -82,13 +83,16 @@ class EventsApi(Controller):
         broadcast = request.app.state.runtime.detection.broadcast
         user = current_user(request)
 
+        revocations = request.app.state.runtime.revocations
+
         async def gen() -> AsyncIterator[str]:
             yield json.dumps({"type": "hello"})
-            async for item in broadcast.listen():
-                cam = item.get("camera") or item.get("event", {}).get("camera")
-                if cam and not can_view_camera(user, cam):
-                    continue
-                yield json.dumps(item)
+            with revocations.watch(keys_for(user)) as revoked:
+                async for item in until_revoked(broadcast.listen(), revoked):
+                    cam = item.get("camera") or item.get("event", {}).get("camera")
+                    if cam and not can_view_camera(user, cam):
+                        continue
+                    yield json.dumps(item)
 
         return ServerSentEvent(gen())
 

@@ -26,6 +26,7 @@ from litestar.plugins.htmx import HTMXRequest
 
 from campy.errors import NotFound, Unavailable
 from campy.web.auth import can_view_camera, current_user, require_user
+from campy.web.revoke import keys_for
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,13 @@ class LiveController(Controller):
             headers["Authorization"] = f"Basic {token}"
         url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(src)}"
         try:
-            async with websockets.connect(url, additional_headers=headers, max_size=None,
-                                          open_timeout=5, ping_interval=None) as upstream:
-                await _relay(socket, upstream)
+            with runtime.revocations.watch(keys_for(user)) as revoked:
+                async with websockets.connect(url, additional_headers=headers, max_size=None,
+                                              open_timeout=5, ping_interval=None) as upstream:
+                    await relay(socket, upstream, revoked)
+                if revoked.is_set():
+                    await socket.close(code=_CLOSE_POLICY, reason="access revoked")
+                    return
         except (TimeoutError, OSError, websockets.WebSocketException) as err:
             log.info("live %s: go2rtc websocket failed: %s", src, runtime.scrub(str(err)))
         finally:
@@ -114,7 +119,8 @@ class LiveController(Controller):
                 pass
 
 
-async def _relay(socket: WebSocket[Any, Any, Any], upstream: Any) -> None:
+async def relay(socket: WebSocket[Any, Any, Any], upstream: Any, revoked: asyncio.Event) -> None:
+    """Copy messages both ways until either side closes or access is revoked."""
     async def down() -> None:  # go2rtc → browser
         async for msg in upstream:
             if isinstance(msg, bytes):
@@ -133,7 +139,7 @@ async def _relay(socket: WebSocket[Any, Any, Any], upstream: Any) -> None:
             elif msg.get("bytes") is not None:
                 await upstream.send(msg["bytes"])
 
-    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    tasks = [asyncio.create_task(down()), asyncio.create_task(up()), asyncio.create_task(revoked.wait())]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except WebSocketDisconnect:

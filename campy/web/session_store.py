@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import anyio.to_thread
+import msgspec
 from litestar.stores.base import Store
 from campy.clock import Clock
 from campy.db.connection import Db
@@ -20,6 +21,16 @@ def _seconds(value: int | timedelta | None) -> int | None:
     if value is None:
         return None
     return int(value.total_seconds()) if isinstance(value, timedelta) else int(value)
+
+
+def _user_id(value: bytes) -> int | None:
+    """The user a session belongs to (Litestar stores the session dict as JSON)."""
+    try:
+        data = msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        return None
+    uid = data.get("user_id") if isinstance(data, dict) else None
+    return uid if isinstance(uid, int) else None
 
 
 class SQLiteSessionStore(Store):
@@ -36,10 +47,22 @@ class SQLiteSessionStore(Store):
     def _set(self, key: str, value: bytes, expires_in: int | timedelta | None) -> None:
         with self._db.write():
             self._db.execute(
-                "INSERT INTO sessions (key, value, expires_ms) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
-                [key, value, self._expiry(expires_in)],
+                "INSERT INTO sessions (key, value, expires_ms, user_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms, "
+                "user_id = excluded.user_id",
+                [key, value, self._expiry(expires_in), _user_id(value)],
             )
+
+    def delete_for_user(self, user_id: int) -> int:
+        """End every session of one user (password change, disable, "end sessions")."""
+        with self._db.write():
+            cur = self._db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+        return cur.rowcount
+
+    def count_for_user(self, user_id: int) -> int:
+        row = self._db.execute("SELECT count(*) FROM sessions WHERE user_id = ? AND "
+                               "(expires_ms IS NULL OR expires_ms > ?)", [user_id, self._clock.now_ms()])
+        return int(row.fetchone()[0])
 
     def _get(self, key: str, renew_for: int | timedelta | None) -> bytes | None:
         row = self._db.execute("SELECT value, expires_ms FROM sessions WHERE key = ?", [key]).fetchone()
