@@ -47,22 +47,22 @@ class Streams:
         self.sse_open = threading.Event()
         cookie = f"campy_session={client.cookies['campy_session']}"
         url = campy.base_url.replace("http", "ws") + "/live/ws?src=front_sub"
-        self._ws = wsclient.connect(url, additional_headers={"Cookie": cookie, "Origin": campy.base_url},
-                                    open_timeout=10)
-        self._ws.send(json.dumps({"type": "mse", "value": "avc1.640029"}))
-        threading.Thread(target=self._read_ws, daemon=True).start()
+        headers = {"Cookie": cookie, "Origin": campy.base_url}
+        threading.Thread(target=self._read_ws, args=(url, headers), daemon=True).start()
         threading.Thread(target=self._read_sse, args=(campy.base_url, cookie), daemon=True).start()
         assert self.ws_open.wait(30), "the live WebSocket did not start"
         assert self.sse_open.wait(30), "the SSE stream did not say hello"
 
-    def _read_ws(self) -> None:
-        try:
-            while True:
-                msg = self._ws.recv(timeout=120)
-                if isinstance(msg, str) and json.loads(msg).get("type") == "mse":
-                    self.ws_open.set()
-        except websockets.exceptions.ConnectionClosed:
-            self.ws_closed.set()
+    def _read_ws(self, url: str, headers: dict[str, str]) -> None:
+        with wsclient.connect(url, additional_headers=headers, open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "mse", "value": "avc1.640029"}))
+            try:
+                while True:
+                    msg = ws.recv(timeout=120)
+                    if isinstance(msg, str) and json.loads(msg).get("type") == "mse":
+                        self.ws_open.set()
+            except websockets.exceptions.ConnectionClosed:
+                self.ws_closed.set()
 
     def _read_sse(self, base_url: str, cookie: str) -> None:
         # The server ends the stream cleanly (a complete chunked body): an abort would raise here.
@@ -213,6 +213,9 @@ def test_audit_log_records_logins_user_and_camera_changes(campy, admin):
     body = {"name": "front", "title": "Front door", "main": cam["main"], "sub": cam["sub"] or "",
             "username": cam["username"] or "", "enabled": cam["enabled"], "h265_fallback": cam["h265_fallback"]}
     assert api(admin, "PUT", "/api/cameras/front", json=body).status_code == 200
+    zone = post_form(admin, "/cameras/front/zones", {"zone": "porch", "points": "[[0,0],[100,0],[100,100]]"})
+    assert zone.status_code == 200, zone.text
+    assert api(admin, "POST", "/api/recording/retention").status_code == 200
 
     rows = admin.get("/api/audit").json()
     def find(action, **kw):
@@ -224,6 +227,8 @@ def test_audit_log_records_logins_user_and_camera_changes(campy, admin):
     assert change["actor"] == "admin" and change["detail"] == "cameras" and change["address"] == "127.0.0.1"
     edit = find("config.camera.update", target="front")
     assert edit["actor"] == "admin" and edit["detail"] == "title"
+    assert find("config.zone.set", target="front/porch")["actor"] == "admin"
+    assert find("retention.run")["detail"].startswith("deleted=")
     assert not any("sim_password" in json.dumps(r) or cam["main"] in json.dumps(r) for r in rows)
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)  # newest first
     only = admin.get("/api/audit", params={"action": "login", "actor": "otto"}).json()
