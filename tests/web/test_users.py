@@ -231,6 +231,8 @@ def test_audit_log_records_logins_user_and_camera_changes(campy, admin):
     assert find("retention.run")["detail"].startswith("deleted=")
     assert not any("sim_password" in json.dumps(r) or cam["main"] in json.dumps(r) for r in rows)
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)  # newest first
+    older = admin.get("/api/audit", params={"before": rows[2]["id"]}).json()
+    assert older and older[0]["id"] == rows[3]["id"] and all(r["id"] < rows[2]["id"] for r in older)
     only = admin.get("/api/audit", params={"action": "login", "actor": "otto"}).json()
     assert only and all(r["action"].startswith("login") and r["actor"] == "otto" for r in only)
     page = admin.get("/audit", params={"action": "config."}).text
