@@ -184,7 +184,8 @@ def test_committed_example_config_is_valid():
     assert cfg.cameras == {}
 
 
-def test_audit_days_defaults_to_90_and_must_be_positive(tmp_path):
+def test_audit_days_defaults_to_90_and_must_be_positive(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACK_PW", "env-pw")
     assert load_config(write(tmp_path, GOOD)).server.audit_days == 90
     cfg = load_config(write(tmp_path, GOOD.replace("port: 8099", "port: 8099\n  audit_days: 7.5")))
     assert cfg.server.audit_days == 7.5
