@@ -125,11 +125,28 @@ def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def cmd_user(args: argparse.Namespace) -> int:
-    """Add a user or set a password; the password comes from CAMPY_USER_PASSWORD or a prompt."""
+def _password(username: str) -> str | None:
+    """From CAMPY_USER_PASSWORD, else typed twice at a terminal; None when neither is possible."""
     import getpass
 
+    env = os.environ.get("CAMPY_USER_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        print("campy: no password: set CAMPY_USER_PASSWORD or run this in a terminal to type it",
+              file=sys.stderr)
+        return None
+    first = getpass.getpass(f"password for {username}: ")
+    if getpass.getpass("again: ") != first:
+        print("campy: the passwords differ; nothing changed", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """Users in the configured data dir's campy.db; safe while CamPy runs (SQLite locking)."""
     from campy.config import ConfigError, load_config
+    from campy.db.audit import AuditLog
     from campy.db.database import open_db
     from campy.db.users import UserError, UserStore
 
@@ -138,21 +155,53 @@ def cmd_user(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
-    password = os.environ.get("CAMPY_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
-    users = UserStore(open_db(cfg.server.data_dir / "campy.db"))
+    db = open_db(cfg.server.data_dir / "campy.db")
+    users = UserStore(db)
+    if args.action == "list":
+        rows = users.list_users()
+        print(f"{'NAME':<20} {'ROLE':<9} {'STATE':<9} CAMERAS")
+        for r in rows:
+            text = "all" if r["role"] == "admin" or r["cameras"] is None else ",".join(r["cameras"]) or "(none)"
+            print(f"{r['username']:<20} {r['role']:<9} {'disabled' if r['disabled'] else 'enabled':<9} {text}")
+        return 0
+    name = args.username
     try:
         if args.action == "add":
-            users.create(username=args.username, password=password, role=args.role)
-            print(f"added {args.role} {args.username}")
-        else:
-            if users.get(args.username) is None:
-                print(f"no user {args.username}", file=sys.stderr)
+            cams: list[str] | None = None
+            if args.cameras is not None:
+                cams = [c.strip() for c in args.cameras.split(",") if c.strip()]
+                from campy.db.users import check_grant
+
+                check_grant(cams, set(cfg.cameras))
+            password = _password(name)
+            if password is None:
                 return 1
-            users.set_password(args.username, password)
-            print(f"password set for {args.username}")
+            users.create(username=name, password=password, role=args.role, cameras=cams)
+            detail, done = f"role={args.role}", f"added {args.role} {name}"
+        elif args.action == "passwd":
+            if users.row(name) is None:
+                raise UserError(f"no user {name!r}")
+            password = _password(name)
+            if password is None:
+                return 1
+            users.update(name, password=password)
+            detail, done = None, f"password set for {name}; their sessions were ended"
+        else:
+            changed = users.update(name, disabled=args.action == "disable")[1]
+            detail = None
+            done = f"{name} {args.action}d" + ("" if changed else " already")
     except UserError as err:
-        print(err, file=sys.stderr)
+        print(f"campy: {err}", file=sys.stderr)
         return 1
+    row = users.row(name)
+    if row is not None and args.action in ("passwd", "disable"):
+        # A running CamPy refuses the user's next request (the session rows are gone);
+        # streams it has open end when they next check (see docs/security.md).
+        with db.write():
+            db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
+    action = {"add": "user.add", "passwd": "user.password"}.get(args.action, f"user.{args.action}")
+    AuditLog(db).record("cli", action, target=name, detail=detail, address="local")
+    print(done)
     return 0
 
 
@@ -188,11 +237,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="report gaps between consecutive segments longer than this (default 0.5)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("user", help="add a user or set a password")
-    p.add_argument("action", choices=["add", "passwd"])
-    p.add_argument("username")
-    p.add_argument("--role", choices=["admin", "viewer"], default="viewer")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p = sub.add_parser("user", help="manage users: add, passwd, disable, enable, list")
+    usub = p.add_subparsers(dest="action", required=True)
+    for action, text in (("add", "add a user (password from CAMPY_USER_PASSWORD or a prompt)"),
+                         ("passwd", "set a user's password and end their sessions"),
+                         ("disable", "disable a user and end their sessions"),
+                         ("enable", "enable a disabled user"), ("list", "list users")):
+        up = usub.add_parser(action, help=text)
+        if action != "list":
+            up.add_argument("username", metavar="NAME")
+        if action == "add":
+            up.add_argument("--role", choices=["viewer", "operator", "admin"], required=True)
+            up.add_argument("--cameras", metavar="A,B",
+                            help="the cameras this user may see (default: every camera)")
+        up.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG)
     p.set_defaults(func=cmd_user)
 
     p = sub.add_parser("sim", help="run simulated Reolink RLC-810A cameras", add_help=False)

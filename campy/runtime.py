@@ -225,6 +225,7 @@ class Runtime:
         await self._start_alerts()
         await self.detection.start()
         self._tasks.append(asyncio.create_task(self._prune_loop(), name="prune-events"))
+        self._tasks.append(asyncio.create_task(self._audit_purge_loop(), name="purge-audit"))
         self._tasks.append(asyncio.create_task(self.health.run(), name="health"))
         self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="reconcile"))
         self._tasks.append(
@@ -266,6 +267,17 @@ class Runtime:
             if result.errors and result.errors != previous:
                 log.warning("go2rtc reconcile errors: %s", self.scrub(str(result.errors)))
             return result
+
+    async def _audit_purge_loop(self, interval: float = 86_400.0) -> None:
+        """Drop audit rows older than ``server.audit_days``: at start, then daily."""
+        while True:
+            try:
+                n = await asyncio.to_thread(self.audit.purge, self.config.server.audit_days)
+                if n:
+                    log.info("audit log: removed %d rows older than %g days", n, self.config.server.audit_days)
+            except Exception as err:
+                log.warning("audit log purge failed: %s", err)
+            await asyncio.sleep(interval)
 
     async def _reconcile_loop(self, interval: float = 10.0) -> None:
         """Re-check go2rtc every few seconds: repairs drift and retries what failed before

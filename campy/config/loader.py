@@ -182,6 +182,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             value = getattr(obj, key, None)
             if value is not None and not 1 <= value <= 65535:
                 issue([section, key], f"port {value} is out of range 1-65535")
+    if not 0 < server.audit_days <= 36500:
+        issue(["server", "audit_days"], "must be more than 0 and at most 36500 days (100 years), e.g. 90")
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
 
@@ -285,7 +287,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     return CampyConfig(
         path=file,
         server=ServerConfig(host=server.host, port=server.port,
-                            data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path),
+                            data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path,
+                            audit_days=server.audit_days),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
         cameras=cameras,

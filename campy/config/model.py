@@ -45,6 +45,7 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     port: int = 8080
     data_dir: str = "../data"
     secrets_file: str = "secrets.yaml"
+    audit_days: float = 90.0
 
 
 class Go2rtcRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -165,6 +166,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     port: int
     data_dir: Path
     secrets_file: Path
+    audit_days: float = 90.0
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

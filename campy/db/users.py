@@ -23,7 +23,21 @@ _DUMMY_HASH = _hasher.hash("campy-dummy-password")
 
 
 class UserError(ValueError):
-    """A user could not be created or changed (bad name, role or password)."""
+    """A user could not be created or changed (bad name, role or password).
+
+    Messages read ``field: what to do`` so forms can show them beside the field.
+    """
+
+
+class NoSuchUser(UserError):
+    """The user named does not exist."""
+
+
+class LastAdmin(UserError):
+    """The change would leave no enabled admin."""
+
+
+UNSET: Any = object()  # "leave the grant alone" (None means every camera)
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,22 @@ def grant_to_json(cameras: frozenset[str] | set[str] | list[str] | None) -> str 
 
 def grant_from_json(value: str | None) -> frozenset[str] | None:
     return None if value is None else frozenset(json.loads(value))
+
+
+def check_grant(cameras: Any, known: set[str] | frozenset[str], *,
+                held: frozenset[str] = frozenset()) -> None:
+    """A new grant may name configured cameras only (``held``: names the grant already has)."""
+    unknown = sorted(c for c in set(cameras) if c not in known and c not in held)
+    if unknown:
+        have = ", ".join(sorted(known)) or "none"
+        raise UserError(f"cameras: no camera {', '.join(map(repr, unknown))}; configured cameras: {have}")
+
+
+def _row(r: dict[str, Any]) -> dict[str, Any]:
+    cams = grant_from_json(r["cameras"])
+    return {"id": r["id"], "username": r["username"], "role": r["role"],
+            "cameras": None if cams is None else sorted(cams), "disabled": bool(r["disabled"]),
+            "created_ms": r["created_ms"], "password_changed_ms": r["password_changed_ms"]}
 
 
 def _user(row: dict[str, Any]) -> User:
@@ -145,6 +175,81 @@ class UserStore:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM users").fetchone()[0])
+
+    # --- management (admin pages, JSON API, CLI) ---
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user, disabled ones included, by name; ``cameras`` is a sorted list or None."""
+        rows = self._db.query("SELECT id, username, role, cameras, disabled, created_ms, password_changed_ms "
+                              "FROM users ORDER BY username")
+        return [_row(r) for r in rows]
+
+    def row(self, username: str) -> dict[str, Any] | None:
+        """One user as ``list`` shows it (disabled ones too), or None."""
+        rows = list(self._db.query("SELECT id, username, role, cameras, disabled, created_ms, "
+                                   "password_changed_ms FROM users WHERE username = ?", [username]))
+        return _row(rows[0]) if rows else None
+
+    def update(self, username: str, *, role: str | None = None, cameras: Any = UNSET,
+               disabled: bool | None = None, password: str | None = None,
+               known_cameras: set[str] | frozenset[str] | None = None) -> tuple[int, list[str]]:
+        """Change a user; returns (user id, names of the fields that really changed).
+
+        A grant may name only configured cameras (``known_cameras``), except names it
+        already holds (a camera deleted later stays in old grants harmlessly). Refuses
+        with ``LastAdmin`` when no enabled admin would remain.
+        """
+        if role is not None and role not in ROLES:
+            raise UserError(f"role: must be one of {', '.join(ROLES)}")
+        password_hash = None
+        if password is not None:
+            if len(password) < 8:
+                raise UserError("password: use at least 8 characters")
+            password_hash = _hasher.hash(password)  # slow on purpose: outside the write lock
+        with self._db.write():
+            cur = self._db.execute("SELECT id, role, cameras, disabled FROM users WHERE username = ?",
+                                   [username]).fetchone()
+            if cur is None:
+                raise NoSuchUser(f"no user {username!r}")
+            user_id, old_role, old_cams, old_disabled = cur
+            sets: dict[str, Any] = {}
+            if role is not None and role != old_role:
+                sets["role"] = role
+            if cameras is not UNSET:
+                new = None if cameras is None else sorted(set(cameras))
+                if new is not None and known_cameras is not None:
+                    check_grant(new, known_cameras, held=grant_from_json(old_cams) or frozenset())
+                if grant_to_json(new) != old_cams:
+                    sets["cameras"] = grant_to_json(new)
+            if disabled is not None and int(disabled) != old_disabled:
+                sets["disabled"] = int(disabled)
+            if password_hash is not None:
+                sets["password_hash"] = password_hash
+                sets["password_changed_ms"] = self._clock.now_ms()
+            if not sets:
+                return user_id, []
+            self._db.execute(f"UPDATE users SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?",
+                             [*sets.values(), user_id])
+            self._check_admin_left(username)
+        changed = [k for k in sets if k != "password_changed_ms"]
+        return user_id, ["password" if k == "password_hash" else k for k in changed]
+
+    def delete(self, username: str) -> int:
+        """Delete a user (their sessions too); returns the id. Never the last enabled admin."""
+        with self._db.write():
+            cur = self._db.execute("SELECT id FROM users WHERE username = ?", [username]).fetchone()
+            if cur is None:
+                raise NoSuchUser(f"no user {username!r}")
+            self._db.execute("DELETE FROM sessions WHERE user_id = ?", [cur[0]])
+            self._db.execute("DELETE FROM users WHERE id = ?", [cur[0]])
+            self._check_admin_left(username)
+        return int(cur[0])
+
+    def _check_admin_left(self, username: str) -> None:
+        """Inside a write: raising rolls the change back."""
+        n = self._db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0").fetchone()[0]
+        if n == 0:
+            raise LastAdmin(f"{username!r} is the last enabled admin: make another user an admin first")
 
 
 def ensure_admin(store: UserStore, *, password: str | None) -> str | None:

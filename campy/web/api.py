@@ -32,19 +32,19 @@ class ApiController(Controller):
     @post("/cameras", guards=[require_admin], status_code=201)
     async def add_camera(self, request: Request[Any, Any, Any], data: JSONBody[CameraIn]) -> dict[str, Any]:
         runtime = request.app.state.runtime
-        await create_camera(runtime, data)
+        await create_camera(runtime, data, request=request)
         return camera_view(runtime, data.name, admin=True)
 
     @put("/cameras/{name:str}", guards=[require_admin])
     async def update_camera(self, request: Request[Any, Any, Any], name: FromPath[str],
                             data: JSONBody[CameraIn]) -> dict[str, Any]:
         runtime = request.app.state.runtime
-        await update_camera(runtime, name, data)
+        await update_camera(runtime, name, data, request=request)
         return camera_view(runtime, name, admin=True)
 
     @delete("/cameras/{name:str}", guards=[require_admin], status_code=204)
     async def delete_camera(self, request: Request[Any, Any, Any], name: FromPath[str]) -> None:
-        await delete_camera(request.app.state.runtime, name)
+        await delete_camera(request.app.state.runtime, name, request=request)
 
     @get("/status", sync_to_thread=False)
     def status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:

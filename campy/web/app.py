@@ -21,12 +21,14 @@ from litestar.template.config import TemplateConfig
 
 from campy import __version__
 from campy.web.api import ApiController
+from campy.web.auditing import AuditController
 from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, make_session_auth
 from campy.web.errors import HANDLERS
 from campy.web.events import EventsApi, EventsPages, ZonePages
 from campy.web.live import LiveController
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
+from campy.web.users import AccountPages, UsersApi, UsersPages
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
@@ -87,6 +89,10 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             EventsApi,
             EventsPages,
             ZonePages,
+            UsersApi,
+            UsersPages,
+            AccountPages,
+            AuditController,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

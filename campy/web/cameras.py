@@ -12,6 +12,7 @@ import msgspec
 
 from campy.config import ConfigError
 from campy.errors import BadRequest, Conflict, NotFound
+from campy.web.auditing import audit, changed
 
 FIELDS = ("name", "title", "main", "sub", "username", "password", "enabled", "h265_fallback")
 
@@ -71,7 +72,14 @@ def _kwargs(cam: CameraIn) -> dict[str, Any]:
     }
 
 
-async def create_camera(runtime: Any, cam: CameraIn) -> None:
+def _changed_fields(old: Any, cam: CameraIn) -> list[str]:
+    """Names (never values) of the fields an update changes; a password counts when given."""
+    new = _kwargs(cam)
+    out = [k for k in ("title", "main", "sub", "username", "enabled", "h265_fallback") if getattr(old, k) != new[k]]
+    return out + (["password"] if cam.password else [])
+
+
+async def create_camera(runtime: Any, cam: CameraIn, *, request: Any = None) -> None:
     if not cam.name:
         raise BadRequest("the camera needs a name", fields={"name": "required"})
     if cam.name in runtime.config.cameras:
@@ -80,26 +88,34 @@ async def create_camera(runtime: Any, cam: CameraIn) -> None:
         runtime.store.add_camera(cam.name, **_kwargs(cam))
     except ConfigError as err:
         raise BadRequest("the camera was not saved", fields=_fields_from(err, cam.name)) from err
+    if request is not None:
+        await audit(request, "config.camera.add", target=cam.name,
+                    detail=changed([k for k, v in _kwargs(cam).items() if v not in (None, "")]))
     await runtime.reload_now()
 
 
-async def update_camera(runtime: Any, name: str, cam: CameraIn) -> None:
+async def update_camera(runtime: Any, name: str, cam: CameraIn, *, request: Any = None) -> None:
     if name not in runtime.config.cameras:
         raise NotFound(f"no camera {name!r}")
+    fields = _changed_fields(runtime.config.cameras[name], cam)
     try:
         runtime.store.update_camera(name, **_kwargs(cam))
     except ConfigError as err:
         raise BadRequest("the camera was not saved", fields=_fields_from(err, name)) from err
+    if request is not None:
+        await audit(request, "config.camera.update", target=name, detail=changed(fields))
     await runtime.reload_now()
 
 
-async def delete_camera(runtime: Any, name: str) -> None:
+async def delete_camera(runtime: Any, name: str, *, request: Any = None) -> None:
     if name not in runtime.config.cameras:
         raise NotFound(f"no camera {name!r}")
     try:
         runtime.store.delete_camera(name)
     except ConfigError as err:
         raise BadRequest(str(err)) from err
+    if request is not None:
+        await audit(request, "config.camera.delete", target=name)
     await runtime.reload_now()
 
 

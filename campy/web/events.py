@@ -15,6 +15,7 @@ from litestar.response import ServerSentEvent, Template
 from campy.detection.manager import event_view
 from campy.errors import BadRequest, NotFound
 from campy.config import ConfigError
+from campy.web.auditing import audit
 from campy.web.auth import can_view_camera, current_user, require_admin, require_user
 from campy.web.revoke import keys_for, until_revoked
 from campy.web.ranges import file_response
@@ -164,6 +165,7 @@ class ZonePages(Controller):
         if not errors:
             try:
                 runtime.store.set_zone(name, zone, points)
+                await audit(request, "config.zone.set", target=f"{name}/{zone}", detail="points")
                 await runtime.reload_now()
             except ConfigError as err:
                 errors = [f"{i.path}: {i.message}" for i in err.issues]
@@ -176,6 +178,7 @@ class ZonePages(Controller):
         errors: list[str] = []
         try:
             runtime.store.set_zone(name, zone, None)
+            await audit(request, "config.zone.delete", target=f"{name}/{zone}")
             await runtime.reload_now()
         except ConfigError as err:
             errors = [f"{i.path}: {i.message}" for i in err.issues]

@@ -16,6 +16,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from campy.errors import CampyError, NotFound
+from campy.web.auditing import audit
 from campy.web.auth import current_user, require_admin, require_user, start_new_session
 from campy.web.cameras import (
     CameraIn,
@@ -57,16 +58,19 @@ class AuthController(Controller):
                                               str(data.get("password", "")))
         if user is None:
             runtime.login_limiter.failed(client, username)
+            await audit(request, "login_failed", actor=username[:64] or "-", ok=False)
             return Template("login.html", context={"next": nxt, "error": "wrong username or password"},
                             status_code=401)
         runtime.login_limiter.succeeded(client, username)
         old = start_new_session(request, {"user_id": user.id})
         if old:
             await runtime.sessions.delete(old)
+        await audit(request, "login", actor=user.username)
         return Redirect(nxt, status_code=303)
 
-    @post("/logout", status_code=303, guards=[require_user], sync_to_thread=False)
-    def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+    @post("/logout", status_code=303, guards=[require_user])
+    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        await audit(request, "logout")
         request.clear_session()
         return Redirect("/login", status_code=303)
 
@@ -95,7 +99,7 @@ class PageController(Controller):
         runtime = request.app.state.runtime
         cam = form_to_camera(data)
         try:
-            await create_camera(runtime, cam)
+            await create_camera(runtime, cam, request=request)
         except CampyError as err:
             return _form_error(request, "add", cam, err)
         return _go(request, f"/cameras/{cam.name}")
@@ -135,14 +139,14 @@ class PageController(Controller):
         runtime = request.app.state.runtime
         cam = form_to_camera({**data, "name": name})
         try:
-            await update_camera(runtime, name, cam)
+            await update_camera(runtime, name, cam, request=request)
         except CampyError as err:
             return _form_error(request, "edit", cam, err)
         return _go(request, f"/cameras/{name}")
 
     @post("/cameras/{name:str}/delete", guards=[require_admin], status_code=200)
     async def remove_camera(self, request: HTMXRequest, name: FromPath[str]) -> Any:
-        await delete_camera(request.app.state.runtime, name)
+        await delete_camera(request.app.state.runtime, name, request=request)
         return _go(request, "/")
 
     @get("/system", guards=[require_admin], sync_to_thread=False)

@@ -25,6 +25,7 @@ from campy.recording.model import DAY_MS, Segment
 from campy.recording.probe import keyframes
 from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
 from campy.recording.timeline import day_timeline_svg, format_duration, merge_spans
+from campy.web.auditing import audit
 from campy.web.auth import can_view_camera, current_user, require_admin, require_user
 from campy.web.ranges import file_response
 
@@ -253,7 +254,9 @@ class RecordingsApi(Controller):
     @post("/recording/retention", guards=[require_admin], status_code=200)
     async def run_retention(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         result = await request.app.state.runtime.recording.retention_pass("manual")
-        return msgspec.structs.asdict(result)
+        out = msgspec.structs.asdict(result)
+        await audit(request, "retention.run", detail=f"deleted={result.deleted},freed_bytes={result.freed_bytes}")
+        return out
 
 
 def _day(day: str | None, now_ms: int) -> tuple[str, int]:

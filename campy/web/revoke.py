@@ -64,6 +64,9 @@ async def until_revoked(source: AsyncIterator[T], revoked: asyncio.Event) -> Asy
             done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
             if nxt not in done:
                 nxt.cancel()
+                # Let the cancelled ``anext`` finish before ``aclose`` below: closing a
+                # generator that is still running raises RuntimeError.
+                await asyncio.gather(nxt, return_exceptions=True)
                 return
             try:
                 yield nxt.result()

@@ -182,3 +182,13 @@ def test_committed_example_config_is_valid():
     here = os.path.dirname(__file__)
     cfg = load_config(os.path.join(here, "..", "..", "config", "campy.yaml"))
     assert cfg.cameras == {}
+
+
+def test_audit_days_defaults_to_90_and_must_be_positive(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACK_PW", "env-pw")
+    assert load_config(write(tmp_path, GOOD)).server.audit_days == 90
+    cfg = load_config(write(tmp_path, GOOD.replace("port: 8099", "port: 8099\n  audit_days: 7.5")))
+    assert cfg.server.audit_days == 7.5
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, GOOD.replace("port: 8099", "port: 8099\n  audit_days: 0")))
+    assert any(i.path == "server.audit_days" and "more than 0" in i.message for i in err.value.issues)
