@@ -309,9 +309,6 @@ def _tls(raw: dict | None, *, base: Path, data_dir: Path, convert: Any, issue: A
     if raw is None:
         return None
     path = ["server", "tls"]
-    if not isinstance(raw, dict):
-        issue(path, "expected a mapping: {cert: FILE, key: FILE} or {self_signed: true}")
-        return None
     t = convert(raw, TlsRaw, path)
     if t is None:
         return None
