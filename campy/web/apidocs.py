@@ -99,8 +99,11 @@ class CampyDocsPlugin(OpenAPIRenderPlugin):
 
     def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
         info = openapi_schema.get("info", {})
+        ops = operations(openapi_schema)
+        groups = [("JSON API", [o for o in ops if o.path.startswith("/api/")]),
+                  ("Pages and forms (HTML)", [o for o in ops if not o.path.startswith("/api/")])]
         template = Template("api_docs.html", context={
-            "ops": operations(openapi_schema), "title": info.get("title", "API"),
+            "ops": ops, "groups": groups, "title": info.get("title", "API"),
             "version": info.get("version", ""), "json_url": self.get_openapi_json_route(request)})
         engine = request.app.template_engine
         assert engine is not None
