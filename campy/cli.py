@@ -81,6 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if not cfg.cameras:
         print("No cameras configured: starting simulated Reolink cameras (campy demo).", flush=True)
+        if cfg.server.tls or cfg.server.behind_proxy:
+            print("The demo serves plain HTTP: server.tls and server.behind_proxy apply once "
+                  "cameras are configured.", flush=True)
         from campy.demo import run_demo
 
         return run_demo(cameras=args.sim_cameras, port=args.port or cfg.server.port,
