@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CONFIG = Path("config/campy.yaml")
 
@@ -32,15 +33,42 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None) -> No
     start_guardian()  # kills every child left behind if this process dies, kill -9 included
     runtime = Runtime(config_path, admin_password=os.environ.get("CAMPY_ADMIN_PASSWORD"))
     cfg = runtime.config
-    app = create_app(runtime)
     bind_host = host or cfg.server.host
     bind_port = port or cfg.server.port
+    tls = _tls_files(cfg, bind_host)
+    fingerprint = None
+    if tls:
+        from campy.tls import fingerprint as cert_fingerprint
+
+        fingerprint = cert_fingerprint(tls[0])
+    app = create_app(runtime, secure_cookies=tls is not None, tls_fingerprint=fingerprint)
     server = uvicorn.Server(
         uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning",
-                       timeout_graceful_shutdown=3, ws="websockets-sansio")
-    )
-    print(f"CamPy serving http://{bind_host}:{bind_port}", flush=True)
+                       timeout_graceful_shutdown=3, ws="websockets-sansio",
+                       ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
+                       # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default: then any local
+                       # client could pose as another address. Only behind a configured proxy.
+                       proxy_headers=cfg.server.behind_proxy,
+                       forwarded_allow_ips=list(cfg.server.trusted_proxies)
+                       if cfg.server.behind_proxy else []))
+    shown = f"[{bind_host}]" if ":" in bind_host else bind_host
+    if fingerprint:
+        print(f"CamPy serving https://{shown}:{bind_port} (certificate SHA-256 {fingerprint})", flush=True)
+    else:
+        print(f"CamPy serving http://{shown}:{bind_port}", flush=True)
     await server.serve()
+
+
+def _tls_files(cfg: Any, bind_host: str) -> tuple[Path, Path] | None:
+    """(cert, key) to serve HTTPS with, making the self-signed pair on first use."""
+    tls = cfg.server.tls
+    if tls is None:
+        return None
+    if tls.self_signed:
+        from campy.tls import ensure_self_signed, san_hosts
+
+        return ensure_self_signed(cfg.server.data_dir, hosts=san_hosts(bind_host))
+    return tls.cert, tls.key
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -53,16 +81,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if not cfg.cameras:
         print("No cameras configured: starting simulated Reolink cameras (campy demo).", flush=True)
+        if cfg.server.tls or cfg.server.behind_proxy:
+            print("The demo serves plain HTTP: server.tls and server.behind_proxy apply once "
+                  "cameras are configured.", flush=True)
         from campy.demo import run_demo
 
         return run_demo(cameras=args.sim_cameras, port=args.port or cfg.server.port,
                         host=args.host or cfg.server.host,
                         data_dir=cfg.server.data_dir / "demo")
     from campy.go2rtc import InstallError
+    from campy.tls import TlsError
 
     try:
         asyncio.run(_serve(args.config, host=args.host, port=args.port))
-    except (InstallError, OSError) as err:
+    except (InstallError, OSError, TlsError) as err:
         print(f"campy: {err}", file=sys.stderr)
         return 1
     return 0

@@ -41,8 +41,10 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str = 
 
 
 def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_secret: str,
-                 extra_top: str = "", recording: dict | None = None) -> Path:
-    """A campy.yaml for tests, with comments (to check they survive write-back)."""
+                 extra_top: str = "", recording: dict | None = None,
+                 server_extra: Iterable[str] = ()) -> Path:
+    """A campy.yaml for tests, with comments (to check they survive write-back).
+    ``server_extra``: more lines of the server section, e.g. "tls: {self_signed: true}"."""
     data_dir = path.parent / "data"
     lines = [
         "# CamPy test configuration",
@@ -51,6 +53,7 @@ def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_sec
         f"  port: {port}",
         f"  data_dir: {data_dir}",
         "  secrets_file: secrets.yaml",
+        *(f"  {line}" for line in server_extra),
         "go2rtc:",
         f"  api_port: {free_port()}",
         f"  rtsp_port: {free_port()}",
@@ -85,10 +88,15 @@ def write_config(path: Path, cameras: Iterable[dict], *, port: int, password_sec
 class CampyProcess:
     """``campy serve`` as a real child process."""
 
-    def __init__(self, config: Path, port: int, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, port: int, *, env: dict[str, str] | None = None,
+                 scheme: str = "http") -> None:
         self.config = config
         self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
+        # What client() checks the server certificate against (https only): a path to a PEM
+        # file or an ssl.SSLContext. The readiness probe never checks it (a self-signed
+        # certificate exists only once CamPy has started).
+        self.verify: object = True
         self.log_path = config.parent / "campy.log"
         full_env = {**os.environ, "CAMPY_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
         self._log = open(self.log_path, "w")
@@ -106,7 +114,7 @@ class CampyProcess:
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError(f"CamPy exited with {self.proc.returncode}: {self.log()}")
-        return httpx.get(self.base_url + "/healthz", timeout=2).status_code == 200
+        return httpx.get(self.base_url + "/healthz", timeout=2, verify=False).status_code == 200
 
     def data_file(self, name: str) -> Path:
         return self.config.parent / "data" / name
@@ -149,7 +157,8 @@ class CampyProcess:
             return []
 
     def client(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
-        c = httpx.Client(base_url=self.base_url, timeout=20, follow_redirects=False)
+        c = httpx.Client(base_url=self.base_url, timeout=20, follow_redirects=False,
+                         verify=self.verify)
         login(c, username, password)
         return c
 

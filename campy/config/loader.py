@@ -7,6 +7,7 @@ its own), so one pass reports every broken camera, not just the first.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -39,6 +40,8 @@ from campy.config.model import (
     Secret,
     ServerConfig,
     ServerRaw,
+    TlsConfig,
+    TlsRaw,
     TopRaw,
 )
 from campy.config.units import parse_size, parse_size_or_percent
@@ -187,8 +190,12 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
 
+    data_dir = (base / server.data_dir).resolve()
+    tls = _tls(server.tls, base=base, data_dir=data_dir, convert=convert, issue=issue)
+    _check_proxies(server, issue)
+
     recording = _recording(convert(top.recording or {}, RecordingRaw, ["recording"]) or RecordingRaw(),
-                           base=base, data_dir=(base / server.data_dir).resolve(), issue=issue)
+                           base=base, data_dir=data_dir, issue=issue)
 
     detection = _detection(convert(top.detection or {}, DetectionRaw, ["detection"]) or DetectionRaw(),
                            base=base, convert=convert, issue=issue)
@@ -286,8 +293,9 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         base_cfg = (base / g2r.base_config).resolve()
     return CampyConfig(
         path=file,
-        server=ServerConfig(host=server.host, port=server.port,
-                            data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path,
+        server=ServerConfig(host=server.host, port=server.port, data_dir=data_dir,
+                            secrets_file=secrets_path, tls=tls, behind_proxy=server.behind_proxy,
+                            trusted_proxies=tuple(server.trusted_proxies),
                             audit_days=server.audit_days),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
@@ -296,6 +304,49 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         detection=detection,
         alerts=alerts,
     )
+
+
+def _tls(raw: dict | None, *, base: Path, data_dir: Path, convert: Any, issue: Any) -> TlsConfig | None:
+    """``server.tls``: either cert + key files (checked now: readable, PEM, a matching pair)
+    or ``self_signed: true`` (made in <data_dir>/tls at the first ``campy serve``)."""
+    if raw is None:
+        return None
+    path = ["server", "tls"]
+    t = convert(raw, TlsRaw, path)
+    if t is None:
+        return None
+    if t.self_signed:
+        if t.cert or t.key:
+            issue(path, "use either cert and key, or self_signed: true, not both")
+            return None
+        from campy.tls import self_signed_paths
+
+        cert, key = self_signed_paths(data_dir)
+        return TlsConfig(cert=cert, key=key, self_signed=True)
+    if not t.cert or not t.key:
+        missing = "cert" if not t.cert else "key"
+        issue(path + [missing] if raw else path,
+              "HTTPS needs both cert and key (PEM files), or self_signed: true")
+        return None
+    from campy.tls import check_pair
+
+    cert, key = (base / t.cert).resolve(), (base / t.key).resolve()
+    problem = check_pair(cert, key)
+    if problem:
+        issue(path + [problem[0]], problem[1])
+        return None
+    return TlsConfig(cert=cert, key=key, self_signed=False)
+
+
+def _check_proxies(server: ServerRaw, issue: Any) -> None:
+    for value in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            issue(["server", "trusted_proxies"], f"'{value}' is not an IP address or CIDR "
+                  "(e.g. 127.0.0.1, ::1, 10.0.0.0/8)")
+    if server.behind_proxy and not server.trusted_proxies:
+        issue(["server", "trusted_proxies"], "behind_proxy needs the proxy's address here")
 
 
 def _detection(raw: DetectionRaw, *, base: Path, convert: Any, issue: Any) -> DetectionConfig:

@@ -46,6 +46,15 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = "../data"
     secrets_file: str = "secrets.yaml"
     audit_days: float = 90.0
+    tls: dict | None = None
+    behind_proxy: bool = False
+    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+
+class TlsRaw(msgspec.Struct, forbid_unknown_fields=True):
+    cert: str | None = None
+    key: str | None = None
+    self_signed: bool = False
 
 
 class Go2rtcRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -161,12 +170,23 @@ class TopRaw(msgspec.Struct, forbid_unknown_fields=True):
 
 # -- resolved config: what the rest of CamPy uses --------------------------------------
 
+class TlsConfig(msgspec.Struct, frozen=True):
+    """HTTPS for CamPy's own listener: files given, or made by CamPy (``self_signed``)."""
+
+    cert: Path
+    key: Path
+    self_signed: bool = False
+
+
 class ServerConfig(msgspec.Struct, frozen=True):
     host: str
     port: int
     data_dir: Path
     secrets_file: Path
     audit_days: float = 90.0
+    tls: TlsConfig | None = None
+    behind_proxy: bool = False
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

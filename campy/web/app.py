@@ -23,8 +23,10 @@ from campy import __version__
 from campy.web.api import ApiController
 from campy.web.auditing import AuditController
 from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, make_session_auth
+from campy.web.apidocs import render_plugins
 from campy.web.errors import HANDLERS
 from campy.web.events import EventsApi, EventsPages, ZonePages
+from campy.web.headers import SecurityHeadersMiddleware
 from campy.web.live import LiveController
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
@@ -63,8 +65,14 @@ def _engine_callback(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["utc"] = _utc
 
 
-def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: bool = False) -> Litestar:
-    """Build the app around a ``Runtime``; with ``manage_runtime`` the app starts/stops it."""
+def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: bool = False,
+               tls_fingerprint: str | None = None) -> Litestar:
+    """Build the app around a ``Runtime``; with ``manage_runtime`` the app starts/stops it.
+
+    ``secure_cookies``: the listener itself speaks TLS. Behind a TLS-terminating proxy the
+    cookies get ``Secure`` per request instead (campy.web.headers). ``tls_fingerprint`` is
+    shown on the system page.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -77,7 +85,7 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
                 await runtime.stop()
 
     auth = make_session_auth(secure_cookie=secure_cookies)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             AuthController,
@@ -108,8 +116,13 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
                                        engine_callback=_engine_callback),
         plugins=[HTMXPlugin()],
         exception_handlers=HANDLERS,
-        openapi_config=OpenAPIConfig(title="CamPy", version=__version__, path="/api/schema"),
+        openapi_config=OpenAPIConfig(title="CamPy", version=__version__, path="/api/schema",
+                                     render_plugins=render_plugins()),
         lifespan=[lifespan],
         logging_config=None,  # CamPy configures logging once, in campy.cli
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "tls_fingerprint": tls_fingerprint}),
     )
+    # Around the whole handler, not in `middleware=`: Litestar runs that only for matched
+    # routes, and a 404 or 405 needs the security headers too.
+    app.asgi_handler = SecurityHeadersMiddleware(app.asgi_handler)
+    return app

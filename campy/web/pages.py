@@ -160,6 +160,9 @@ class PageController(Controller):
             "restarts": getattr(server, "restarts", 0),
             "lag": runtime.looplag.summary(),
             "log": [runtime.scrub(line) for line in (server.recent_log() if server else [])][-200:],
+            "web": runtime.config.server,
+            "tls_fingerprint": request.app.state.get("tls_fingerprint"),
+            "https": request.url.scheme == "https",
         })
 
 

@@ -25,6 +25,7 @@ def _section_keys(heading: str) -> set[str]:
 
 @pytest.mark.parametrize("heading,struct", [
     ("server", model.ServerRaw),
+    ("server.tls", model.TlsRaw),
     ("go2rtc", model.Go2rtcRaw),
     ("cameras", model.CameraRaw),
     ("cameras.<name>.record", model.CameraRecordRaw),
