@@ -34,7 +34,9 @@ from campy.db.users import User
 from campy.errors import NotFound
 
 # Routes reachable without a session: the liveness probe and the login form.
-PUBLIC_PATHS = ["^/healthz$", "^/login$"]
+# /static holds only the stylesheet, scripts and htmx: nothing secret, and the login page
+# needs its stylesheet before anyone has signed in.
+PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/static/"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 
 

@@ -46,7 +46,7 @@ def test_every_route_refuses_requests_without_a_session(campy):
             if path in OPEN_PATHS:
                 continue
             if path.startswith("/static"):
-                path = "/static/campy.css"
+                continue  # public on purpose: test_static_files_are_public_and_hold_no_secret
             r = anon.request(method, path)
             refused = r.status_code in (401, 403) or (
                 r.status_code == 303 and r.headers["location"].startswith("/login"))
@@ -58,6 +58,20 @@ def test_every_route_refuses_requests_without_a_session(campy):
         with pytest.raises((websockets.exceptions.InvalidStatus, websockets.exceptions.ConnectionClosed)):
             with wsclient.connect(url, open_timeout=5) as conn:
                 conn.recv(timeout=3)
+
+
+def test_static_files_are_public_and_hold_no_secret(campy):
+    """The login page needs its stylesheet before anyone signs in; nothing under /static is secret."""
+    from tests.helpers import REPO
+
+    with httpx.Client(base_url=campy.base_url, timeout=10) as anon:
+        r = anon.get("/static/campy.css")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
+        assert anon.get("/static/../campy.db").status_code in (400, 404)
+        assert anon.get("/static/%2e%2e/config/campy.yaml").status_code in (400, 404)
+    for f in (REPO / "static").rglob("*"):
+        if f.is_file():
+            assert CAM_PASSWORD.encode() not in f.read_bytes()
 
 
 def test_healthz_is_open_and_reveals_nothing(campy):
