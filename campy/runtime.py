@@ -27,6 +27,7 @@ from campy.clock import Clock
 from campy.config import CampyConfig, ConfigChange, ConfigError, ConfigStore, watch
 from campy.db.database import open_db
 from campy.db.audit import AuditLog
+from campy.db.embeds import EmbedStore
 from campy.db.tokens import TokenStore
 from campy.db.users import UserStore, ensure_admin
 from campy.web.revoke import Revocations
@@ -80,6 +81,7 @@ class Runtime:
         self.login_limiter = LoginLimiter(clock=self.clock)
         self.tokens = TokenStore(self.db, clock=self.clock)
         self.audit = AuditLog(self.db, clock=self.clock)
+        self.embeds = EmbedStore(self.db, clock=self.clock)
         self.revocations = Revocations()
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}

@@ -24,7 +24,8 @@ from campy.web.api import ApiController
 from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, make_session_auth
 from campy.web.errors import HANDLERS
 from campy.web.events import EventsApi, EventsPages, ZonePages
-from campy.web.live import LiveController
+from campy.web.embed import ROUTES as EMBED_ROUTES
+from campy.web.live import LiveController, player
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
 
@@ -82,6 +83,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             PageController,
             ApiController,
             LiveController,
+            player,
+            *EMBED_ROUTES,
             RecordingsApi,
             RecordingsPages,
             EventsApi,

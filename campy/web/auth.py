@@ -33,8 +33,9 @@ from litestar.types import Receive, Scope, Send
 from campy.db.users import User
 from campy.errors import NotFound
 
-# Routes reachable without a session: the liveness probe and the login form.
-PUBLIC_PATHS = ["^/healthz$", "^/login$"]
+# Routes reachable without a session: the liveness probe, the login form, go2rtc's player
+# code (static, no secret) and the embed page and WebSocket (checked by the embed token).
+PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/live/player/", "^/embed/", "^/live/embed/ws$"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 
 
