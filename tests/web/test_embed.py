@@ -21,8 +21,6 @@ import websockets.sync.client as wsclient
 from tests.helpers import api, free_port, wait_until
 from tests.web.test_browser import FRAMES_JS, _frames_increase, browser  # noqa: F401 (fixture)
 
-ALLOWED = "http://127.0.0.1:{port}"
-
 
 def _make(client, camera="front", **body):
     body.setdefault("origins", ["https://dash.example.org"])
@@ -172,12 +170,15 @@ def test_revoking_closes_an_open_stream_at_once(campy):
 
 
 # -- in Chromium -------------------------------------------------------------------------
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 @contextmanager
-def _site(tmp_path, name, html):
-    """A plain web server on another port of 127.0.0.1 serving one page: another origin."""
-    root = tmp_path / name
+def _site(root):
+    """A plain web server on another port of 127.0.0.1 serving ``root``: another origin."""
     root.mkdir()
-    (root / "index.html").write_text(html)
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -188,11 +189,6 @@ def _site(tmp_path, name, html):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 # The test page records every WebSocket it opens: whether it opened and how it closed.
@@ -211,7 +207,76 @@ window.WebSocket = class extends NativeWebSocket {
 </script>"""
 
 
-def _page_html(snippets, placeholder=True):
-    # Each snippet sits in a [data-stream] slot so the grid's frame counter reads it.
-    return ("<!doctype html><html><head><meta charset='utf-8'>" + _WS_LOG + "</head><body>"
-            f"<div data-stream='script'>{snippets['script']}</div>{snippets['iframe']}</body></html>")
+def _page(embed):
+    # The script snippet sits in a [data-stream] slot so the grid's frame counter reads it;
+    # CamPy's iframe page has one too.
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>dashboard</title>" + _WS_LOG +
+            f"</head><body><div data-stream='script'>{embed['script']}</div>{embed['iframe']}</body></html>")
+
+
+def _embed_frame(page, campy):
+    return wait_until(lambda: next((f for f in page.frames if f.url.startswith(campy.base_url + "/embed/")), None),
+                      timeout=30, what="the embed iframe")
+
+
+def test_other_origin_plays_both_ways_and_stops_when_revoked(campy, browser, tmp_path):  # noqa: F811
+    c = campy.client()
+    with _site(tmp_path / "allowed") as allowed, _site(tmp_path / "other") as other:
+        e = _make(c, camera="back", origins=[allowed], stream="sub").json()
+        for name in ("allowed", "other"):
+            (tmp_path / name / "index.html").write_text(_page(e))
+        ctx = browser.new_context()  # no CamPy session: only the embed token
+        try:
+            page = ctx.new_page()
+            page.goto(allowed + "/index.html")
+            frame = _embed_frame(page, campy)
+            stats = _frames_increase(page, timeout=90)
+            assert stats[0]["w"] == 640, stats  # the script way: back's sub stream, over MSE
+            assert page.evaluate("wsLog")[0]["opened"]
+            stats = _frames_increase(frame, timeout=90)
+            assert stats[0]["w"] == 640, stats  # the iframe way
+            for target in (page, frame):  # over MSE: no peer connection, every byte through CamPy
+                assert target.evaluate("document.querySelector('video-stream').pc") is None
+            assert not ctx.cookies(campy.base_url)
+
+            # Revoke: both open streams are closed by CamPy (policy close, 1008).
+            for target in (page, frame):
+                target.evaluate("""() => { window.closedWith = null;
+                  document.querySelector('video-stream').ws.addEventListener('close', ev => {
+                    window.closedWith = ev.code; }); }""")
+            assert api(c, "DELETE", f"/api/cameras/back/embeds/{e['id']}").status_code == 204
+            for target in (page, frame):
+                wait_until(lambda t=target: t.evaluate("window.closedWith") == 1008, timeout=30,
+                           what="the embed's WebSocket closed by the revocation")
+
+            # Reloaded, neither way plays: the frame shows why, the script's socket is refused.
+            page.reload()
+            frame = _embed_frame(page, campy)
+            frame.wait_for_selector("#embed-error[data-status='401']", timeout=30_000)
+            wait_until(lambda: (log := page.evaluate("wsLog")) and log[0]["code"] is not None,
+                       timeout=30, what="the script way's WebSocket refused")
+            assert not page.evaluate("wsLog")[0]["opened"]
+            assert page.evaluate(FRAMES_JS)[0]["frames"] == 0
+        finally:
+            ctx.close()
+
+        # From an origin not on the list: a fresh embed still allowing only `allowed`.
+        e = _make(c, camera="back", origins=[allowed], stream="sub").json()
+        (tmp_path / "other" / "index.html").write_text(_page(e))
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            console: list[str] = []
+            page.on("console", lambda msg: console.append(msg.text))
+            page.goto(other + "/index.html")
+            wait_until(lambda: any("frame-ancestors" in m for m in console), timeout=30,
+                       what="Chromium reporting the frame-ancestors violation")
+            wait_until(lambda: (log := page.evaluate("wsLog")) and log[0]["code"] is not None,
+                       timeout=30, what="the script way's WebSocket refused")
+            assert not page.evaluate("wsLog")[0]["opened"]
+            assert page.evaluate(FRAMES_JS)[0]["frames"] == 0
+            # The blocked frame holds no CamPy page (Chromium shows its own error page).
+            assert not any(f.url.startswith(campy.base_url + "/embed/") and f.query_selector("video-stream")
+                           for f in page.frames)
+        finally:
+            ctx.close()
