@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -280,3 +281,43 @@ def test_other_origin_plays_both_ways_and_stops_when_revoked(campy, browser, tmp
                            for f in page.frames)
         finally:
             ctx.close()
+
+
+def test_camera_page_embed_dialog_makes_shows_and_revokes(campy, browser):  # noqa: F811
+    from tests.web.test_browser import _login
+
+    shots = os.environ.get("EMBED_SCREENSHOTS")  # a directory: also photograph the dialog
+    ctx, page = _login(browser, campy)
+    try:
+        page.goto(campy.base_url + "/cameras/back")
+        page.click("#embed-open")
+        dialog = page.locator("#embed-dialog")
+        dialog.locator("textarea[name=origins]").wait_for()
+        dialog.locator("textarea[name=origins]").fill("https://dash.example.org/*")
+        dialog.locator("button[type=submit]", has_text="Create").click()
+        err = dialog.locator('.field-error[data-field="origins"]')
+        err.wait_for()
+        assert "no wildcards" in err.inner_text()
+        dialog.locator("textarea[name=origins]").fill("https://dash.example.org:8123\nhttp://127.0.0.1:9")
+        dialog.locator("input[name=expiry][value='30d']").check()
+        dialog.locator("button[type=submit]", has_text="Create").click()
+        dialog.locator("#embed-created").wait_for()
+        embed_id = dialog.locator("#embed-created").get_attribute("data-embed")
+        iframe = dialog.locator("#embed-iframe").input_value()
+        script = dialog.locator("#embed-script").input_value()
+        assert iframe.startswith(f'<iframe src="{campy.base_url}/embed/{embed_id}?token=campy_e_{embed_id}_')
+        assert "/live/embed/ws?token=campy_e_" in script
+        item = dialog.locator(f"#embed-list li[data-embed='{embed_id}']")
+        assert item.get_attribute("data-state") == "active" and "https://dash.example.org:8123" in item.inner_text()
+        if shots:
+            for width in (1440, 390):
+                page.set_viewport_size({"width": width, "height": 900})
+                page.screenshot(path=f"{shots}/embed-dialog-{width}.png")
+                item.scroll_into_view_if_needed()
+                page.screenshot(path=f"{shots}/embed-dialog-{width}-list.png")
+        item.locator("button", has_text="Revoke").click()
+        dialog.locator("#embed-revoked").wait_for()
+        assert dialog.locator(f"#embed-list li[data-embed='{embed_id}']").get_attribute("data-state") == "revoked"
+        assert page.url == campy.base_url + "/cameras/back"  # all in place, no navigation
+    finally:
+        ctx.close()
