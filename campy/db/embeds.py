@@ -170,6 +170,16 @@ class EmbedStore:
                 self._db.execute("UPDATE embeds SET last_used_ms = ? WHERE id = ?", [now, embed_id])
         return info
 
+    def revoke_camera(self, camera: str) -> list[str]:
+        """Revoke every live embed of a camera (when it is deleted, so a camera added later
+        under the same name is not shown through old snippets); returns their ids."""
+        with self._db.write():
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM embeds WHERE camera = ? AND revoked_ms IS NULL", [camera]).fetchall()]
+            self._db.execute("UPDATE embeds SET revoked_ms = ? WHERE camera = ? AND revoked_ms IS NULL",
+                             [self._clock.now_ms(), camera])
+        return ids
+
     def list(self, camera: str | None = None) -> list[EmbedInfo]:
         sql = f"SELECT {_COLUMNS} FROM embeds"
         args: list[Any] = []

@@ -18,6 +18,7 @@ None of these routes uses a session or sets a cookie; the token is the only cred
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import json
@@ -327,7 +328,16 @@ async def embed_ws(socket: WebSocket[Any, Any, Any], token: FromQuery[str | None
     if stream is None:
         await _refuse(socket, 404, f"camera {info.camera!r} or its {info.stream} stream is no longer configured")
         return
-    await proxy(socket, runtime, stream, [f"embed:{info.id}"], up_filter=_mse_only)
+    key = f"embed:{info.id}"
+    expiry = None
+    if info.expires_ms is not None:  # an embed that expires while playing stops then, as if revoked
+        delay = max(0.0, (info.expires_ms - runtime.embeds.now_ms()) / 1000)
+        expiry = asyncio.get_running_loop().call_later(delay, runtime.revocations.revoke, key)
+    try:
+        await proxy(socket, runtime, stream, [key], up_filter=_mse_only)
+    finally:
+        if expiry is not None:
+            expiry.cancel()
 
 
 ROUTES: list[Any] = [EmbedApi, EmbedPages, embed_asset, embed_page, embed_ws]

@@ -79,3 +79,11 @@ def test_create_refuses_bad_values(tmp_path, kw, message):
     args = {"camera": "front", "origins": ["https://a.org"], "created_by": "admin", **kw}
     with pytest.raises(EmbedError, match=message):
         store.create(**args)
+
+
+def test_revoking_a_cameras_embeds(tmp_path):
+    store = EmbedStore(open_db(tmp_path / "c.db"))
+    a, raw_a = store.create(camera="front", origins=["https://a.org"], created_by="admin")
+    _, raw_b = store.create(camera="back", origins=["https://a.org"], created_by="admin")
+    assert store.revoke_camera("front") == [a] and store.revoke_camera("front") == []
+    assert store.verify(raw_a) is None and store.verify(raw_b) is not None

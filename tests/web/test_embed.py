@@ -170,6 +170,18 @@ def test_revoking_closes_an_open_stream_at_once(campy):
     assert "1 open stream(s) closed" in _audit(campy)[-1][3]
 
 
+def test_an_embed_that_expires_while_playing_stops(campy):
+    """Real time is the subject here: the embed lives 10 s, the open stream must end then."""
+    e = _make(campy.client(), origins=["http://127.0.0.1:9"], expires_s=10).json()
+    with wsclient.connect(_ws_url(campy, e["token"]), origin="http://127.0.0.1:9", open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "mse", "value": "avc1.640029"}))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=60)
+        assert closed.value.rcvd.code == 1008
+    assert _refused_status(_ws_url(campy, e["token"]), "http://127.0.0.1:9") == 401
+
+
 # -- in Chromium -------------------------------------------------------------------------
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
