@@ -14,3 +14,9 @@ dialog?.addEventListener("click", async ev => {
   }
   button.textContent = "Copied";
 });
+// Typing a number of days picks "after … days".
+dialog?.addEventListener("input", ev => {
+  if (ev.target.name !== "expiry_days") return;
+  const custom = dialog.querySelector("input[name=expiry][value=custom]");
+  if (custom) custom.checked = true;
+});
