@@ -78,6 +78,19 @@ def test_bad_input_is_a_400_that_names_the_field(campy, body, field):
     assert field in err["fields"] and err["message"]
 
 
+def test_dialog_expiry_choices():
+    from campy.errors import BadRequest
+    from campy.web.embed import _expiry_from_form
+
+    assert _expiry_from_form({"expiry": "never", "expiry_days": "3"}) is None
+    assert _expiry_from_form({"expiry": "1d"}) == 86_400
+    assert _expiry_from_form({"expiry": "custom", "expiry_days": "2.5"}) == 216_000
+    for bad in ({"expiry": "custom", "expiry_days": ""}, {"expiry": "custom", "expiry_days": "-1"},
+                {"expiry": "custom", "expiry_days": "9999"}, {"expiry": "weekly"}):
+        with pytest.raises(BadRequest, match="days"):
+            _expiry_from_form(bad)
+
+
 def test_only_admins_make_embeds(campy, viewer):
     assert _make(viewer).status_code == 403
     assert viewer.get("/api/cameras/front/embeds").status_code == 403
@@ -251,6 +264,8 @@ def test_other_origin_plays_both_ways_and_stops_when_revoked(campy, browser, tmp
             for target in (page, frame):  # over MSE: no peer connection, every byte through CamPy
                 assert target.evaluate("document.querySelector('video-stream').pc") is None
             assert not ctx.cookies(campy.base_url)
+            if os.environ.get("EMBED_SCREENSHOTS"):
+                page.screenshot(path=f"{os.environ['EMBED_SCREENSHOTS']}/embedded-both-ways.png", full_page=True)
 
             # Revoke: both open streams are closed by CamPy (policy close, 1008).
             for target in (page, frame):
