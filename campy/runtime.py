@@ -27,6 +27,7 @@ from campy.clock import Clock
 from campy.config import CampyConfig, ConfigChange, ConfigError, ConfigStore, watch
 from campy.db.database import open_db
 from campy.db.audit import AuditLog
+from campy.db.embeds import EmbedStore
 from campy.db.tokens import TokenStore
 from campy.db.users import UserStore, ensure_admin
 from campy.web.revoke import Revocations
@@ -80,6 +81,7 @@ class Runtime:
         self.login_limiter = LoginLimiter(clock=self.clock)
         self.tokens = TokenStore(self.db, clock=self.clock)
         self.audit = AuditLog(self.db, clock=self.clock)
+        self.embeds = EmbedStore(self.db, clock=self.clock)
         self.revocations = Revocations()
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}
@@ -296,6 +298,7 @@ class Runtime:
         log.info("config changed; cameras touched: %s", sorted(change.changed_cameras) or "none")
         self._refresh_specs()
         self.health.forget(set(change.changed_cameras))
+        await self._revoke_embeds_of_removed(change.changed_cameras)
         if self.server is not None:
             self._write_go2rtc_config()
         try:
@@ -305,6 +308,16 @@ class Runtime:
         await self.recording.reconcile()
         await self._start_alerts()
         await self.detection.reconcile()
+
+    async def _revoke_embeds_of_removed(self, touched: set[str] | frozenset[str]) -> None:
+        """A deleted camera's embeds die with it (by UI, API or file edit), so a camera added
+        later under the same name is never shown through an old snippet."""
+        for name in sorted(set(touched) - set(self.config.cameras)):
+            ids = await asyncio.to_thread(self.embeds.revoke_camera, name)
+            for eid in ids:
+                self.revocations.revoke(f"embed:{eid}")
+            if ids:
+                log.info("camera %s removed: revoked its %d embed(s)", name, len(ids))
 
     async def _start_alerts(self) -> None:
         """(Re)build alert delivery when the alerts section changed."""

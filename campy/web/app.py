@@ -26,8 +26,9 @@ from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, 
 from campy.web.apidocs import render_plugins
 from campy.web.errors import HANDLERS
 from campy.web.events import EventsApi, EventsPages, ZonePages
+from campy.web.embed import ROUTES as EMBED_ROUTES
 from campy.web.headers import SecurityHeadersMiddleware
-from campy.web.live import LiveController
+from campy.web.live import LiveController, player
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.users import AccountPages, UsersApi, UsersPages
@@ -92,6 +93,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             PageController,
             ApiController,
             LiveController,
+            player,
+            *EMBED_ROUTES,
             RecordingsApi,
             RecordingsPages,
             EventsApi,

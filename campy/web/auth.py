@@ -33,10 +33,11 @@ from litestar.types import Receive, Scope, Send
 from campy.db.users import User
 from campy.errors import NotFound
 
-# Routes reachable without a session: the liveness probe and the login form.
-# /static holds only the stylesheet, scripts and htmx: nothing secret, and the login page
-# needs its stylesheet before anyone has signed in.
-PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/static/"]
+# Routes reachable without a session: the liveness probe, the login form, /static (the
+# stylesheet, scripts and htmx: nothing secret, and the login page needs its stylesheet
+# before anyone has signed in), go2rtc's player code (static, no secret) and the embed page
+# and WebSocket (checked by the embed token).
+PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/static/", "^/live/player/", "^/embed/", "^/live/embed/ws$"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 
 

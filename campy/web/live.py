@@ -3,6 +3,7 @@
 * ``GET /live/player/{file}``: go2rtc's own player modules (``video-stream.js`` and the
   ``video-rtc.js`` it imports), fetched from go2rtc on loopback and served here, so the
   browser never talks to go2rtc's API and the files are not copied into CamPy's tree.
+  Public and cacheable: static code without secrets, loaded by embedding pages too.
 * ``WS /live/ws?src=<stream>``: go2rtc's ``/api/ws`` signalling, proxied after checking the
   session, the camera permission and the Origin. Only stream names CamPy made are accepted,
   so a browser can never make go2rtc dial an arbitrary URL. WebRTC media then flows between
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -71,17 +74,29 @@ def _origin_ok(socket: WebSocket[Any, Any, Any]) -> bool:
     return urlsplit(origin).netloc == host
 
 
+# Public, cookie-free routes: no session lookup, no CSRF cookie, no auth (see auth.PUBLIC_PATHS).
+PUBLIC_OPT = {"exclude_from_auth": True, "skip_session": True, "exclude_from_csrf": True}
+
+
+@get("/live/player/{file:str}", media_type="text/javascript", opt=PUBLIC_OPT, include_in_schema=False)
+async def player(request: HTMXRequest, file: FromPath[str]) -> Response[bytes]:
+    """go2rtc's player code: public (it holds no secret; embedding pages on other origins load
+    it as a module, hence CORS) and cacheable (it changes only with go2rtc's version)."""
+    if file not in PLAYER_FILES:  # (not {name}: that would make camera_guard ask for a session)
+        raise NotFound(f"no player file {file!r}; the player is video-stream.js")
+    body = await _fetch_player(request.app.state.runtime, file)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": "public, max-age=3600", "ETag": etag,
+               "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin",
+               "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
 class LiveController(Controller):
     path = "/live"
     guards = [require_user]
-
-    @get("/player/{name:str}", media_type="text/javascript")
-    async def player(self, request: HTMXRequest, name: FromPath[str]) -> Response[bytes]:
-        if name not in PLAYER_FILES:
-            raise NotFound(f"no player file {name!r}")
-        body = await _fetch_player(request.app.state.runtime, name)
-        return Response(body, media_type="text/javascript",
-                        headers={"Cache-Control": "private, max-age=300"})
 
     @websocket("/ws")
     async def ws(self, socket: WebSocket[Any, Any, Any], src: FromQuery[str]) -> None:
@@ -95,32 +110,43 @@ class LiveController(Controller):
         if camera is None or not can_view_camera(user, camera) or not _origin_ok(socket):
             await socket.close(code=_CLOSE_POLICY, reason="not allowed")
             return
-        await socket.accept()
-        headers = {}
-        auth = runtime.go2rtc_auth()
-        if auth:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(src)}"
+        await proxy(socket, runtime, src, keys_for(user))
+
+
+async def proxy(socket: WebSocket[Any, Any, Any], runtime: Any, src: str, keys: list[str], *,
+                up_filter: Callable[[str | bytes], str | None] | None = None) -> None:
+    """Accept ``socket`` and relay it to go2rtc's ``/api/ws`` for stream ``src`` until either
+    side closes or one of ``keys`` is revoked (then close with 1008). Used by the session
+    live view and by embeds; the caller has checked who may watch ``src``."""
+    await socket.accept()
+    headers = {}
+    auth = runtime.go2rtc_auth()
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(src)}"
+    try:
+        with runtime.revocations.watch(keys) as revoked:
+            async with websockets.connect(url, additional_headers=headers, max_size=None,
+                                          open_timeout=5, ping_interval=None) as upstream:
+                await relay(socket, upstream, revoked, up_filter=up_filter)
+            if revoked.is_set():
+                await socket.close(code=_CLOSE_POLICY, reason="access revoked")
+                return
+    except (TimeoutError, OSError, websockets.WebSocketException) as err:
+        log.info("live %s: go2rtc websocket failed: %s", src, runtime.scrub(str(err)))
+    finally:
         try:
-            with runtime.revocations.watch(keys_for(user)) as revoked:
-                async with websockets.connect(url, additional_headers=headers, max_size=None,
-                                              open_timeout=5, ping_interval=None) as upstream:
-                    await relay(socket, upstream, revoked)
-                if revoked.is_set():
-                    await socket.close(code=_CLOSE_POLICY, reason="access revoked")
-                    return
-        except (TimeoutError, OSError, websockets.WebSocketException) as err:
-            log.info("live %s: go2rtc websocket failed: %s", src, runtime.scrub(str(err)))
-        finally:
-            try:
-                await socket.close(code=_CLOSE_UNAVAILABLE)
-            except Exception:
-                pass
+            await socket.close(code=_CLOSE_UNAVAILABLE)
+        except Exception:
+            pass
 
 
-async def relay(socket: WebSocket[Any, Any, Any], upstream: Any, revoked: asyncio.Event) -> None:
-    """Copy messages both ways until either side closes or access is revoked."""
+async def relay(socket: WebSocket[Any, Any, Any], upstream: Any, revoked: asyncio.Event, *,
+                up_filter: Callable[[str | bytes], str | None] | None = None) -> None:
+    """Copy messages both ways until either side closes or access is revoked. ``up_filter``
+    vets each browser message: None passes it to go2rtc, "" drops it, any other string is
+    sent back to the browser instead."""
     async def down() -> None:  # go2rtc → browser
         async for msg in upstream:
             if isinstance(msg, bytes):
@@ -134,10 +160,15 @@ async def relay(socket: WebSocket[Any, Any, Any], upstream: Any, revoked: asynci
             if msg["type"] == "websocket.disconnect":
                 return
             data = msg.get("text")
-            if data is not None:
+            if data is None:
+                data = msg.get("bytes")
+            if data is None:
+                continue
+            refusal = up_filter(data) if up_filter is not None else None
+            if refusal is None:
                 await upstream.send(data)
-            elif msg.get("bytes") is not None:
-                await upstream.send(msg["bytes"])
+            elif refusal:
+                await socket.send_text(refusal)
 
     tasks = [asyncio.create_task(down()), asyncio.create_task(up()), asyncio.create_task(revoked.wait())]
     try:

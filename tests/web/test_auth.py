@@ -13,7 +13,9 @@ import websockets.sync.client as wsclient
 from tests.helpers import ADMIN_PASSWORD, api, login, post_form
 from tests.web.conftest import CAM_PASSWORD
 
-OPEN_PATHS = {"/healthz", "/login"}
+# Open by design: the probe, the login form, and static code an embedding page loads
+# (go2rtc's player, the embed page's script and style; no secret in any of them).
+OPEN_PATHS = {"/healthz", "/login", "/live/player/x", "/embed/assets/x"}
 
 
 def _registered_routes(config_path):
