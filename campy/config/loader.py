@@ -182,6 +182,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             value = getattr(obj, key, None)
             if value is not None and not 1 <= value <= 65535:
                 issue([section, key], f"port {value} is out of range 1-65535")
+    if server.public_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", server.public_url):
+        issue(["server", "public_url"], "must be an http(s) URL without query, e.g. https://nvr.example.net")
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
 
@@ -285,7 +287,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     return CampyConfig(
         path=file,
         server=ServerConfig(host=server.host, port=server.port,
-                            data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path),
+                            data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path,
+                            public_url=server.public_url.rstrip("/") if server.public_url else None),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
         cameras=cameras,
@@ -368,6 +371,8 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
 
 
 def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any) -> None:
+    if not 60 <= alerts.link_ttl_s <= 30 * 86_400:
+        issue(["alerts", "link_ttl_s"], "must be 60-2592000 seconds (1 minute to 30 days)")
     for name, hook in alerts.webhooks.items():
         if not re.match(r"^https?://[^\s/]+", hook.url):
             issue(["alerts", "webhooks", name, "url"], "must be an http(s) URL")

@@ -45,6 +45,7 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     port: int = 8080
     data_dir: str = "../data"
     secrets_file: str = "secrets.yaml"
+    public_url: str | None = None  # how others reach CamPy, for links in alerts
 
 
 class Go2rtcRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,6 +136,7 @@ class AlertsRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mqtt: MqttRaw | None = None
     webhooks: dict[str, WebhookRaw] = msgspec.field(default_factory=dict)
     rules: dict[str, RuleRaw] = msgspec.field(default_factory=dict)
+    link_ttl_s: int = 86_400  # signed snapshot/clip links in alerts stay valid this long
 
 
 class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -165,6 +167,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     port: int
     data_dir: Path
     secrets_file: Path
+    public_url: str | None = None
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

@@ -27,6 +27,8 @@ from campy.web.events import EventsApi, EventsPages, ZonePages
 from campy.web.live import LiveController
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
+from campy.web.signed import SignedLinks
+from campy.web.tokens import TokenPages, TokensApi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
@@ -87,6 +89,9 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             EventsApi,
             EventsPages,
             ZonePages,
+            TokensApi,
+            TokenPages,
+            SignedLinks,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

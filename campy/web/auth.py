@@ -33,8 +33,9 @@ from litestar.types import Receive, Scope, Send
 from campy.db.users import User
 from campy.errors import NotFound
 
-# Routes reachable without a session: the liveness probe and the login form.
-PUBLIC_PATHS = ["^/healthz$", "^/login$"]
+# Routes reachable without a session: the liveness probe, the login form, and signed links
+# from alert payloads (their signature is the credential; campy.web.signed checks it).
+PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/signed/events/"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 
 
