@@ -22,6 +22,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.alerts.conftest import WebhookReceiver
 from tests.helpers import CampyProcess, api, free_port, wait_until, write_config
+from tests.web.test_browser import _login, browser  # noqa: F401 - fixture used by name
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -312,3 +313,33 @@ def test_alert_clip_link_plays(setup, tmp_path):
     assert any(s["codec_type"] == "video" for s in info["streams"]), info
     assert float(info["format"]["duration"]) >= 2, info
     assert httpx.get(link.replace("clip.mp4", "snapshot.jpg")).status_code == 403  # the sig is per path
+
+
+@pytest.mark.browser
+def test_tokens_page_in_a_browser(setup, browser, tmp_path):  # noqa: F811
+    """Create a token on the page (htmx), see it once, revoke it through the confirm dialog."""
+    campy, _, _ = setup
+    ctx, page = _login(browser, campy)
+    try:
+        page.set_viewport_size({"width": 390, "height": 900})
+        page.goto(campy.base_url + "/tokens")
+        page.fill("#token-form input[name=name]", "kiosk")
+        page.select_option("#token-form select[name=role]", "viewer")
+        page.fill("#token-form input[name=cameras]", "walk")
+        page.click("#token-form button[type=submit]")
+        page.wait_for_selector("#token-created")
+        raw = page.input_value("#new-token")
+        assert raw.startswith("campy_")
+        page.screenshot(path=str(tmp_path / "tokens-390.png"), full_page=True)
+        row = page.locator("tr", has_text="kiosk")
+        assert row.locator("td").nth(2).inner_text() == "walk"
+        assert httpx.get(campy.base_url + "/api/cameras", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
+        page.once("dialog", lambda d: d.accept())
+        row.locator("button", has_text="Revoke").click()
+        page.wait_for_selector("tr.token-revoked:has-text('kiosk')")
+        assert page.locator("#token-created").count() == 0, "the token was shown again"
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.screenshot(path=str(tmp_path / "tokens-1440.png"), full_page=True)
+        assert httpx.get(campy.base_url + "/api/cameras", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    finally:
+        ctx.close()

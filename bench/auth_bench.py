@@ -1,0 +1,276 @@
+"""What does authorization cost per request, and how fast can CamPy log people in? A program.
+
+Part 1, the cost of the checks (in-process, so network noise does not drown microseconds):
+a ``Runtime`` over a ``campy.yaml`` with ``--cameras`` cameras (never started: no go2rtc)
+and a ``campy.db`` with ``--users`` users (viewers granted 10 cameras each, rows inserted
+with one shared argon2 hash; the cost of a request does not depend on the hash) and as many
+tokens. Two apps are built from it in this process:
+
+- *checked*: ``campy.web.app.create_app`` as ``campy serve`` builds it (session auth
+  middleware, bearer tokens, the app-wide camera guard, the controllers' guards, CSRF);
+- *unchecked*: the same ``ApiController`` with its guards removed, no session or auth
+  middleware and no camera guard; a one-line middleware hands every request a fixed user
+  (handlers read the user), and the same CSRF middleware runs.
+
+Each is driven with ``httpx.AsyncClient(transport=httpx.ASGITransport(app))``; one request
+is ``GET /api/cameras/<name>`` for a camera the viewer is granted, as (a) a viewer's session
+cookie, (b) a viewer's bearer token, (c) the unchecked app. The three are interleaved
+(round-robin, order rotated every round) over ``--requests`` rounds after a warm-up, and
+the table gives the median and p90 in µs and the median minus the unchecked median (the
+price of the checks). What the checks do per request: a session costs a row read on a
+worker thread (session store) and a user read on the loop; a token costs a SHA-256, one
+indexed read on a worker thread (and a ``last_used_ms`` write at most once a minute).
+
+Part 2, login throughput: a real ``campy serve`` (no cameras; the same ``--users`` users in
+its DB) and ``--clients`` parallel clients (asyncio, one httpx client each, each with its
+own CSRF cookie) posting the login form for ``--seconds`` seconds as the users
+(round-robin); every login verifies an argon2id hash (argon2-cffi defaults: 64 MiB, t=3,
+p=4) in a worker thread and writes a session row. It reports logins/s, p50/p99 latency,
+the status codes, and the server's peak RSS (``VmHWM`` in ``/proc/<pid>/status``) before
+and after. The clients run on the same box as the server and take CPU from it. Run from
+the repo root:
+
+    .venv/bin/python bench/auth_bench.py --cameras 1000 --users 1000 --requests 2000 --clients 64 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from litestar import Litestar  # noqa: E402
+from litestar.datastructures import State  # noqa: E402
+from litestar.middleware.base import DefineMiddleware  # noqa: E402
+from litestar.types import ASGIApp, Receive, Scope, Send  # noqa: E402
+
+from campy.db.users import User, _hasher, grant_to_json  # noqa: E402
+from campy.web.api import ApiController  # noqa: E402
+from campy.web.auth import TokenAwareCSRFMiddleware, csrf_config  # noqa: E402
+from campy.web.errors import HANDLERS  # noqa: E402
+from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, write_config  # noqa: E402
+
+USER_PASSWORD = "bench-user-pw-1"
+GRANT = 10
+
+
+def _config(d: Path, cameras: int) -> Path:
+    cams = [{"name": f"cam{i:04d}", "main": f"rtsp://127.0.0.1:9/cam{i:04d}", "enabled": False}
+            for i in range(cameras)]
+    return write_config(d / "campy.yaml", cams, port=free_port(), password_secret="unused")
+
+
+def _fill_users(db: Any, *, users: int, cameras: int, now_ms: int) -> None:
+    """``users`` viewers, each granted GRANT cameras, one hash for all (rows, not logins)."""
+    pw_hash = _hasher.hash(USER_PASSWORD)
+    rows = []
+    for i in range(users):
+        grant = [f"cam{(i + k) % cameras:04d}" for k in range(GRANT)]
+        rows.append((f"user{i:04d}", pw_hash, "viewer", grant_to_json(grant), now_ms))
+    with db.write():
+        db.conn.executemany("INSERT INTO users (username, password_hash, role, cameras, created_ms) "
+                            "VALUES (?, ?, ?, ?, ?)", rows)
+
+
+class _FixedUser:
+    """The unchecked app's stand-in for authentication: every request is this user."""
+
+    def __init__(self, app: ASGIApp, user: User) -> None:
+        self.app = app
+        self.user = user
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["user"] = self.user
+        await self.app(scope, receive, send)
+
+
+def _unchecked_app(runtime: Any, user: User) -> Litestar:
+    bare = type("UncheckedApi", (ApiController,), {"guards": []})
+    return Litestar(
+        route_handlers=[bare],
+        middleware=[DefineMiddleware(TokenAwareCSRFMiddleware,
+                                     config=csrf_config("0" * 64, secure_cookie=False)),
+                    DefineMiddleware(_FixedUser, user=user)],
+        exception_handlers=HANDLERS, logging_config=None, openapi_config=None,
+        state=State({"runtime": runtime}))
+
+
+def _pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))]
+
+
+async def part1(args: argparse.Namespace) -> None:
+    from campy.runtime import Runtime
+    from campy.web.app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="auth-bench-") as tmp:
+        d = Path(tmp)
+        t0 = time.perf_counter()
+        runtime = Runtime(_config(d, args.cameras), admin_password=ADMIN_PASSWORD)
+        _fill_users(runtime.db, users=args.users, cameras=args.cameras, now_ms=runtime.clock.now_ms())
+        for i in range(args.users):
+            runtime.tokens.create(name=f"t{i}", role="viewer", created_by="bench",
+                                  cameras=[f"cam{(i + k) % args.cameras:04d}" for k in range(GRANT)])
+        target_user = args.users // 2
+        camera = f"cam{target_user:04d}"  # the first camera of that user's grant
+        _, raw = runtime.tokens.create(name="bench", role="viewer", created_by="bench",
+                                       cameras=[f"cam{(target_user + k) % args.cameras:04d}" for k in range(GRANT)])
+        user = runtime.users.get(f"user{target_user:04d}")
+        assert user is not None
+        setup_s = time.perf_counter() - t0
+
+        checked, unchecked = create_app(runtime, manage_runtime=False), _unchecked_app(runtime, user)
+        base = "http://bench"
+        async with contextlib.AsyncExitStack() as stack:
+            sess = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(checked),
+                                                                     base_url=base))
+            await sess.get("/login")
+            r = await sess.post("/login", data={"username": user.username, "password": USER_PASSWORD,
+                                                "_csrf_token": sess.cookies["csrftoken"]})
+            assert r.status_code == 303, r.text
+            tok = await stack.enter_async_context(httpx.AsyncClient(
+                transport=httpx.ASGITransport(checked), base_url=base, headers={"Authorization": f"Bearer {raw}"}))
+            free = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(unchecked),
+                                                                     base_url=base))
+            clients = {"session cookie": sess, "bearer token": tok, "no checks": free}
+            url = f"/api/cameras/{camera}"
+            for c in clients.values():  # the same answer from all three, and a warm-up
+                for _ in range(50):
+                    r = await c.get(url)
+                    assert r.status_code == 200 and r.json()["name"] == camera, r.text
+            times: dict[str, list[float]] = {k: [] for k in clients}
+            order = list(clients)
+            for i in range(args.requests):
+                rot = order[i % 3:] + order[:i % 3]
+                for name in rot:
+                    t = time.perf_counter_ns()
+                    r = await clients[name].get(url)
+                    times[name].append((time.perf_counter_ns() - t) / 1000)
+                    if r.status_code != 200:
+                        raise SystemExit(f"{name}: HTTP {r.status_code} {r.text[:200]}")
+            denied = await tok.get(f"/api/cameras/cam{(target_user + GRANT) % args.cameras:04d}")
+            assert denied.status_code == 404, "a camera outside the grant was served"
+
+    base_med = statistics.median(times["no checks"])
+    print(f"\nAuthorization cost per request: GET /api/cameras/<name>, {args.cameras} cameras, "
+          f"{args.users} users, {args.users + 1} tokens, {args.requests} interleaved rounds "
+          f"(setup {setup_s:.1f} s)")
+    print(f"{'request':<16}{'median µs':>11}{'p90 µs':>10}{'checks µs':>11}")
+    for name, values in times.items():
+        med = statistics.median(values)
+        extra = "–" if name == "no checks" else f"{med - base_med:+.0f}"
+        print(f"{name:<16}{med:>11.0f}{_pct(values, 0.9):>10.0f}{extra:>11}")
+
+
+def _vm(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) // 1024  # kB → MiB
+    return 0
+
+
+def _verify_ms(runs: int = 5) -> float:
+    """One argon2 verify in this process, alone: what a login costs at the least."""
+    stored = _hasher.hash(USER_PASSWORD)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        _hasher.verify(stored, USER_PASSWORD)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def part2(args: argparse.Namespace) -> None:
+    from campy.db.database import open_db
+
+    alone_ms, load_before = _verify_ms(), _load()
+
+    with tempfile.TemporaryDirectory(prefix="auth-bench-login-") as tmp:
+        d = Path(tmp)
+        port = free_port()
+        # One disabled camera: with none, `campy serve` would start the demo instead.
+        idle = [{"name": "idle", "main": "rtsp://127.0.0.1:9/idle", "enabled": False}]
+        cfg = write_config(d / "campy.yaml", idle, port=port, password_secret="unused")
+        (d / "data").mkdir()
+        db = open_db(d / "data" / "campy.db")
+        _fill_users(db, users=args.users, cameras=1, now_ms=int(time.time() * 1000))
+        db.close()
+        proc = CampyProcess(cfg, port)
+        try:
+            pid = proc.proc.pid
+            rss_before = _vm(pid, "VmHWM")
+            latencies: list[float] = []
+            statuses: dict[str, int] = {}
+            stop_at = time.monotonic() + args.seconds
+
+            async def client(n: int) -> None:
+                async with httpx.AsyncClient(base_url=proc.base_url, timeout=120) as c:
+                    await c.get("/login")
+                    csrf = c.cookies["csrftoken"]
+                    i = n
+                    while time.monotonic() < stop_at:
+                        name = f"user{i % args.users:04d}"
+                        i += args.clients
+                        t = time.perf_counter()
+                        try:
+                            r = await c.post("/login", data={"username": name, "password": USER_PASSWORD,
+                                                             "_csrf_token": csrf})
+                            key = str(r.status_code)
+                        except httpx.HTTPError as err:
+                            key = type(err).__name__
+                        latencies.append(time.perf_counter() - t)
+                        statuses[key] = statuses.get(key, 0) + 1
+                        c.cookies.delete("campy_session")  # the next login starts logged out
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client(n) for n in range(args.clients)))
+            wall = time.perf_counter() - t0
+            rss_after, rss_now = _vm(pid, "VmHWM"), _vm(pid, "VmRSS")
+        finally:
+            proc.stop()
+    ok = statuses.get("303", 0)
+    print(f"\nLogin throughput: {args.clients} parallel clients for {args.seconds} s against campy serve "
+          f"({args.users} users in the DB; argon2id 64 MiB, t=3, p=4)")
+    print(f"{'logins/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}  statuses")
+    print(f"{ok / wall:>9.1f}{_pct(latencies, 0.5) * 1000:>9.0f}{_pct(latencies, 0.99) * 1000:>9.0f}"
+          f"{len(latencies):>10}  {dict(sorted(statuses.items()))}")
+    print(f"server peak RSS (VmHWM): {rss_before} MiB before, {rss_after} MiB after the logins "
+          f"({rss_now} MiB resident at the end)")
+    cores = len(os.sched_getaffinity(0))
+    print(f"for scale: one argon2 verify alone took {alone_ms:.0f} ms here (ideal on {cores} cores: "
+          f"{cores * 1000 / alone_ms:.1f} logins/s); load average {load_before} before, {_load()} after")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cameras", type=int, default=1000)
+    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--requests", type=int, default=2000, help="interleaved rounds in part 1")
+    ap.add_argument("--clients", type=int, default=64, help="parallel login clients in part 2")
+    ap.add_argument("--seconds", type=float, default=20, help="how long part 2 runs")
+    ap.add_argument("--only", choices=["checks", "logins"], help="run one part")
+    args = ap.parse_args()
+    if args.only != "logins":
+        asyncio.run(part1(args))
+    if args.only != "checks":
+        asyncio.run(part2(args))
+
+
+if __name__ == "__main__":
+    main()
