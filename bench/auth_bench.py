@@ -8,16 +8,22 @@ tokens. Two apps are built from it in this process:
 
 - *checked*: ``campy.web.app.create_app`` as ``campy serve`` builds it (session auth
   middleware, bearer tokens, the app-wide camera guard, the controllers' guards, CSRF);
-- *unchecked*: the same ``ApiController`` with its guards removed, no session or auth
-  middleware and no camera guard; a one-line middleware hands every request a fixed user
-  (handlers read the user), and the same CSRF middleware runs.
+- *unchecked*: ``create_app`` built with the checks taken out: the controllers' guards
+  emptied, no app-wide camera guard, no session or auth middleware; a one-line middleware
+  hands every request a fixed user instead (handlers read the user). Routes, CSRF,
+  templates, plugins and error handlers are the same.
 
 Each is driven with ``httpx.AsyncClient(transport=httpx.ASGITransport(app))``; one request
 is ``GET /api/cameras/<name>`` for a camera the viewer is granted, as (a) a viewer's session
-cookie, (b) a viewer's bearer token, (c) the unchecked app. The three are interleaved
-(round-robin, order rotated every round) over ``--requests`` rounds after a warm-up, and
-the table gives the median and p90 in µs and the median minus the unchecked median (the
-price of the checks). What the checks do per request: a session costs a row read on a
+cookie, (b) a viewer's bearer token (the client keeps no cookie), (c) the same token against
+the checked app built over Litestar's in-memory session store (what the checks cost without
+the SQLite session row that Litestar reads and writes back on every request), (d) the
+unchecked app. They are interleaved (round-robin, order rotated every round) over
+``--requests`` rounds after a warm-up. An ASGI wrapper times each request inside the
+server (first byte in to last byte out), so the client's own cost is left out (the round
+trip is shown beside it); the table gives the median and p90 in µs and the median minus
+the unchecked median (the price of the checks). The pieces (token verify, a worker-thread
+hop, a session row read and write) are then timed alone. What the checks do per request: a session costs a row read on a
 worker thread (session store) and a user read on the loop; a token costs a SHA-256, one
 indexed read on a worker thread (and a ``last_used_ms`` write at most once a minute).
 
@@ -43,22 +49,22 @@ import statistics
 import sys
 import tempfile
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from litestar import Litestar  # noqa: E402
-from litestar.datastructures import State  # noqa: E402
 from litestar.middleware.base import DefineMiddleware  # noqa: E402
+from litestar.stores.memory import MemoryStore  # noqa: E402
 from litestar.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 from campy.db.users import User, _hasher, grant_to_json  # noqa: E402
-from campy.web.api import ApiController  # noqa: E402
-from campy.web.auth import TokenAwareCSRFMiddleware, csrf_config  # noqa: E402
-from campy.web.errors import HANDLERS  # noqa: E402
 from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, write_config  # noqa: E402
 
 USER_PASSWORD = "bench-user-pw-1"
@@ -96,14 +102,52 @@ class _FixedUser:
 
 
 def _unchecked_app(runtime: Any, user: User) -> Litestar:
-    bare = type("UncheckedApi", (ApiController,), {"guards": []})
-    return Litestar(
-        route_handlers=[bare],
-        middleware=[DefineMiddleware(TokenAwareCSRFMiddleware,
-                                     config=csrf_config("0" * 64, secure_cookie=False)),
-                    DefineMiddleware(_FixedUser, user=user)],
-        exception_handlers=HANDLERS, logging_config=None, openapi_config=None,
-        state=State({"runtime": runtime}))
+    """``create_app`` itself, built with the checks taken out: every controller's guards
+    emptied (by subclassing), no app-wide camera guard, and in place of session auth a
+    middleware that hands every request ``user``. Everything else (routes, CSRF, templates,
+    plugins, error handlers) is what ``campy serve`` builds."""
+    import campy.web.app as web_app
+    from litestar.controller import Controller
+
+    class _NoAuth:
+        def on_app_init(self, app_config: Any) -> Any:
+            app_config.middleware.insert(0, DefineMiddleware(_FixedUser, user=user))
+            return app_config
+
+    def _no_guard(connection: Any, handler: Any) -> None:
+        return None
+
+    saved = {k: getattr(web_app, k) for k in dir(web_app)
+             if isinstance(getattr(web_app, k), type) and issubclass(getattr(web_app, k), Controller)}
+    saved |= {"make_session_auth": web_app.make_session_auth, "camera_guard": web_app.camera_guard}
+    try:
+        for name, value in saved.items():
+            if isinstance(value, type):
+                setattr(web_app, name, type(f"Unchecked{name}", (value,), {"guards": []}))
+        web_app.make_session_auth = lambda **_: _NoAuth()  # type: ignore[assignment]
+        web_app.camera_guard = _no_guard
+        return web_app.create_app(runtime, manage_runtime=False)
+    finally:
+        for name, value in saved.items():
+            setattr(web_app, name, value)
+
+
+class _Timed:
+    """ASGI wrapper: how long the app took for the last request (µs, server side only)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.last_us = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter_ns()
+
+        async def timed_send(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.last_us = (time.perf_counter_ns() - t0) / 1000
+
+        await self.app(scope, receive, timed_send)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -132,46 +176,96 @@ async def part1(args: argparse.Namespace) -> None:
         setup_s = time.perf_counter() - t0
 
         checked, unchecked = create_app(runtime, manage_runtime=False), _unchecked_app(runtime, user)
+        # For comparison: the checked app with Litestar's in-memory session store, i.e. without
+        # the SQLite session read and write-back every request makes today.
+        sqlite_sessions, runtime.sessions = runtime.sessions, MemoryStore()
+        in_memory = create_app(runtime, manage_runtime=False)
+        runtime.sessions = sqlite_sessions
+        timers = {"session cookie": _Timed(checked), "bearer token": _Timed(checked),
+                  "token, mem store": _Timed(in_memory), "no checks": _Timed(unchecked)}
         base = "http://bench"
         async with contextlib.AsyncExitStack() as stack:
-            sess = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(checked),
-                                                                     base_url=base))
+            def client(name: str, **kw: Any) -> Any:
+                return stack.enter_async_context(httpx.AsyncClient(
+                    transport=httpx.ASGITransport(timers[name]), base_url=base, **kw))  # type: ignore[arg-type]
+
+            sess = await client("session cookie")
             await sess.get("/login")
             r = await sess.post("/login", data={"username": user.username, "password": USER_PASSWORD,
                                                 "_csrf_token": sess.cookies["csrftoken"]})
             assert r.status_code == 303, r.text
-            tok = await stack.enter_async_context(httpx.AsyncClient(
-                transport=httpx.ASGITransport(checked), base_url=base, headers={"Authorization": f"Bearer {raw}"}))
-            free = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(unchecked),
-                                                                     base_url=base))
-            clients = {"session cookie": sess, "bearer token": tok, "no checks": free}
+            # The token client keeps no cookie: a script with a token sends only the header.
+            tok = await client("bearer token", headers={"Authorization": f"Bearer {raw}"},
+                               cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+            mem = await client("token, mem store", headers={"Authorization": f"Bearer {raw}"},
+                               cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+            free = await client("no checks")
+            clients = {"session cookie": sess, "bearer token": tok, "token, mem store": mem, "no checks": free}
             url = f"/api/cameras/{camera}"
             for c in clients.values():  # the same answer from all three, and a warm-up
                 for _ in range(50):
                     r = await c.get(url)
                     assert r.status_code == 200 and r.json()["name"] == camera, r.text
-            times: dict[str, list[float]] = {k: [] for k in clients}
+            server: dict[str, list[float]] = {k: [] for k in clients}
+            trip: dict[str, list[float]] = {k: [] for k in clients}
             order = list(clients)
             for i in range(args.requests):
-                rot = order[i % 3:] + order[:i % 3]
+                rot = order[i % len(order):] + order[:i % len(order)]
                 for name in rot:
                     t = time.perf_counter_ns()
                     r = await clients[name].get(url)
-                    times[name].append((time.perf_counter_ns() - t) / 1000)
+                    trip[name].append((time.perf_counter_ns() - t) / 1000)
+                    server[name].append(timers[name].last_us)
                     if r.status_code != 200:
                         raise SystemExit(f"{name}: HTTP {r.status_code} {r.text[:200]}")
             denied = await tok.get(f"/api/cameras/cam{(target_user + GRANT) % args.cameras:04d}")
             assert denied.status_code == 404, "a camera outside the grant was served"
+            parts = await _parts(runtime, raw, user.id)
 
-    base_med = statistics.median(times["no checks"])
+    base_med = statistics.median(server["no checks"])
     print(f"\nAuthorization cost per request: GET /api/cameras/<name>, {args.cameras} cameras, "
           f"{args.users} users, {args.users + 1} tokens, {args.requests} interleaved rounds "
-          f"(setup {setup_s:.1f} s)")
-    print(f"{'request':<16}{'median µs':>11}{'p90 µs':>10}{'checks µs':>11}")
-    for name, values in times.items():
+          f"(setup {setup_s:.1f} s, load average {_load()})")
+    print("server µs: from the app's first byte in to the response's last byte out; round trip adds "
+          "the in-process httpx client")
+    print(f"{'request':<18}{'server µs':>11}{'p90 µs':>9}{'checks µs':>11}{'round trip µs':>15}")
+    for name, values in server.items():
         med = statistics.median(values)
         extra = "–" if name == "no checks" else f"{med - base_med:+.0f}"
-        print(f"{name:<16}{med:>11.0f}{_pct(values, 0.9):>10.0f}{extra:>11}")
+        print(f"{name:<18}{med:>11.0f}{_pct(values, 0.9):>9.0f}{extra:>11}{statistics.median(trip[name]):>15.0f}")
+    print("what the checks are made of (median µs, measured alone in the same run):")
+    for name, value in parts.items():
+        print(f"  {name:<52}{value:>8.0f}")
+
+
+async def _parts(runtime: Any, raw: str, user_id: int, n: int = 200) -> dict[str, float]:
+    """The pieces of a checked request, each timed alone."""
+    def timed(fn: Any) -> float:
+        xs = []
+        for _ in range(n):
+            t = time.perf_counter_ns()
+            fn()
+            xs.append((time.perf_counter_ns() - t) / 1000)
+        return statistics.median(xs)
+
+    async def timed_async(fn: Any) -> float:
+        xs = []
+        for i in range(n):
+            t = time.perf_counter_ns()
+            await fn(i)
+            xs.append((time.perf_counter_ns() - t) / 1000)
+        return statistics.median(xs)
+
+    value = msgspec.json.encode({"user_id": user_id})
+    return {
+        "token verify (SHA-256 + one indexed read)": timed(lambda: runtime.tokens.verify(raw)),
+        "user read by id (session auth, on the loop)": timed(lambda: runtime.users.get_by_id(user_id)),
+        "worker-thread hop (anyio.to_thread)": await timed_async(lambda i: anyio.to_thread.run_sync(int)),
+        "session row read (store.get, worker thread)": await timed_async(
+            lambda i: runtime.sessions.get(f"bench-{i % 10}")),
+        "session row write (store.set: commit + fsync)": await timed_async(
+            lambda i: runtime.sessions.set(f"bench-{i % 10}", value, expires_in=3600)),
+    }
 
 
 def _vm(pid: int, key: str) -> int:
