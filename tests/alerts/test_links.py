@@ -73,3 +73,30 @@ def test_bad_link_settings_are_refused(tmp_path, server, alerts, where):
     with pytest.raises(ConfigError) as err:
         _config(tmp_path, server=server, alerts=alerts)
     assert any(i.path == where for i in err.value.issues), err.value.issues
+
+
+def test_alert_events_carry_signed_links_for_webhooks_and_mqtt(tmp_path, monkeypatch):
+    """The bridge turns an event as the API shows it into the payload both senders use."""
+    from campy.alerts.rules import event_payload
+    from campy.alerts.wiring import AlertsBridge
+
+    monkeypatch.delenv("CAMPY_PUBLIC_URL", raising=False)
+    cfg = _config(tmp_path, server="  public_url: https://nvr.example.net\n",
+                  alerts="alerts:\n  link_ttl_s: 600\n  mqtt: {host: 127.0.0.1}\n")
+    clock = ManualClock(1_800_000_000)
+    signer = LinkSigner(tmp_path, clock=clock)
+    bridge = AlertsBridge(cfg, key=b"", clock=clock, scrub=str, links=signer)
+    sent = []
+    monkeypatch.setattr(bridge.dispatcher, "submit", sent.append)
+    view = {"id": 42, "camera": "front", "label": "person", "score": 0.9, "start_ms": 1_800_000_000_000,
+            "end_ms": None, "zones": [], "snapshot_url": "/api/events/42/snapshot.jpg",
+            "clip_url": "/api/cameras/front/export.mp4?start=1&end=2"}
+    bridge.submit_event(view, kind="start")
+    bridge.submit_event({**view, "snapshot_url": None}, kind="update")
+    first, second = (event_payload(e) for e in sent)
+    assert first["snapshot_url"].startswith("https://nvr.example.net/signed/events/42/snapshot.jpg?exp=")
+    assert first["clip_url"].startswith("https://nvr.example.net/signed/events/42/clip.mp4?exp=")
+    assert first["links_expire_ms"] == 1_800_000_600_000
+    for url in (first["snapshot_url"], first["clip_url"]):
+        assert signer.refusal(*_q(url.removeprefix("https://nvr.example.net"))) is None
+    assert second["snapshot_url"] == "" and second["clip_url"].startswith("https://nvr.example.net/signed/")
