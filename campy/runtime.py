@@ -23,6 +23,7 @@ import httpx
 import msgspec
 from ruamel.yaml import YAML
 
+from campy.alerts.links import LinkSigner
 from campy.clock import Clock
 from campy.config import CampyConfig, ConfigChange, ConfigError, ConfigStore, watch
 from campy.db.database import open_db
@@ -83,6 +84,7 @@ class Runtime:
         self.audit = AuditLog(self.db, clock=self.clock)
         self.embeds = EmbedStore(self.db, clock=self.clock)
         self.revocations = Revocations()
+        self.links = LinkSigner(self.data_dir, clock=self.clock)
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}
         self._refresh_specs()
@@ -330,7 +332,8 @@ class Runtime:
         if self.config.alerts.rules or self.config.alerts.mqtt:
             from campy.alerts.wiring import AlertsBridge
 
-            self.alerts = AlertsBridge(self.config, key=key, clock=self.clock, scrub=self.scrub)
+            self.alerts = AlertsBridge(self.config, key=key, clock=self.clock, scrub=self.scrub,
+                                       links=self.links)
             await self.alerts.start()
         self.detection.alerts = self.alerts
 

@@ -22,7 +22,9 @@ Topic                           Payload                                Retained 
 
 Event JSON: ``{"type": "start"|"update"|"end", "id": 7, "camera": "front", "label": "person",
 "score": 0.87, "start_ms": …, "end_ms": null, "zones": ["driveway"], "snapshot_url": "…",
-"clip_url": "…"}`` (times are UTC epoch milliseconds). Characters that MQTT reserves in
+"clip_url": "…", "links_expire_ms": …}`` (times are UTC epoch milliseconds; the two URLs are
+signed links that open without a login until ``links_expire_ms``, see
+``campy.alerts.links``). Characters that MQTT reserves in
 topic levels (``/``, ``+``, ``#``) in a camera, label or state name become ``_``.
 
 paho-mqtt (2.x, callback API version 2) runs the network loop in its own thread

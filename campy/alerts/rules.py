@@ -49,6 +49,7 @@ class AlertEvent(msgspec.Struct, frozen=True):
     snapshot_url: str
     clip_url: str
     kind: EventKind = "start"
+    links_expire_ms: int | None = None  # when the signed snapshot/clip links stop working
 
 
 def event_payload(event: AlertEvent) -> dict[str, Any]:

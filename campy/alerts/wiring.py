@@ -1,7 +1,10 @@
 """campy.yaml's ``alerts`` section → a running dispatcher (and MQTT publisher).
 
 The detection manager calls ``submit_event(view, kind=…)`` with an event as the API shows
-it; this turns it into an ``AlertEvent`` with absolute URLs where a base URL is known.
+it; this turns it into an ``AlertEvent`` whose ``snapshot_url`` and ``clip_url`` are
+absolute, signed links a receiver opens without a login (``campy.alerts.links``), valid
+``alerts.link_ttl_s`` seconds. The base is ``server.public_url``, else ``CAMPY_PUBLIC_URL``,
+else ``http://<server.host>:<server.port>``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from campy.alerts.dispatch import AlertDispatcher
+from campy.alerts.links import LinkSigner, clip_path, snapshot_path
 from campy.alerts.mqtt import MqttConfig, MqttPublisher
 from campy.alerts.rules import AlertEvent, AlertRule
 from campy.alerts.webhook import WebhookTarget
@@ -31,9 +35,20 @@ def _resolve(value: str | None) -> str | None:
     return os.environ.get(m.group(1), "") if m else value
 
 
+def base_url(cfg: CampyConfig) -> str:
+    """Where receivers reach CamPy: ``server.public_url``, else ``CAMPY_PUBLIC_URL``, else
+    the listen address (fine on one host; set ``public_url`` for anything else)."""
+    url = cfg.server.public_url or os.environ.get("CAMPY_PUBLIC_URL")
+    scheme = "https" if cfg.server.tls is not None else "http"
+    return (url or f"{scheme}://{cfg.server.host}:{cfg.server.port}").rstrip("/")
+
+
 class AlertsBridge:
-    def __init__(self, cfg: CampyConfig, *, key: bytes, clock: Clock, scrub: Callable[[str], str]) -> None:
+    def __init__(self, cfg: CampyConfig, *, key: bytes, clock: Clock, scrub: Callable[[str], str],
+                 links: LinkSigner) -> None:
         self.key = key
+        self.links = links
+        self.link_ttl_s = cfg.alerts.link_ttl_s
         a = cfg.alerts
         self.mqtt: MqttPublisher | None = None
         if a.mqtt is not None:
@@ -47,7 +62,7 @@ class AlertsBridge:
                            cooldown_seconds=r.cooldown_seconds, webhooks=list(r.webhooks), mqtt=r.mqtt)
                  for n, r in a.rules.items()]
         self.dispatcher = AlertDispatcher(rules=rules, webhooks=webhooks, mqtt=self.mqtt, clock=clock)
-        self.base_url = os.environ.get("CAMPY_PUBLIC_URL", f"http://{cfg.server.host}:{cfg.server.port}")
+        self.base_url = base_url(cfg)
 
     async def start(self) -> None:
         if self.mqtt is not None:
@@ -62,12 +77,17 @@ class AlertsBridge:
             await self.mqtt.stop()
 
     def submit_event(self, view: dict[str, Any], *, kind: str) -> None:
-        snapshot = view.get("snapshot_url") or ""
+        event_id = int(view["id"])
+        snapshot = ""
+        if view.get("snapshot_url"):
+            snapshot = self.base_url + self.links.sign(snapshot_path(event_id), ttl_s=self.link_ttl_s)[0]
+        clip, expires_ms = self.links.sign(clip_path(event_id), ttl_s=self.link_ttl_s)
         self.dispatcher.submit(AlertEvent(
-            id=int(view["id"]), camera=view["camera"], label=view["label"], score=float(view["score"]),
+            id=event_id, camera=view["camera"], label=view["label"], score=float(view["score"]),
             start_ms=int(view["start_ms"]), end_ms=view.get("end_ms"), zones=list(view.get("zones") or []),
-            snapshot_url=(self.base_url + snapshot) if snapshot else "", clip_url=self.base_url + view["clip_url"],
-            kind=kind if kind in ("start", "update", "end") else "update"))  # type: ignore[arg-type]
+            snapshot_url=snapshot, clip_url=self.base_url + clip,
+            kind=kind if kind in ("start", "update", "end") else "update",  # type: ignore[arg-type]
+            links_expire_ms=expires_ms))
 
     def publish_state(self, camera: str, name: str, value: object) -> None:
         if self.mqtt is not None:

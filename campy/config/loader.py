@@ -187,6 +187,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                 issue([section, key], f"port {value} is out of range 1-65535")
     if not 0 < server.audit_days <= 36500:
         issue(["server", "audit_days"], "must be more than 0 and at most 36500 days (100 years), e.g. 90")
+    if server.public_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", server.public_url):
+        issue(["server", "public_url"], "must be an http(s) URL without query, e.g. https://nvr.example.net")
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
 
@@ -296,7 +298,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         server=ServerConfig(host=server.host, port=server.port, data_dir=data_dir,
                             secrets_file=secrets_path, tls=tls, behind_proxy=server.behind_proxy,
                             trusted_proxies=tuple(server.trusted_proxies),
-                            audit_days=server.audit_days),
+                            audit_days=server.audit_days,
+                            public_url=server.public_url.rstrip("/") if server.public_url else None),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
         cameras=cameras,
@@ -422,6 +425,8 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
 
 
 def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any) -> None:
+    if not 60 <= alerts.link_ttl_s <= 30 * 86_400:
+        issue(["alerts", "link_ttl_s"], "must be 60-2592000 seconds (1 minute to 30 days)")
     for name, hook in alerts.webhooks.items():
         if not re.match(r"^https?://[^\s/]+", hook.url):
             issue(["alerts", "webhooks", name, "url"], "must be an http(s) URL")

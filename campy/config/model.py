@@ -46,6 +46,7 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = "../data"
     secrets_file: str = "secrets.yaml"
     audit_days: float = 90.0
+    public_url: str | None = None  # how others reach CamPy, for links in alerts
     tls: dict | None = None
     behind_proxy: bool = False
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
@@ -145,6 +146,7 @@ class AlertsRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mqtt: MqttRaw | None = None
     webhooks: dict[str, WebhookRaw] = msgspec.field(default_factory=dict)
     rules: dict[str, RuleRaw] = msgspec.field(default_factory=dict)
+    link_ttl_s: int = 86_400  # signed snapshot/clip links in alerts stay valid this long
 
 
 class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -184,6 +186,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     data_dir: Path
     secrets_file: Path
     audit_days: float = 90.0
+    public_url: str | None = None
     tls: TlsConfig | None = None
     behind_proxy: bool = False
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")

@@ -19,8 +19,8 @@ class ApiController(Controller):
     @get("/cameras", sync_to_thread=False)
     def list_cameras(self, request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
         runtime = request.app.state.runtime
-        admin = current_user(request).is_admin
-        return [camera_view(runtime, n, admin=admin) for n in runtime.config.cameras]
+        user = current_user(request)
+        return [camera_view(runtime, n, admin=user.is_admin) for n in runtime.config.cameras if user.can_view(n)]
 
     @get("/cameras/{name:str}", sync_to_thread=False)
     def get_camera(self, request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from campy.web.live import LiveController, player
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.users import AccountPages, UsersApi, UsersPages
+from campy.web.signed import SignedLinks
+from campy.web.tokens import TokenPages, TokensApi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
@@ -104,6 +106,9 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             UsersPages,
             AccountPages,
             AuditController,
+            TokensApi,
+            TokenPages,
+            SignedLinks,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

@@ -35,9 +35,11 @@ from campy.errors import NotFound
 
 # Routes reachable without a session: the liveness probe, the login form, /static (the
 # stylesheet, scripts and htmx: nothing secret, and the login page needs its stylesheet
-# before anyone has signed in), go2rtc's player code (static, no secret) and the embed page
-# and WebSocket (checked by the embed token).
-PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/static/", "^/live/player/", "^/embed/", "^/live/embed/ws$"]
+# before anyone has signed in), go2rtc's player code (static, no secret), the embed page
+# and WebSocket (checked by the embed token), and signed links from alert payloads (their
+# signature is the credential; campy.web.signed checks it).
+PUBLIC_PATHS = ["^/healthz$", "^/login$", "^/static/", "^/live/player/", "^/embed/", "^/live/embed/ws$",
+                "^/signed/events/"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 
 

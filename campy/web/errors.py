@@ -21,6 +21,7 @@ from litestar.exceptions import (
 from litestar.response import Redirect, Template
 
 from campy.errors import CampyError
+from campy.web.auth import bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ def campy_error_handler(request: Request[Any, Any, Any], exc: CampyError) -> Res
 
 
 def not_authorized_handler(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    if bearer_token(request.scope) is not None:
+        # A script with a token: say what is wrong with it (never a redirect to the login form).
+        response = _render(request, 401, exc.detail or "the API token was refused")
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
     if _wants_json(request):
         return _render(request, 401, "authentication required")
     if request.headers.get("hx-request"):

@@ -219,7 +219,8 @@ def test_mqtt_availability_is_retained_and_events_arrive(broker: Broker) -> None
             first = on_events[0].json()
             assert first == {"type": "start", "id": 7, "camera": "front", "label": "person", "score": 0.9,
                              "start_ms": event.start_ms, "end_ms": None, "zones": ["porch"],
-                             "snapshot_url": event.snapshot_url, "clip_url": event.clip_url}
+                             "snapshot_url": event.snapshot_url, "clip_url": event.clip_url,
+                             "links_expire_ms": None}
             assert on_events[1].json()["type"] == "update"
             per_object = await eventually(lambda: len(sub.on("campy/front/person")) == 2
                                           and sub.on("campy/front/person"), what="campy/front/person")
