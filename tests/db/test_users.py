@@ -75,3 +75,27 @@ def test_sessions_persist_and_expire(tmp_path):
         assert not await store.exists("k2")
 
     asyncio.run(scenario())
+
+
+def test_an_unchanged_session_is_not_rewritten_until_its_expiry_moves_an_hour(tmp_path):
+    """Litestar stores the session after every response; a write per request is an fsync."""
+    clock = ManualClock()
+    db = open_db(tmp_path / "c.db")
+    store = SQLiteSessionStore(db, clock=clock)
+
+    def expiry():
+        return db.execute("SELECT expires_ms FROM sessions WHERE key = 'k'").fetchone()[0]
+
+    async def scenario():
+        await store.set("k", b'{"user_id": 1}', expires_in=7 * 86400)
+        first = expiry()
+        clock.advance(600)
+        await store.set("k", b'{"user_id": 1}', expires_in=7 * 86400)
+        assert expiry() == first  # same data, expiry moved 10 min: no write
+        await store.set("k", b'{"user_id": 1, "x": 2}', expires_in=7 * 86400)
+        assert expiry() == first + 600_000  # changed data: written
+        clock.advance(3601)
+        await store.set("k", b'{"user_id": 1, "x": 2}', expires_in=7 * 86400)
+        assert expiry() == first + 600_000 + 3_601_000  # the expiry slides after an hour
+
+    asyncio.run(scenario())
