@@ -45,6 +45,9 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None) -> No
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from campy.config import ConfigError, load_config
+    from campy.perms import set_private_umask
+
+    set_private_umask()  # footage, sessions and secrets are private; ffmpeg and go2rtc inherit it
 
     try:
         cfg = load_config(args.config)
@@ -70,6 +73,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from campy.demo import run_demo
+    from campy.perms import set_private_umask
+
+    set_private_umask()
 
     return run_demo(cameras=args.cameras, port=args.port, host=args.host,
                     data_dir=Path(args.data_dir) if args.data_dir else None,

@@ -7,6 +7,7 @@ its own), so one pass reports every broken camera, not just the first.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -184,6 +185,12 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                 issue([section, key], f"port {value} is out of range 1-65535")
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
+    if g2r.webrtc_host:
+        try:
+            ipaddress.ip_address(g2r.webrtc_host)
+        except ValueError:
+            issue(["go2rtc", "webrtc_host"], "must be an IP address of this machine, e.g. 192.168.1.10, "
+                                             "or empty for all interfaces")
 
     recording = _recording(convert(top.recording or {}, RecordingRaw, ["recording"]) or RecordingRaw(),
                            base=base, data_dir=(base / server.data_dir).resolve(), issue=issue)
@@ -241,6 +248,10 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             if problem:
                 issue(path + [key], problem)
                 ok = False
+        if cam.username and "$" in cam.username:
+            issue(path + ["username"], "the username must not contain '$' (go2rtc would replace "
+                                       "${...} in it with one of its secrets)")
+            ok = False
         password: Secret | None = None
         ref: str | None = None
         raw_pw = raw_cam.get("password")
@@ -287,7 +298,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         server=ServerConfig(host=server.host, port=server.port,
                             data_dir=(base / server.data_dir).resolve(), secrets_file=secrets_path),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
-                            rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
+                            rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port,
+                            webrtc_host=g2r.webrtc_host),
         cameras=cameras,
         recording=recording,
         detection=detection,

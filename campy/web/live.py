@@ -100,7 +100,7 @@ class LiveController(Controller):
         if auth:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(src)}"
+        url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(runtime.go2rtc_name(src))}"
         try:
             async with websockets.connect(url, additional_headers=headers, max_size=None,
                                           open_timeout=5, ping_interval=None) as upstream:
