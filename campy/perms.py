@@ -44,7 +44,7 @@ def tighten(roots: Iterable[Path]) -> list[str]:
         seen.add(top)
         try:
             st = os.lstat(top)
-        except FileNotFoundError:
+        except OSError:  # missing, or not reachable (a file where a directory should be)
             continue
         if stat.S_ISLNK(st.st_mode):
             continue
@@ -56,7 +56,7 @@ def tighten(roots: Iterable[Path]) -> list[str]:
                 p = os.path.join(dirpath, n)
                 try:
                     st = os.lstat(p)
-                except FileNotFoundError:
+                except OSError:
                     continue
                 if not stat.S_ISLNK(st.st_mode):
                     _tighten_one(p, st, changed)

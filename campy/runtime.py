@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -157,7 +158,12 @@ class Runtime:
     def _rtsp(self, stream: str, query: str) -> str:
         cfg = self.config.go2rtc
         host = httpx.URL(cfg.url).host or "127.0.0.1" if cfg.url else "127.0.0.1"
-        return f"rtsp://{host}:{cfg.rtsp_port}/{self.names.go2rtc(stream)}?{query}"
+        auth = ""
+        if cfg.url and self._g2r_user:
+            # An external go2rtc is reached over a network, where go2rtc does check
+            # rtsp.username/password (the compose config sets them to the API's).
+            auth = f"{quote(self._g2r_user, safe='')}:{quote(self._g2r_pass, safe='')}@"
+        return f"rtsp://{auth}{host}:{cfg.rtsp_port}/{self.names.go2rtc(stream)}?{query}"
 
     def restream_url(self, camera: str) -> str:
         """go2rtc's loopback restream of a camera's main stream (MP4-compatible tracks only)."""
@@ -216,7 +222,10 @@ class Runtime:
 
     async def start(self) -> None:
         # What a looser umask (or an older CamPy) left readable by others becomes private.
-        await asyncio.to_thread(tighten, self._private_paths())
+        try:
+            await asyncio.to_thread(tighten, self._private_paths())
+        except Exception:  # never a reason not to start
+            log.exception("could not check the data dir's permissions")
         self._tasks.append(asyncio.create_task(self.looplag.run(), name="loop-lag"))
         generated = ensure_admin(self.users, password=self.admin_password)
         if generated:
