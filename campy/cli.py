@@ -45,9 +45,6 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None) -> No
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from campy.config import ConfigError, load_config
-    from campy.perms import set_private_umask
-
-    set_private_umask()  # footage, sessions and secrets are private; ffmpeg and go2rtc inherit it
 
     try:
         cfg = load_config(args.config)
@@ -73,9 +70,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from campy.demo import run_demo
-    from campy.perms import set_private_umask
-
-    set_private_umask()
 
     return run_demo(cameras=args.cameras, port=args.port, host=args.host,
                     data_dir=Path(args.data_dir) if args.data_dir else None,
@@ -217,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(rest[1:])
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
+    from campy.perms import set_private_umask
+
+    # Footage, sessions and secrets are private (0600/0700); ffmpeg and go2rtc inherit it.
+    set_private_umask()
     return int(args.func(args) or 0)
 
 
