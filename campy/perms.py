@@ -1,7 +1,7 @@
 """Private files: CamPy's data dir holds sessions, secrets and footage, so it is readable by
 CamPy's user only (files 0600, directories 0700), whatever the umask it was started with.
 
-``campy serve`` and ``campy demo`` set the umask to 0o077 (ffmpeg and go2rtc inherit it), and
+Every ``campy`` command sets the umask to 0o077 (ffmpeg and go2rtc inherit it), and
 at start ``tighten`` removes group/other bits from what an older CamPy or a loose umask left.
 """
 
