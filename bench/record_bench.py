@@ -9,7 +9,7 @@ A. **CamPy recorder.** Every camera records continuously (``recording.segment_se
    closed at least one file), the program measures for ``--seconds``.
 B. **bare ffmpeg -c copy** (baseline, same run). CamPy is restarted with recording disabled
    for every camera (go2rtc still serves the streams), and N plain
-   ``ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i rtsp://127.0.0.1:<rtsp_port>/<cam>
+   ``ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i rtsp://127.0.0.1:<rtsp_port>/<cam>__<secret>
    -map 0 -c copy -f segment -segment_time <S> <tmp>/<cam>_%05d.mp4`` read go2rtc's restream.
    Once each has closed its first file, the same window is measured.
 
@@ -296,12 +296,15 @@ def run_bare(sims, n: int, args, tmp: Path, notes: list[str]) -> dict:
     logs = []
     try:
         wait_until(proc.go2rtc, timeout=20, what="go2rtc child")
+        # go2rtc serves each stream under CamPy's secret per-start name (<cam>__<secret>).
+        secret = wait_until(lambda: (m := {k.split("__", 1)[0]: k for k in proc.go2rtc_streams(raw=True)})
+                            and set(names) <= set(m) and m, timeout=30, what="go2rtc's streams")
         for c in names:
             log = open(tmp / f"bare-{c}.log", "w")
             logs.append(log)
             ffs.append(subprocess.Popen(
                 [ffmpeg_bin(), "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp",
-                 "-i", f"rtsp://127.0.0.1:{rtsp_port}/{c}", "-map", "0", "-c", "copy",
+                 "-i", f"rtsp://127.0.0.1:{rtsp_port}/{secret[c]}", "-map", "0", "-c", "copy",
                  "-f", "segment", "-segment_time", str(args.segment_seconds), str(out / f"{c}_%05d.mp4")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL)))

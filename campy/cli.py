@@ -301,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(rest[1:])
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
+    from campy.perms import set_private_umask
+
+    # Footage, sessions and secrets are private (0600/0700); ffmpeg and go2rtc inherit it.
+    set_private_umask()
     return int(args.func(args) or 0)
 
 

@@ -26,8 +26,10 @@ def write_demo_config(data_dir: Path, cams: list[tuple[str, str, str | None]], *
                       host: str, port: int, webrtc_port: int | None = None) -> Path:
     """Write ``campy.yaml`` + ``secrets.yaml`` for simulated cameras; returns the config path."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
     secrets_path = data_dir / "secrets.yaml"
     fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as f:
         f.write("# camera passwords for the simulated demo cameras\n")
         f.write(f"sim_password: {password!r}\n")

@@ -123,8 +123,10 @@ class HealthMonitor:
         scrub: Callable[[str], str],
         clock: Clock | None = None,
         interval: float = 2.0,
+        go2rtc_name: Callable[[str], str] = lambda name: name,
     ) -> None:
         self._client = client
+        self._g2r = go2rtc_name  # public stream name -> the (secret) name go2rtc serves it under
         self._cameras = cameras
         self._specs = specs
         self._scrub = scrub
@@ -173,7 +175,7 @@ class HealthMonitor:
         specs = self._specs()
         cams = self._cameras()
         try:
-            streams = await self._client.streams()
+            raw = await self._client.streams()
         except Exception as err:  # go2rtc down or restarting
             if self.go2rtc_up:
                 log.warning("go2rtc unreachable: %s", self._scrub(str(err)))
@@ -183,6 +185,7 @@ class HealthMonitor:
                     self._set(name, UNKNOWN, "the media server (go2rtc) is not answering")
             return
         self.go2rtc_up = True
+        streams = {s: raw[self._g2r(s)] for s in specs if self._g2r(s) in raw}
         now = self._clock.monotonic()
         for name, cam in cams.items():
             if not getattr(cam, "enabled", True):
@@ -242,7 +245,7 @@ class HealthMonitor:
         """Probe the camera: "failed" (state set from go2rtc's error), "stale" (go2rtc only
         showed the frozen producer ``stale`` again) or "online"."""
         try:
-            probed = await self._client.probe(stream_name, timeout=6.0)
+            probed = await self._client.probe(self._g2r(stream_name), timeout=6.0)
         except Exception as err:
             text = self._scrub(str(err))
             track.probe_failures += 1
@@ -269,7 +272,7 @@ class HealthMonitor:
         if h is not None and h.main_codec:
             return h.main_codec
         try:
-            probed = await self._client.probe(name, timeout=6.0)
+            probed = await self._client.probe(self._g2r(name), timeout=6.0)
         except Exception as err:
             log.info("probe of %s failed: %s", name, self._scrub(str(err)))
             return None

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -36,10 +37,11 @@ from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
 from campy.looplag import LoopLagMonitor
+from campy.perms import tighten
 from campy.detection.manager import DetectionManager
 from campy.recording.export import Exporter
 from campy.recording.manager import RecordingManager
-from campy.streams import StreamSpec, scrub, secrets_of
+from campy.streams import StreamNames, StreamSpec, scrub, secrets_of
 from campy.web.session_store import SQLiteSessionStore
 from campy.web.throttle import LoginLimiter
 
@@ -53,6 +55,11 @@ def _load_base_go2rtc(path: Path | None) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def webrtc_listen(host: str, port: int) -> str:
+    """go2rtc's ``webrtc.listen`` for a host ("" = all interfaces) and port."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Runtime:
@@ -86,7 +93,11 @@ class Runtime:
         self.revocations = Revocations()
         self.links = LinkSigner(self.data_dir, clock=self.clock)
         self._env: dict[str, str] = {}
-        self._specs: dict[str, StreamSpec] = {}
+        self._specs: dict[str, StreamSpec] = {}  # by public name (what users and the UI see)
+        self._g2r_specs: dict[str, StreamSpec] = {}  # the same, by the secret names go2rtc serves
+        # A fresh secret suffix per start: go2rtc's RTSP server lets any loopback client read
+        # or publish a stream by name, so only these names guard the restream.
+        self.names = StreamNames()
         self._refresh_specs()
         self._g2r_user = "campy"
         self._g2r_pass = pysecrets.token_hex(16)
@@ -99,7 +110,7 @@ class Runtime:
             self.go2rtc_api = f"http://127.0.0.1:{cfg.go2rtc.api_port}"
         auth = (self._g2r_user, self._g2r_pass) if self._g2r_user else None
         self.client = Go2rtcClient(self.go2rtc_api, auth=auth, secrets=self.secret_values)
-        self.reconciler = Reconciler(self.client)
+        self.reconciler = Reconciler(self.client, scrub=self.scrub)
         self.server: Go2rtcServer | None = None
         self.generated_config = self.data_dir / "go2rtc.generated.yaml"
         self.health = HealthMonitor(
@@ -109,6 +120,7 @@ class Runtime:
             scrub=self.scrub,
             clock=self.clock,
             interval=health_interval,
+            go2rtc_name=self.names.go2rtc,
         )
         self.recording = RecordingManager(db=self.db, clock=self.clock, scrub=self.scrub,
                                           config=lambda: self.config, source_url=self.restream_url,
@@ -139,7 +151,7 @@ class Runtime:
         return self._specs
 
     def secret_values(self) -> list[str]:
-        return secrets_of(self._specs) + [self._g2r_pass]
+        return secrets_of(self._specs) + [self._g2r_pass, self.names.suffix]
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secret_values())
@@ -149,10 +161,19 @@ class Runtime:
         spec = self._specs.get(stream)
         return spec.camera if spec else None
 
+    def go2rtc_name(self, stream: str) -> str:
+        """The name go2rtc serves one of CamPy's (public) streams under; a secret."""
+        return self.names.go2rtc(stream)
+
     def _rtsp(self, stream: str, query: str) -> str:
         cfg = self.config.go2rtc
         host = httpx.URL(cfg.url).host or "127.0.0.1" if cfg.url else "127.0.0.1"
-        return f"rtsp://{host}:{cfg.rtsp_port}/{stream}?{query}"
+        auth = ""
+        if cfg.url and self._g2r_user:
+            # An external go2rtc is reached over a network, where go2rtc does check
+            # rtsp.username/password (the compose config sets them to the API's).
+            auth = f"{quote(self._g2r_user, safe='')}:{quote(self._g2r_pass, safe='')}@"
+        return f"rtsp://{auth}{host}:{cfg.rtsp_port}/{self.names.go2rtc(stream)}?{query}"
 
     def restream_url(self, camera: str) -> str:
         """go2rtc's loopback restream of a camera's main stream (MP4-compatible tracks only)."""
@@ -177,6 +198,7 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------------
     def _refresh_specs(self) -> None:
         self._specs = dict(self.config.stream_specs())
+        self._g2r_specs = self.names.for_go2rtc(self._specs)
         env: dict[str, str] = {}
         for spec in self._specs.values():
             env.update(spec.env)
@@ -190,17 +212,30 @@ class Runtime:
         ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
         doc = build_config(
             base=base,
-            specs=self._specs,
+            specs=self._g2r_specs,
             api_listen=f"127.0.0.1:{cfg.go2rtc.api_port}",
             rtsp_listen=f"127.0.0.1:{cfg.go2rtc.rtsp_port}",
-            webrtc_listen=f":{cfg.go2rtc.webrtc_port}",
+            webrtc_listen=webrtc_listen(cfg.go2rtc.webrtc_host, cfg.go2rtc.webrtc_port),
             username=self._g2r_user,
             password=self._g2r_pass,
             ffmpeg_bin=ffmpeg,
         )
         write_config(self.generated_config, doc)
 
+    def _private_paths(self) -> list[Path]:
+        cfg = self.config
+        roots = [self.data_dir, cfg.server.secrets_file]
+        rec = cfg.recording.path
+        if not rec.is_relative_to(self.data_dir):
+            roots.append(rec)
+        return roots
+
     async def start(self) -> None:
+        # What a looser umask (or an older CamPy) left readable by others becomes private.
+        try:
+            await asyncio.to_thread(tighten, self._private_paths())
+        except Exception:  # never a reason not to start
+            log.exception("could not check the data dir's permissions")
         self._tasks.append(asyncio.create_task(self.looplag.run(), name="loop-lag"))
         generated = ensure_admin(self.users, password=self.admin_password)
         if generated:
@@ -260,12 +295,12 @@ class Runtime:
 
     async def _on_go2rtc_ready(self) -> None:
         # A freshly (re)started go2rtc loaded the generated file, which holds every spec.
-        self.reconciler.mark_loaded_from_config(self._specs)
+        self.reconciler.mark_loaded_from_config(self._g2r_specs)
         await self.reconcile()
 
     async def reconcile(self) -> Any:
         async with self._reconcile_lock:
-            result = await self.reconciler.reconcile(self._specs)
+            result = await self.reconciler.reconcile(self._g2r_specs)
             previous = getattr(self.last_reconcile, "errors", None)
             self.last_reconcile = result
             if result.errors and result.errors != previous:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets as pysecrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -42,6 +43,49 @@ class StreamSpec:
             h.update(s.encode())
             h.update(b"\0")
         return h.hexdigest()
+
+
+class StreamNames:
+    """Public stream names (``front``, ``front_sub``) and the names go2rtc serves them under.
+
+    go2rtc's RTSP server answers loopback clients without credentials, so its stream names
+    are the only guard of the restream: each is the public name plus a random suffix made at
+    every start. This is the one place that maps between the two; the suffix is a secret
+    (scrubbed from logs, never shown). ``suffix=""`` keeps public names (tests, tools).
+    """
+
+    SEP = "__"
+
+    def __init__(self, suffix: str | None = None) -> None:
+        self.suffix = pysecrets.token_urlsafe(16) if suffix is None else suffix
+
+    def go2rtc(self, public: str) -> str:
+        return f"{public}{self.SEP}{self.suffix}" if self.suffix else public
+
+    def public(self, go2rtc_name: str) -> str | None:
+        """The public name of one of CamPy's go2rtc streams, or None for any other name."""
+        if not self.suffix:
+            return go2rtc_name
+        tail = self.SEP + self.suffix
+        return go2rtc_name[: -len(tail)] if go2rtc_name.endswith(tail) else None
+
+    def for_go2rtc(self, specs: Mapping[str, StreamSpec]) -> dict[str, StreamSpec]:
+        """``specs`` keyed and named as go2rtc sees them; ``ffmpeg:<stream>`` sources that
+        name one of these streams are renamed too."""
+        out: dict[str, StreamSpec] = {}
+        for name, spec in specs.items():
+            sources = tuple(self._rename_source(s, specs) for s in spec.sources)
+            g = self.go2rtc(name)
+            out[g] = StreamSpec(g, spec.camera, spec.role, sources, spec.env)
+        return out
+
+    def _rename_source(self, source: str, specs: Mapping[str, StreamSpec]) -> str:
+        if not source.startswith("ffmpeg:"):
+            return source
+        target, sep, rest = source[len("ffmpeg:"):].partition("#")
+        if target not in specs:
+            return source
+        return f"ffmpeg:{self.go2rtc(target)}{sep}{rest}"
 
 
 def secrets_of(specs: Mapping[str, StreamSpec]) -> list[str]:

@@ -135,9 +135,11 @@ class CampyProcess:
                 continue
         return None
 
-    def go2rtc_streams(self) -> dict:
+    def go2rtc_streams(self, *, raw: bool = False) -> dict:
         """go2rtc's own view of its streams, asked directly (with the credentials CamPy
-        handed to the go2rtc process), not through CamPy."""
+        handed to the go2rtc process), not through CamPy. go2rtc's names carry CamPy's
+        secret per-start suffix (``front__<secret>``); unless ``raw``, keys are the public
+        names (test cameras have no ``__`` in their names)."""
         from ruamel.yaml import YAML
 
         g = self.go2rtc()
@@ -148,7 +150,8 @@ class CampyProcess:
         r = httpx.get(url + "/api/streams", timeout=5,
                       auth=(env["CAMPY_GO2RTC_API_USER"], env["CAMPY_GO2RTC_API_PASS"]))
         r.raise_for_status()
-        return r.json() or {}
+        streams = r.json() or {}
+        return streams if raw else {k.split("__", 1)[0]: v for k, v in streams.items()}
 
     def descendants(self) -> list[int]:
         try:

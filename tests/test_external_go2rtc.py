@@ -38,7 +38,12 @@ def test_campy_pushes_streams_to_an_external_go2rtc(tmp_path, monkeypatch):
             try:
                 assert rt.server is None  # CamPy did not spawn a go2rtc of its own
                 streams = await rt.client.streams()
-                assert {"yard", "yard_sub"} <= set(streams)
+                # go2rtc serves CamPy's streams under secret names only
+                secret = {rt.go2rtc_name("yard"), rt.go2rtc_name("yard_sub")}
+                assert secret <= set(streams) and not {"yard", "yard_sub"} & set(streams)
+                assert f"/{rt.go2rtc_name('yard')}?" in rt.restream_url("yard")
+                # go2rtc checks RTSP credentials of non-loopback clients (the compose network)
+                assert rt.restream_url("yard").startswith("rtsp://ext:ext-pass@127.0.0.1:")
             finally:
                 await rt.stop()
 

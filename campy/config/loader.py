@@ -191,6 +191,12 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         issue(["server", "public_url"], "must be an http(s) URL without query, e.g. https://nvr.example.net")
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
+    if g2r.webrtc_host:
+        try:
+            ipaddress.ip_address(g2r.webrtc_host)
+        except ValueError:
+            issue(["go2rtc", "webrtc_host"], "must be an IP address of this machine, e.g. 192.168.1.10, "
+                                             "or empty for all interfaces")
 
     data_dir = (base / server.data_dir).resolve()
     tls = _tls(server.tls, base=base, data_dir=data_dir, convert=convert, issue=issue)
@@ -252,6 +258,10 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
             if problem:
                 issue(path + [key], problem)
                 ok = False
+        if cam.username and "$" in cam.username:
+            issue(path + ["username"], "the username must not contain '$' (go2rtc would replace "
+                                       "${...} in it with one of its secrets)")
+            ok = False
         password: Secret | None = None
         ref: str | None = None
         raw_pw = raw_cam.get("password")
@@ -301,7 +311,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                             audit_days=server.audit_days,
                             public_url=server.public_url.rstrip("/") if server.public_url else None),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
-                            rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port),
+                            rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port,
+                            webrtc_host=g2r.webrtc_host),
         cameras=cameras,
         recording=recording,
         detection=detection,

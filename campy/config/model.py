@@ -64,6 +64,7 @@ class Go2rtcRaw(msgspec.Struct, forbid_unknown_fields=True):
     api_port: int = 11984
     rtsp_port: int = 18554
     webrtc_port: int = 8555
+    webrtc_host: str = ""  # the WebRTC media port's listen address; "" = all interfaces
 
 
 class RecordingRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -198,6 +199,7 @@ class Go2rtcConfig(msgspec.Struct, frozen=True):
     api_port: int
     rtsp_port: int
     webrtc_port: int
+    webrtc_host: str = ""
 
 
 class RecordingConfig(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from ruamel.yaml.comments import CommentedMap, TaggedScalar
 from campy.config.errors import ConfigError, ConfigIssue
 from campy.config.loader import build_config, load_config, parse_text, yaml_rt
 from campy.config.model import CameraConfig, CampyConfig
+from campy.config.urls import origin, validate_camera_url
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,16 @@ class ConfigStore:
     def update_camera(self, name: str, *, title: str | None = None, main: str, sub: str | None = None,
                       username: str | None = None, password: str | None = None, enabled: bool = True,
                       h265_fallback: str = "sub") -> None:
-        """Change a camera; ``password=None`` keeps its current password reference."""
+        """Change a camera; ``password=None`` keeps its current password reference, unless
+        the camera's address changed: a stored password is never sent to a new place."""
+        old = self.config.cameras.get(name) if self.config else None
+        if old is not None and old.password is not None and not password:
+            before = {origin(u) for u in (old.main, old.sub) if u}
+            if any(origin(u) not in before for u in (main, sub) if u and validate_camera_url(u) is None):
+                raise ConfigError([ConfigIssue(
+                    f"cameras.{name}.password", None,
+                    "the camera's address changed: enter its password again", str(self.path))])
+
         def mutate(doc: Any) -> None:
             cams = self._cameras(doc)
             if name not in cams:

@@ -23,6 +23,9 @@ def validate_camera_url(value: str) -> str | None:
         return f"scheme '{scheme}' is not allowed (use {', '.join(ALLOWED_SCHEMES)})"
     if any(ch.isspace() for ch in value):
         return "the URL must not contain spaces"
+    if "$" in value:
+        return ("the URL must not contain '$' (go2rtc would replace ${...} in it with one of its "
+                "secrets); percent-encode it as %24 if the camera really needs it")
     if "#" in value:
         return "the URL must not contain '#' (go2rtc parameters are set by CamPy)"
     try:
@@ -37,6 +40,16 @@ def validate_camera_url(value: str) -> str | None:
     if port is not None and not 0 < port < 65536:
         return "the port must be between 1 and 65535"
     return None
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL: where a password put into it would be sent."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def with_credentials(url: str, username: str | None, password_ref: str | None) -> str:

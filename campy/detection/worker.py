@@ -317,7 +317,9 @@ def run(s: WorkerSettings) -> None:
             pipe.in_motion = False
             emit({"type": "motion", "state": "end", "at_ms": pipe.last_motion_ms})
         failures = 0 if frames and time.monotonic() - started > 30 else failures + 1
-        emit(pipe.status("waiting", (err[-1] if err else "the stream ended")[:300]))
+        # ffmpeg names its input in errors; that URL holds go2rtc's secret stream name.
+        reason = (err[-1].replace(s.url, "the restream") if err else "the stream ended")
+        emit(pipe.status("waiting", reason[:300]))
         time.sleep((0.5, 1.0, 2.0)[min(failures, 2)])
 
 

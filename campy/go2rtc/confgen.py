@@ -56,10 +56,15 @@ def build_config(*, base: Mapping[str, Any] | None, specs: Mapping[str, StreamSp
     if username:
         api.update({"username": f"${{{API_USER_VAR}}}", "password": f"${{{API_PASS_VAR}}}",
                     "local_auth": True})
+    rtsp: dict[str, Any] = {"listen": rtsp_listen}
+    if username:
+        # go2rtc skips RTSP auth for loopback clients (CamPy's own): these guard only a
+        # non-loopback listener; the secret stream names guard the loopback one.
+        rtsp.update({"username": f"${{{API_USER_VAR}}}", "password": f"${{{API_PASS_VAR}}}"})
     return {
         "app": {"modules": list(MODULES)},
         "api": api,
-        "rtsp": {"listen": rtsp_listen},
+        "rtsp": rtsp,
         "webrtc": webrtc,
         "exec": {"allow_paths": [ffmpeg_bin]},
         "ffmpeg": {"bin": ffmpeg_bin},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +39,9 @@ def wants_preload(spec: StreamSpec) -> bool:
 
 
 class Reconciler:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, scrub: Callable[[str], str] = str) -> None:
         self._client = client
+        self._scrub = scrub  # stream names carry a secret suffix
         self._applied: dict[str, str] = {}
 
     def mark_loaded_from_config(self, specs: Mapping[str, StreamSpec]) -> None:
@@ -68,8 +70,9 @@ class Reconciler:
                 result.errors[name] = str(err)
         await self._reconcile_preloads(specs, result)
         if result.touched or result.errors:
-            log.info("reconciled go2rtc: added %s, changed %s, removed %s, errors %s",
-                     result.added, result.changed, result.removed, list(result.errors))
+            log.info("%s", self._scrub(
+                f"reconciled go2rtc: added {result.added}, changed {result.changed}, "
+                f"removed {result.removed}, errors {list(result.errors)}"))
         return result
 
     async def _reconcile_preloads(self, specs: Mapping[str, StreamSpec], result: ReconcileResult) -> None:

@@ -124,7 +124,8 @@ async def proxy(socket: WebSocket[Any, Any, Any], runtime: Any, src: str, keys: 
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
-    url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(src)}"
+    # go2rtc knows the stream by its secret per-start name (campy.streams.StreamNames).
+    url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(runtime.go2rtc_name(src))}"
     try:
         with runtime.revocations.watch(keys) as revoked:
             async with websockets.connect(url, additional_headers=headers, max_size=None,

@@ -111,6 +111,8 @@ def test_wrong_types_and_ranges(tmp_path):
     ("rtsp://admin:pw@10.0.0.2/x", "credentials"),
     ("rtsp://10.0.0.2/x#backchannel=1", "'#'"),
     ("rtsp:///nohost", "needs a host"),
+    ("rtsp://evil.example/${CAMPY_GO2RTC_API_PASS}", "'$'"),
+    ("rtsp://10.0.0.2/$x", "'$'"),
 ])
 def test_forbidden_urls_are_rejected_with_the_field(tmp_path, url, words):
     issues = _issues(tmp_path, f"cameras:\n  front:\n    main: '{url}'\n")
@@ -192,3 +194,22 @@ def test_audit_days_defaults_to_90_and_must_be_positive(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, GOOD.replace("port: 8099", "port: 8099\n  audit_days: 0")))
     assert any(i.path == "server.audit_days" and "more than 0" in i.message for i in err.value.issues)
+def test_dollar_in_username_is_refused_but_not_in_password(tmp_path):
+    issues = _issues(tmp_path, "cameras:\n  front:\n    main: rtsp://10.0.0.2/x\n    username: 'a${B}'\n",
+                     secrets=None)
+    assert [(p, line) for p, line, _ in issues] == [("cameras.front.username", 4)]
+    cfg = load_config(write(tmp_path, "cameras:\n  front:\n    main: rtsp://10.0.0.2/x\n    username: admin\n"
+                                      "    password: !secret front_password\n",
+                            secrets="front_password: 'p$w${HOME}'\n"), environ={})
+    spec = cfg.stream_specs()["front"]
+    assert spec.resolved() == ("rtsp://admin:p%24w%24%7BHOME%7D@10.0.0.2/x",)
+
+
+@pytest.mark.parametrize("host, ok", [("", True), ("127.0.0.1", True), ("192.168.1.10", True), ("::1", True),
+                                      ("localhost", False), ("0.0.0.0:8555", False), ("10.0.0.300", False)])
+def test_webrtc_host_is_an_ip_address_or_empty(tmp_path, host, ok):
+    text = f"go2rtc:\n  webrtc_host: '{host}'\ncameras: {{}}\n"
+    if ok:
+        assert load_config(write(tmp_path, text, secrets=None), environ={}).go2rtc.webrtc_host == host
+    else:
+        assert [p for p, _, _ in _issues(tmp_path, text, secrets=None)] == ["go2rtc.webrtc_host"]

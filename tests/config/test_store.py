@@ -52,10 +52,33 @@ def test_add_camera_keeps_comments_and_stores_the_password_as_a_secret(store, tm
 
 
 def test_update_keeps_an_env_reference_when_no_new_password(store):
-    store.update_camera("front", title="Door", main="rtsp://10.0.0.9/Preview_01_main", username="admin")
+    store.update_camera("front", title="Door", main="rtsp://10.0.0.2/h264Preview_01_main", username="admin")
     text = store.path.read_text()
-    assert "password: ${FRONT_PW}" in text and "10.0.0.9" in text and "# the one by the door" in text
+    assert "password: ${FRONT_PW}" in text and "h264Preview" in text and "# the one by the door" in text
     assert store.reload().changed_cameras == {"front"}
+
+
+@pytest.mark.parametrize("main, sub", [
+    ("rtsp://10.0.0.9/Preview_01_main", None),            # another host
+    ("rtsp://10.0.0.2:8554/Preview_01_main", None),       # another port
+    ("rtsps://10.0.0.2/Preview_01_main", None),           # another scheme
+    ("rtsp://10.0.0.2/Preview_01_main", "rtsp://attacker.example/x"),  # a sub on a new host
+])
+def test_a_stored_password_is_not_kept_for_a_changed_address(store, main, sub):
+    before = store.path.read_text()
+    with pytest.raises(ConfigError) as err:
+        store.update_camera("front", main=main, sub=sub, username="admin")
+    assert [(i.path, i.message) for i in err.value.issues] == [
+        ("cameras.front.password", "the camera's address changed: enter its password again")]
+    assert store.path.read_text() == before
+    # With the password entered again, the change is accepted.
+    store.update_camera("front", main=main, sub=sub, username="admin", password="re-entered")
+    assert store.reload().config.cameras["front"].password.get() == "re-entered"
+
+
+def test_a_camera_without_a_password_may_move(store):
+    store.update_camera("back", main="rtsp://10.0.0.99/Preview_01_main")
+    assert "10.0.0.99" in store.path.read_text()
 
 
 def test_delete_touches_only_that_camera(store):

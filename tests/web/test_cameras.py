@@ -47,9 +47,10 @@ def test_add_edit_delete_camera_reconciles_without_restarting_go2rtc(campy, sims
                what="porch online")
 
     # Edit: point the sub stream elsewhere; only porch changes, go2rtc keeps running.
+    # (Another camera's address: the stored password is not sent there unless entered again.)
     r = post_form(c, "/cameras/porch/edit", {"title": "Porch 2", "main": sims["back"].main_url,
                                              "sub": sims["front"].sub_url, "username": "admin",
-                                             "enabled": "on"})
+                                             "password": CAM_PASSWORD, "enabled": "on"})
     assert r.status_code == 303
     assert "Porch 2" in campy.config.read_text()
     assert c.get("/api/cameras/porch").json()["title"] == "Porch 2"

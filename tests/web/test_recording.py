@@ -68,7 +68,9 @@ def recorder_pid(campy, cam):
             cmd = p.cmdline()
         except psutil.NoSuchProcess:
             continue
-        if "segment" in cmd and any(a.endswith(f"/{cam}?mp4") for a in cmd) and p.status() != psutil.STATUS_ZOMBIE:
+        # go2rtc's stream name is the camera's plus CamPy's secret suffix: /<cam>__<secret>?mp4
+        if "segment" in cmd and any(f"/{cam}__" in a and a.endswith("?mp4") for a in cmd) \
+                and p.status() != psutil.STATUS_ZOMBIE:
             return p.pid
     return None
 
