@@ -36,7 +36,7 @@ from campy.recording.export import Exporter
 from campy.recording.manager import RecordingManager
 from campy.streams import StreamSpec, scrub, secrets_of
 from campy.web.session_store import SQLiteSessionStore
-from campy.web.throttle import LoginLimiter
+from campy.web.throttle import DeviceCookies, LoginLimiter
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Runtime:
         self.users = UserStore(self.db, clock=self.clock)
         self.sessions = SQLiteSessionStore(self.db, clock=self.clock)
         self.login_limiter = LoginLimiter(clock=self.clock)
+        self.device_cookies = DeviceCookies.from_file(self.data_dir / "device.secret")
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}
         self._refresh_specs()
