@@ -19,7 +19,9 @@ from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, write_config
 def campy(tmp_path_factory):
     d = tmp_path_factory.mktemp("login")
     port = free_port()
-    proc = CampyProcess(write_config(d / "campy.yaml", [], port=port, password_secret="x"), port)
+    # One disabled camera: with none, `campy serve` would start the demo cameras.
+    cams = [{"name": "cam1", "main": "rtsp://127.0.0.1:9/none", "enabled": False}]
+    proc = CampyProcess(write_config(d / "campy.yaml", cams, port=port, password_secret="x"), port)
     try:
         yield proc
     finally:
@@ -80,6 +82,44 @@ def test_parallel_wrong_logins_verify_at_most_the_limit(campy):
     assert codes.count(429) >= 30
 
 
+def _session_rows(campy) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{campy.data_file('campy.db')}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_anonymous_requests_write_no_session_rows(campy):
+    before = _session_rows(campy)
+    with _client(campy, "127.0.0.8") as c:
+        for _ in range(20):
+            # as curl or a monitoring probe would: no cookie jar between requests
+            for method, path, codes in [("GET", "/healthz", {200}), ("HEAD", "/login", {200, 405}),
+                                        ("GET", "/login", {200}), ("GET", "/static/campy.css", {200, 303}),
+                                        ("GET", "/", {303}), ("GET", "/api/cameras", {401})]:
+                c.cookies.clear()
+                assert c.request(method, path).status_code in codes, (method, path)
+        assert _session_rows(campy) == before
+        # a forged session cookie does not become a row either
+        c.cookies.set("campy_session", "f" * 64)
+        assert c.get("/").status_code == 303
+        assert _session_rows(campy) == before
+        # only a successful login makes one
+        c.cookies.delete("campy_session")
+        assert _post_login(c, "admin", ADMIN_PASSWORD).status_code == 303
+        assert _session_rows(campy) == before + 1
+        assert c.get("/").status_code == 200
+        assert _session_rows(campy) == before + 1
+        # logging out removes it
+        r = c.post("/logout", data={"_csrf_token": c.cookies["csrftoken"]})
+        assert r.status_code == 303
+    assert _session_rows(campy) == before
+
+
+# Last in the module: it leaves the username admin locked for fresh clients.
 def test_guessing_from_one_address_does_not_lock_the_admin_out(campy):
     with _client(campy, "127.0.0.3") as admin:
         assert _post_login(admin, "admin", ADMIN_PASSWORD).status_code == 303
