@@ -143,6 +143,15 @@ def m005_recording_log(db: Database) -> None:
     db.execute("CREATE INDEX recording_log_at ON recording_log (at_ms)")
 
 
+# --- h-webharden (issue 10, quotas): the lead merges this; renumber if m006 moved. -------
+@migrations()
+def m007_marks_owner(db: Database) -> None:
+    # Who added a mark (a username; NULL for marks CamPy made itself: detection, motion),
+    # so a user's marks can be counted against their quota.
+    db.execute("ALTER TABLE marks ADD COLUMN created_by TEXT")
+    db.execute("CREATE INDEX marks_created_by ON marks (created_by, created_ms)")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -29,6 +29,7 @@ from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
 from campy.procs import cancel
 from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
+from campy.recording import quotas
 from campy.recording.index import RecordingIndex
 from campy.recording.model import DAY_MS, CameraPolicy, RetentionPlan, Segment
 from campy.recording.recorder import Recorder, _check_writable
@@ -255,6 +256,10 @@ class RecordingManager:
             floor = int(du.total * cfg.min_free_percent / 100)
         return du.free, cfg.max_bytes, floor
 
+    def floor_bytes(self) -> int | None:
+        """The free-space floor of the storage filesystem (None: no floor)."""
+        return self._limits()[2]
+
     def under_pressure(self) -> bool:
         free, cap, floor = self._limits()
         if cap is not None and self.index.used_bytes() > cap:
@@ -326,8 +331,10 @@ class RecordingManager:
 
     # -- marks -----------------------------------------------------------------------
     def add_mark(self, camera: str, *, kind: str = "event", start_ms: int | None = None, end_ms: int | None = None,
-                 seconds: float | None = None, label: str | None = None, source: str = "manual") -> dict[str, Any]:
-        """Mark a window (manual event / "record now"); returns the stored mark."""
+                 seconds: float | None = None, label: str | None = None, source: str = "manual",
+                 user: str | None = None) -> dict[str, Any]:
+        """Mark a window (manual event / "record now"); returns the stored mark. A mark a
+        ``user`` adds counts against their quota (``campy.recording.quotas``)."""
         cfg = self._config()
         cam = cfg.cameras.get(camera)
         if cam is None:
@@ -349,8 +356,11 @@ class RecordingManager:
         if start_ms > now + 60_000:
             raise BadRequest("a mark cannot start in the future", fields={"start_ms": "not in the future"})
         keep = end_ms + int(cam.record.event_days * DAY_MS) if kind == "event" else None
+        if user is not None:
+            quotas.check_marks(user=user, active=self.index.active_marks_by(
+                user, now_ms=now, motion_counts_ms=quotas.MOTION_MARK_COUNTS_MS))
         mark_id = self.index.add_mark(camera=camera, kind=kind, source=source, label=label, start_ms=start_ms,
-                                      end_ms=end_ms, keep_until_ms=keep, created_ms=now)
+                                      end_ms=end_ms, keep_until_ms=keep, created_ms=now, created_by=user)
         return {"id": mark_id, "camera": camera, "kind": kind, "source": source, "label": label,
                 "start_ms": start_ms, "end_ms": end_ms, "keep_until_ms": keep}
 
