@@ -105,9 +105,10 @@ class LoginLimiter:
         return Attempt(keys, now)
 
     def succeeded(self, attempt: Attempt) -> None:
-        """The password was right: give the attempt back. Earlier failures stay counted, so
-        logging in to one's own account does not reset an address that guesses others."""
-        for key in attempt.keys:
+        """The password was right: give the attempt back and forget the address's failures
+        (a typo or two from a shared address does not linger)."""
+        self._hits.pop(attempt.keys[0], None)
+        for key in attempt.keys[1:]:
             q = self._hits.get(key)
             if q is not None:
                 try:
