@@ -33,22 +33,46 @@ def test_state_stays_bounded_with_many_distinct_keys():
 
 def test_an_attempt_is_counted_before_the_password_is_checked():
     lim = LoginLimiter(limit=3, window_s=60, clock=ManualClock(100.0))
-    attempts = [lim.reserve("1.2.3.4", "admin") for _ in range(5)]  # five in flight at once
-    assert [isinstance(a, int) for a in attempts] == [False, False, False, True, True]
-    # a right password gives its reservation back (and clears the address)
-    lim.succeeded(attempts[0])
-    assert lim.blocked_for("9.9.9.9", "admin") == 0
-    assert lim.blocked_for("1.2.3.4", "vera") == 0
+    attempts = [lim.try_reserve("1.2.3.4", "admin") for _ in range(5)]  # five at once
+    assert [type(a).__name__ for a in attempts] == ["Attempt"] * 3 + ["NoneType"] * 2  # two must wait
+    lim._settle(attempts[0], ok=False)
+    lim._settle(attempts[1], ok=False)
+    assert lim.try_reserve("1.2.3.4", "admin") is None  # 2 failures + 1 in flight
+    lim._settle(attempts[2], ok=False)
+    assert lim.try_reserve("1.2.3.4", "admin") == 60  # 3 failures: refused outright
+    assert lim.blocked_for("9.9.9.9", "vera") == 0
+
+
+def test_parallel_wrong_guesses_verify_at_most_the_limit_and_right_ones_all_get_in():
+    import asyncio
+
+    async def main(passwords: list[bool]) -> list[str]:
+        lim = LoginLimiter(limit=10, window_s=300, clock=ManualClock(100.0))
+
+        async def login(ok: bool) -> str:
+            got = await lim.acquire("1.2.3.4", "admin")
+            if isinstance(got, int):
+                return "429"
+            await asyncio.sleep(0.01)  # argon2
+            await lim.settle(got, ok=ok)
+            return "303" if ok else "401"
+
+        return await asyncio.gather(*(login(ok) for ok in passwords))
+
+    wrong = asyncio.run(main([False] * 40))
+    assert (wrong.count("401"), wrong.count("429")) == (10, 30)
+    right = asyncio.run(main([True] * 40))
+    assert right == ["303"] * 40
 
 
 def test_a_device_cookie_holder_has_its_own_limit():
     lim = LoginLimiter(limit=3, window_s=60, clock=ManualClock(100.0))
     for _ in range(3):
-        lim.reserve("6.6.6.6", "admin")
+        lim.failed("6.6.6.6", "admin")
     assert lim.blocked_for("7.7.7.7", "admin") > 0             # the username, from anywhere else
     assert lim.blocked_for("7.7.7.7", "admin", device="d1") == 0  # but not for admin's own browser
     for _ in range(3):
-        lim.reserve("8.8.8.8", "admin", device="d1")
+        lim.failed("8.8.8.8", "admin", device="d1")
     assert lim.blocked_for("5.5.5.5", "admin", device="d1") > 0  # a stolen cookie is limited too
 
 

@@ -75,14 +75,17 @@ class AuthController(Controller):
         client = request.client.host if request.client else "?"
         device = runtime.device_cookies.device_for(request.cookies.get(DEVICE_COOKIE), username)
         # Reserved before hashing: parallel guesses count while argon2 runs.
-        attempt = runtime.login_limiter.reserve(client, username, device)
+        attempt = await runtime.login_limiter.acquire(client, username, device)
         if isinstance(attempt, int):
             return _login_error(nxt, 429, f"too many failed logins; try again in {attempt} s")
-        # argon2 takes tens of ms of CPU: keep it off the event loop.
-        user = await anyio.to_thread.run_sync(runtime.users.authenticate, username, password)
+        user = None
+        try:
+            # argon2 takes tens of ms of CPU: keep it off the event loop.
+            user = await anyio.to_thread.run_sync(runtime.users.authenticate, username, password)
+        finally:
+            await runtime.login_limiter.settle(attempt, ok=user is not None)
         if user is None:
             return _login_error(nxt, 401, "wrong username or password")
-        runtime.login_limiter.succeeded(attempt)
         old = start_new_session(request, {"user_id": user.id})
         if old:
             await runtime.sessions.delete(old)

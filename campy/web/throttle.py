@@ -1,8 +1,11 @@
 """Slowing down password guessing, without letting a guesser lock the real user out.
 
 Counts, per key, the failed logins of the last ``window_s`` seconds. A login *reserves*
-an attempt on its keys before the password is hashed and gives it back on success, so
-parallel requests cannot get more than ``limit`` wrong guesses verified per window.
+an attempt on its keys before the password is hashed (``acquire``) and settles it after
+(``settle``): failures plus attempts in flight never exceed ``limit`` on a key, so parallel
+requests cannot get more than ``limit`` wrong guesses verified per window. A login that
+finds the limit taken up by attempts still in flight waits for them (right passwords in
+parallel all get in); one that finds it taken up by failures gets a 429 at once.
 
 Keys (docs/security.md, "Login throttling"):
 
@@ -19,6 +22,7 @@ Counts live in memory: a restart forgets them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -40,10 +44,9 @@ DEVICE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """A reserved login attempt: the keys it counts against and its time."""
+    """A reserved login attempt: the keys it counts against."""
 
     keys: tuple[str, ...]
-    at: float
 
 
 class LoginLimiter:
@@ -53,7 +56,9 @@ class LoginLimiter:
         self.window_s = window_s
         self.max_keys = max_keys
         self._clock = clock or Clock()
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()  # failure times per key
+        self._inflight: dict[str, int] = {}  # attempts being verified, per key
+        self._changed: asyncio.Condition | None = None
 
     def __len__(self) -> int:
         return len(self._hits)
@@ -77,7 +82,7 @@ class LoginLimiter:
         return q
 
     def blocked_for(self, client: str, username: str, device: str | None = None) -> int:
-        """Seconds until another attempt is allowed (0 = allowed now)."""
+        """Seconds until another attempt is allowed by the failures alone (0 = allowed now)."""
         now = self._clock.monotonic()
         waits = []
         for key in self.keys(client, username, device):
@@ -86,13 +91,61 @@ class LoginLimiter:
                 waits.append(q[0] + self.window_s - now)
         return max(1, math.ceil(max(waits))) if waits else 0
 
-    def reserve(self, client: str, username: str, device: str | None = None) -> Attempt | int:
-        """Count an attempt now (before the password is checked); or the seconds to wait."""
+    def try_reserve(self, client: str, username: str, device: str | None = None) -> Attempt | int | None:
+        """An attempt reserved now; or the seconds to wait (429); or None: the limit is
+        taken up by attempts still being verified, so try again when one settles."""
         wait = self.blocked_for(client, username, device)
         if wait:
             return wait
-        now = self._clock.monotonic()
         keys = self.keys(client, username, device)
+        if any(len(self._hits.get(k, ())) + self._inflight.get(k, 0) >= self.limit for k in keys):
+            return None
+        for key in keys:
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+        return Attempt(keys)
+
+    async def acquire(self, client: str, username: str, device: str | None = None, *,
+                      timeout_s: float = 30.0) -> Attempt | int:
+        """``try_reserve``, waiting (at most ``timeout_s``) while attempts are in flight."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with self._changed:
+            while True:
+                got = self.try_reserve(client, username, device)
+                if got is not None:
+                    return got
+                left = deadline - loop.time()
+                if left <= 0:
+                    return 5
+                try:
+                    await asyncio.wait_for(self._changed.wait(), left)
+                except TimeoutError:
+                    pass
+
+    def _settle(self, attempt: Attempt, *, ok: bool) -> None:
+        for key in attempt.keys:
+            n = self._inflight.get(key, 0) - 1
+            if n > 0:
+                self._inflight[key] = n
+            else:
+                self._inflight.pop(key, None)
+        if ok:
+            # A typo or two from a shared address does not linger after a good login.
+            self._hits.pop(attempt.keys[0], None)
+        else:
+            self._record(attempt.keys)
+
+    async def settle(self, attempt: Attempt, *, ok: bool) -> None:
+        """The password was checked: count a failure, or clear the address's failures."""
+        self._settle(attempt, ok=ok)
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _record(self, keys: tuple[str, ...]) -> None:
+        now = self._clock.monotonic()
         for key in keys:
             q = self._hits.get(key)
             if q is None:
@@ -102,25 +155,10 @@ class LoginLimiter:
             q.append(now)
         while len(self._hits) > self.max_keys:
             self._hits.popitem(last=False)
-        return Attempt(keys, now)
 
-    def succeeded(self, attempt: Attempt) -> None:
-        """The password was right: give the attempt back and forget the address's failures
-        (a typo or two from a shared address does not linger)."""
-        self._hits.pop(attempt.keys[0], None)
-        for key in attempt.keys[1:]:
-            q = self._hits.get(key)
-            if q is not None:
-                try:
-                    q.remove(attempt.at)
-                except ValueError:
-                    pass
-                if not q:
-                    del self._hits[key]
-
-    # The old two-call interface, kept for callers that verify before counting.
     def failed(self, client: str, username: str, device: str | None = None) -> None:
-        self.reserve(client, username, device)
+        """Count a failed login (without a reservation)."""
+        self._record(self.keys(client, username, device))
 
 
 class DeviceCookies:

@@ -83,6 +83,17 @@ def test_parallel_wrong_logins_verify_at_most_the_limit(campy):
     assert codes.count(429) >= 30
 
 
+def test_parallel_right_logins_from_one_address_all_get_in(campy):
+    """More right-password logins in flight than the limit: they wait their turn, none is refused."""
+    def one(_: int) -> int:
+        with _client(campy, "127.0.0.9") as c:
+            return _post_login(c, "admin", ADMIN_PASSWORD).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(one, range(16)))
+    assert codes == [303] * 16, codes
+
+
 def _session_rows(campy) -> int:
     import sqlite3
 
