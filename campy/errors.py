@@ -4,6 +4,7 @@
     ├── BadRequest (400)      a value the user sent is wrong; may carry per-field messages
     ├── NotFound (404)        an unknown camera or page
     ├── Conflict (409)        the request clashes with the current state (e.g. name taken)
+    ├── QuotaExceeded (429)   a per-user limit (exports, marks) is reached
     └── Unavailable (503)     a part CamPy depends on (go2rtc) is down right now
 
 Every message is written for the user and never contains a secret.
@@ -45,3 +46,9 @@ class Unavailable(CampyError):
     """A part CamPy depends on is down; try again shortly."""
 
     status = 503
+
+
+class QuotaExceeded(CampyError):
+    """A per-user limit (exports, marks) is reached; the message says which and what to do."""
+
+    status = 429

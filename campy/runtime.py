@@ -16,12 +16,14 @@ import os
 import secrets as pysecrets
 import shutil
 from collections.abc import Mapping
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ruamel.yaml import YAML
 
 from campy.alerts.links import LinkSigner
@@ -42,8 +44,8 @@ from campy.detection.manager import DetectionManager
 from campy.recording.export import Exporter
 from campy.recording.manager import RecordingManager
 from campy.streams import StreamNames, StreamSpec, scrub, secrets_of
-from campy.web.session_store import SQLiteSessionStore
-from campy.web.throttle import LoginLimiter
+from campy.web.session_store import SQLiteSessionStore, schedule_purge
+from campy.web.throttle import DeviceCookies, LoginLimiter
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,11 @@ class Runtime:
         self.embeds = EmbedStore(self.db, clock=self.clock)
         self.revocations = Revocations()
         self.links = LinkSigner(self.data_dir, clock=self.clock)
+        self.device_cookies = DeviceCookies.from_file(self.data_dir / "device.secret")
+        # Periodic jobs run in the event loop (started in ``start``); a job's blocking work
+        # goes to a worker thread.
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        schedule_purge(self.scheduler, self.sessions)
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}  # by public name (what users and the UI see)
         self._g2r_specs: dict[str, StreamSpec] = {}  # the same, by the secret names go2rtc serves
@@ -246,6 +253,7 @@ class Runtime:
                 flush=True,
             )
         self.sessions.purge_expired()
+        self.scheduler.start()
         if not self.config.go2rtc.url:
             self._write_go2rtc_config()
             self.server = Go2rtcServer(
@@ -284,6 +292,8 @@ class Runtime:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         await self.exporter.stop()
         await self.detection.stop()
         if self.alerts is not None:

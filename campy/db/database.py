@@ -220,6 +220,13 @@ def m006_access(db: Database) -> None:
     db.execute("ALTER TABLE marks ADD COLUMN created_by TEXT")
 
 
+@migrations()
+def m007_marks_owner(db: Database) -> None:
+    # marks.created_by (m006) is the username that added a mark (NULL for CamPy's own marks:
+    # detection, motion); indexed so a user's marks are counted against their quota.
+    db.execute("CREATE INDEX marks_created_by ON marks (created_by, created_ms)")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -25,6 +25,7 @@ from campy.clock import Clock
 from campy.procs import die_with_parent, terminate
 from campy.recording.model import Segment
 from campy.recording.probe import FRAG_FLAGS, ffmpeg_bin
+from campy.recording.quotas import check_export, estimate_export_bytes
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class ExportJob(msgspec.Struct):
     size_bytes: int = 0
     error: str | None = None
     created_ms: int = 0
+    estimate_bytes: int = 0  # counted against free space until the job ends
 
     def view(self) -> dict[str, Any]:
         d = msgspec.structs.asdict(self)
@@ -141,10 +143,14 @@ class Exporter:
         return self.directory / f"{job.id}.mp4"
 
     def start(self, *, camera: str, start_ms: int, end_ms: int, owner: str, storage: Path,
-              segments: Sequence[Segment]) -> ExportJob:
+              segments: Sequence[Segment], floor_bytes: int | None = None) -> ExportJob:
+        """Queue an export; ``QuotaExceeded`` if ``owner`` is over a quota (``quotas.py``)."""
         self._expire()
+        estimate = estimate_export_bytes(segments, start_ms, end_ms)
+        check_export(user=owner, jobs=self.jobs.values(), now_ms=self.clock.now_ms(), estimate_bytes=estimate,
+                     directory=self.directory, storage=storage, floor_bytes=floor_bytes)
         job = ExportJob(id=secrets.token_hex(8), camera=camera, start_ms=start_ms, end_ms=end_ms, owner=owner,
-                        created_ms=self.clock.now_ms())
+                        created_ms=self.clock.now_ms(), estimate_bytes=estimate)
         self.jobs[job.id] = job
         task = asyncio.create_task(self._run(job, storage, list(segments)), name=f"export-{job.id}")
         self._tasks.add(task)

@@ -113,13 +113,22 @@ class RecordingIndex:
 
     # -- marks ------------------------------------------------------------------------
     def add_mark(self, *, camera: str, kind: str, source: str, start_ms: int, end_ms: int | None,
-                 keep_until_ms: int | None, created_ms: int, label: str | None = None) -> int:
+                 keep_until_ms: int | None, created_ms: int, label: str | None = None,
+                 created_by: str | None = None) -> int:
         with self.db.write():
             cur = self.db.execute(
-                "INSERT INTO marks (camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms])
+                "INSERT INTO marks (camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms, "
+                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [camera, kind, source, label, start_ms, end_ms, keep_until_ms, created_ms, created_by])
         return int(cur.lastrowid or 0)
+
+    def active_marks_by(self, user: str, *, now_ms: int, motion_counts_ms: int) -> int:
+        """Marks ``user`` added that still protect footage (a motion mark: for a while after it ends)."""
+        row = self.db.execute(
+            "SELECT count(*) FROM marks WHERE created_by = ? AND "
+            "(keep_until_ms > ? OR (keep_until_ms IS NULL AND (end_ms IS NULL OR end_ms + ? > ?)))",
+            [user, now_ms, motion_counts_ms, now_ms]).fetchone()
+        return int(row[0])
 
     def close_mark(self, mark_id: int, end_ms: int) -> None:
         with self.db.write():

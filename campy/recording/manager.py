@@ -29,6 +29,7 @@ from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
 from campy.procs import cancel
 from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
+from campy.recording import quotas
 from campy.recording.index import RecordingIndex
 from campy.recording.model import DAY_MS, CameraPolicy, RetentionPlan, Segment
 from campy.recording.recorder import Recorder, _check_writable
@@ -45,6 +46,25 @@ _DOWN_STATES = {"offline", "auth_failed", "unknown"}
 MAX_MARK_MS = DAY_MS
 
 
+class GivenUp(msgspec.Struct):
+    """Protected (marked) footage of one camera that the size cap or the floor took (rule 3b)."""
+
+    at_ms: int
+    camera: str
+    segments: int
+    size_bytes: int
+    start_ms: int
+    end_ms: int
+    limit: str  # "size" or "free"
+
+    @property
+    def message(self) -> str:
+        why = "to keep recordings under the size cap" if self.limit == "size" else \
+            "to keep free space above the floor"
+        return (f"{self.segments} protected segments ({self.size_bytes / 1e9:.2f} GB, {self.camera}, "
+                f"{_iso(self.start_ms)} – {_iso(self.end_ms)}) were deleted {why}")
+
+
 class RetentionResult(msgspec.Struct):
     at_ms: int
     reason: str
@@ -52,6 +72,7 @@ class RetentionResult(msgspec.Struct):
     freed_bytes: int
     shortfall_bytes: int
     took_ms: float
+    given_up: list[GivenUp] = []
 
 
 def policy_of(cam: CameraConfig, *, grace_ms: int) -> CameraPolicy:
@@ -79,6 +100,8 @@ class RecordingManager:
         self._loops: list[asyncio.Task[None]] = []
         self._retention_lock = asyncio.Lock()
         self.last_retention: RetentionResult | None = None
+        self.given_up: list[GivenUp] = []  # the most recent, newest last
+        self.protected_deleted_total = 0  # protected segments deleted since start
         self.recovery: RecoveryReport | None = None
         self.storage_error: str | None = None
         self.health = health  # campy.health.HealthMonitor: read only, for the recording log
@@ -233,6 +256,10 @@ class RecordingManager:
             floor = int(du.total * cfg.min_free_percent / 100)
         return du.free, cfg.max_bytes, floor
 
+    def floor_bytes(self) -> int | None:
+        """The free-space floor of the storage filesystem (None: no floor)."""
+        return self._limits()[2]
+
     def under_pressure(self) -> bool:
         free, cap, floor = self._limits()
         if cap is not None and self.index.used_bytes() > cap:
@@ -257,6 +284,10 @@ class RecordingManager:
             # tenths of a second; the worker thread uses its own connection.
             result = await asyncio.to_thread(self._retention_work, reason, self.store)
             self.last_retention = result
+            for g in result.given_up:
+                log.warning("retention (%s): %s", reason, g.message)
+                self.protected_deleted_total += g.segments
+            self.given_up = (self.given_up + result.given_up)[-20:]
             if result.deleted or result.shortfall_bytes:
                 log.info("retention (%s): deleted %d segments, %.1f MB; shortfall %d bytes", reason, result.deleted,
                          result.freed_bytes / 1e6, result.shortfall_bytes)
@@ -278,7 +309,8 @@ class RecordingManager:
         oldest = min((s.start_ms for s in every if s.id not in by_id), default=now)
         idx.prune_log(before_ms=min(oldest, now - DAY_MS) - DAY_MS)
         return RetentionResult(at_ms=now, reason=reason, deleted=len(segs), freed_bytes=freed,
-                               shortfall_bytes=plan.shortfall_bytes, took_ms=(self.clock.monotonic() - t0) * 1000)
+                               shortfall_bytes=plan.shortfall_bytes, took_ms=(self.clock.monotonic() - t0) * 1000,
+                               given_up=_given_up(plan, segs, now_ms=now))
 
     async def _retention_loop(self) -> None:
         while True:
@@ -299,8 +331,10 @@ class RecordingManager:
 
     # -- marks -----------------------------------------------------------------------
     def add_mark(self, camera: str, *, kind: str = "event", start_ms: int | None = None, end_ms: int | None = None,
-                 seconds: float | None = None, label: str | None = None, source: str = "manual") -> dict[str, Any]:
-        """Mark a window (manual event / "record now"); returns the stored mark."""
+                 seconds: float | None = None, label: str | None = None, source: str = "manual",
+                 user: str | None = None) -> dict[str, Any]:
+        """Mark a window (manual event / "record now"); returns the stored mark. A mark a
+        ``user`` adds counts against their quota (``campy.recording.quotas``)."""
         cfg = self._config()
         cam = cfg.cameras.get(camera)
         if cam is None:
@@ -322,8 +356,11 @@ class RecordingManager:
         if start_ms > now + 60_000:
             raise BadRequest("a mark cannot start in the future", fields={"start_ms": "not in the future"})
         keep = end_ms + int(cam.record.event_days * DAY_MS) if kind == "event" else None
+        if user is not None:
+            quotas.check_marks(user=user, active=self.index.active_marks_by(
+                user, now_ms=now, motion_counts_ms=quotas.MOTION_MARK_COUNTS_MS))
         mark_id = self.index.add_mark(camera=camera, kind=kind, source=source, label=label, start_ms=start_ms,
-                                      end_ms=end_ms, keep_until_ms=keep, created_ms=now)
+                                      end_ms=end_ms, keep_until_ms=keep, created_ms=now, created_by=user)
         return {"id": mark_id, "camera": camera, "kind": kind, "source": source, "label": label,
                 "start_ms": start_ms, "end_ms": end_ms, "keep_until_ms": keep}
 
@@ -396,11 +433,13 @@ class RecordingManager:
             warnings.append(f"disk pressure: retention deleted {last.deleted} of the oldest segments "
                             f"({last.freed_bytes / 1e6:.0f} MB) to stay within the limits")
         if last is not None and last.shortfall_bytes:
-            warnings.append(f"retention could not free {last.shortfall_bytes / 1e6:.0f} MB: the rest is "
-                            "protected by events")
+            warnings.append(f"retention could not free {last.shortfall_bytes / 1e6:.0f} MB: no footage is left "
+                            "to delete")
+        warnings += [g.message for g in self.given_up if now - g.at_ms < DAY_MS]
         return {"path": str(self.storage), "error": self.storage_error, "total_bytes": total, "free_bytes": free,
                 "used_bytes": used, "max_bytes": cap, "min_free_bytes": floor, "cameras": cameras,
-                "warnings": warnings,
+                "warnings": warnings, "protected_deleted_total": self.protected_deleted_total,
+                "given_up": [msgspec.structs.asdict(g) | {"message": g.message} for g in self.given_up],
                 "last_retention": msgspec.structs.asdict(last) if last else None}
 
 
@@ -433,3 +472,15 @@ def _interior_deletions(every: list[Segment], doomed: set[int], *, reason: str,
         if run:
             rows.append((run[0].start_ms, run[-1].end_ms, cam, "retention_delete", f"retention ({reason})"))
     return rows
+
+
+def _given_up(plan: RetentionPlan, deleted: list[Segment], *, now_ms: int) -> list[GivenUp]:
+    """Protected segments the plan deletes (rule 3b), summed per camera and limit."""
+    forced = {d.segment_id: d.reason for d in plan.deletions if d.protected}
+    groups: dict[tuple[str, str], list[Segment]] = {}
+    for seg in deleted:
+        if seg.id in forced:
+            groups.setdefault((seg.camera, forced[seg.id]), []).append(seg)
+    return [GivenUp(at_ms=now_ms, camera=cam, segments=len(segs), size_bytes=sum(s.size_bytes for s in segs),
+                    start_ms=min(s.start_ms for s in segs), end_ms=max(s.end_ms for s in segs), limit=limit)
+            for (cam, limit), segs in sorted(groups.items())]

@@ -34,8 +34,9 @@ class Mark(msgspec.Struct, frozen=True):
     """A window of interest: motion, or an event (detection or manual "record now").
 
     ``end_ms`` is None while the window is still open. ``keep_until_ms`` is an event's own
-    retention: footage overlapping it (with pre/post roll) is kept until then whatever else
-    happens (age, size cap, free-space floor). None means: no protection of its own.
+    retention: footage overlapping it (with pre/post roll) is kept until then whatever its
+    age; only the size cap or the free-space floor, when nothing else is left to delete,
+    take it (retention rule 3b). None means: no protection of its own.
     """
 
     camera: str
@@ -63,6 +64,9 @@ class Deletion(msgspec.Struct, frozen=True):
     camera: str
     size_bytes: int
     reason: Literal["expired", "unmarked", "size", "free"]
+    # a protected (marked) segment deleted because the size cap or the floor could not be
+    # met otherwise (retention rule 3b)
+    protected: bool = False
 
 
 class RetentionPlan(msgspec.Struct, frozen=True):

@@ -25,7 +25,8 @@ Rules
    window of a counted kind claimed it).
 
 2. **Protection.** A segment overlapping a (widened) mark of any kind whose
-   ``keep_until_ms`` is set and ``> now_ms`` is protected: no rule deletes it.
+   ``keep_until_ms`` is set and ``> now_ms`` is protected: rule 1 never deletes it, and
+   rule 3 takes it only as a last resort (3b).
 
 3. **Pressure.** After rule 1, with ``freed`` the bytes rule 1 deletes::
 
@@ -36,8 +37,13 @@ Rules
    While ``need > 0`` the oldest remaining unprotected segment (by ``start_ms`` across all
    cameras, ties by ``id``) is deleted and its size taken off both needs. The reason is
    ``"size"`` when the size cap is the binding limit at that moment (``need_size >=
-   need_free``; a tie goes to the cap), else ``"free"``. When no candidate is left, what
-   is still needed is reported as ``shortfall_bytes``.
+   need_free``; a tie goes to the cap), else ``"free"``.
+
+   3b. **The limits win over marks.** If a need is still positive once no unprotected
+   segment is left, protected segments are deleted the same way, oldest first, each
+   ``Deletion`` flagged ``protected=True`` (the caller reports what was given up). Marks
+   are a user's to add, so they must never let the disk fill or the cap be exceeded.
+   When no segment at all is left, what is still needed is reported as ``shortfall_bytes``.
 
 4. **Output.** Deletions are ordered oldest first by ``(start_ms, id)``; each segment
    appears at most once (a segment rule 1 deletes is never picked again by rule 3).
@@ -150,10 +156,12 @@ def plan_retention(
 
     reasons: list[Reason | None] = [None] * len(ordered)
     candidates: list[int] = []  # indexes into ordered, oldest first: rule 3 may take these
+    protected: list[int] = []  # and these, only if the limits still are not met (3b)
     freed = 0
     for i, seg in enumerate(ordered):
         verdict = _age_verdict(seg, rules[seg.camera], now_ms)
         if verdict == "protected":
+            protected.append(i)
             continue
         if verdict is None:
             candidates.append(i)
@@ -167,11 +175,17 @@ def plan_retention(
         if min_free_bytes is not None and free_bytes is not None
         else None
     )
-    shortfall = _relieve_pressure(ordered, candidates, reasons, need_size, need_free)
+    left = _relieve_pressure(ordered, candidates, reasons, need_size, need_free)
+    given_up: list[int] = []
+    if max(left) > 0:
+        left = _relieve_pressure(ordered, protected, reasons, *left)
+        given_up = [i for i in protected if reasons[i] is not None]
+    shortfall = int(max(0, *left))
+    forced = set(given_up)
 
     deletions = [
-        Deletion(seg.id, seg.camera, seg.size_bytes, reason)
-        for seg, reason in zip(ordered, reasons, strict=True)
+        Deletion(seg.id, seg.camera, seg.size_bytes, reason, protected=i in forced)
+        for i, (seg, reason) in enumerate(zip(ordered, reasons, strict=True))
         if reason is not None
     ]
     return RetentionPlan(deletions=deletions, shortfall_bytes=shortfall)
@@ -267,12 +281,12 @@ def _relieve_pressure(
     ordered: Sequence[Segment],
     candidates: Sequence[int],
     reasons: list[Reason | None],
-    need_size: int | None,
-    need_free: int | None,
-) -> int:
+    need_size: float | None,
+    need_free: float | None,
+) -> tuple[float, float]:
     """Rule 3: mark the oldest candidates in ``reasons`` until the limits hold.
 
-    Returns the shortfall: bytes still needed once no candidate is left (0 when met).
+    Returns what is still needed (size, free); -inf for a limit that does not apply.
     """
     size = -math.inf if need_size is None else need_size
     free = -math.inf if need_free is None else need_free
@@ -285,4 +299,4 @@ def _relieve_pressure(
         reasons[i] = "size" if size >= free else "free"
         size -= seg.size_bytes
         free -= seg.size_bytes
-    return int(max(0, size, free))
+    return size, free

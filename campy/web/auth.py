@@ -28,7 +28,7 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionConfig,
 )
 from litestar.security.session_auth import SessionAuth, SessionAuthMiddleware
-from litestar.types import Receive, Scope, Send
+from litestar.types import Empty, Receive, Scope, Send
 
 from campy.db.users import User
 from campy.errors import NotFound
@@ -59,6 +59,17 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         if isinstance(new_id, str):
             return new_id
         return super().get_session_id(connection)
+
+    async def store_in_message(self, scope_session: Any, message: Any,
+                               connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        # Litestar stores every non-Empty session, and an anonymous request's session is
+        # ``{}``: each cookie-less request (a probe, a bot) wrote a row and set a cookie.
+        # An empty session is stored nowhere; a cookie naming one is cleared.
+        if not scope_session and scope_session is not Empty:
+            if connection.cookies.get(self.config.key) in (None, "", "null"):
+                return
+            scope_session = Empty
+        await super().store_in_message(scope_session, message, connection)
 
 
 class CampySessionConfig(ServerSideSessionConfig):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
+import anyio
 import anyio.to_thread
 import msgspec
 from typing import Annotated, Any
@@ -11,6 +13,7 @@ from urllib.parse import urlsplit
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
@@ -18,6 +21,13 @@ from litestar.response import Redirect, Template
 from campy.errors import CampyError, NotFound
 from campy.web.auditing import audit
 from campy.web.auth import current_user, require_admin, require_user, start_new_session
+from campy.web.throttle import (
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_MAX_AGE_S,
+    MAX_LOGIN_BODY_BYTES,
+    MAX_PASSWORD_BYTES,
+    MAX_USERNAME_CHARS,
+)
 from campy.web.cameras import (
     CameraIn,
     camera_view,
@@ -30,6 +40,17 @@ from campy.web.cameras import (
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
+_argon2: anyio.CapacityLimiter | None = None
+
+
+def argon2_limiter() -> anyio.CapacityLimiter:
+    """The threads that may hash passwords at once (one per core), made in the loop."""
+    global _argon2
+    if _argon2 is None:
+        _argon2 = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
+    return _argon2
+
+
 def _safe_next(value: str | None) -> str:
     """Only same-site paths: never redirect a user to another host after login."""
     if not value or not value.startswith("/") or value.startswith("//"):
@@ -38,35 +59,61 @@ def _safe_next(value: str | None) -> str:
     return "/" if parts.scheme or parts.netloc else value
 
 
+def _login_error(nxt: str, status: int, message: str) -> Template:
+    return Template("login.html", status_code=status, context={"next": nxt, "error": message})
+
+
+def _login_too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Template:
+    return _login_error("/", 413, f"the login form is too large (at most {MAX_LOGIN_BODY_BYTES // 1024} KiB); "
+                        "enter a shorter username and password")
+
+
 class AuthController(Controller):
     @get("/login", sync_to_thread=False)
     def login_page(self, next: FromQuery[str | None] = None) -> Template:
         return Template("login.html", context={"next": _safe_next(next), "error": None})
 
-    @post("/login", status_code=303)
-    async def login(self, request: Request[Any, Any, Any], data: Form) -> Any:
+    @post("/login", status_code=303, request_max_body_size=MAX_LOGIN_BODY_BYTES,
+          exception_handlers={RequestEntityTooLarge: _login_too_large})
+    async def login(self, request: Request[Any, Any, Any]) -> Any:
         runtime = request.app.state.runtime
+        data = await request.form()
         username = str(data.get("username", ""))
+        password = str(data.get("password", ""))
         nxt = _safe_next(str(data.get("next", "/")))
+        # Sizes first: nothing oversized reaches the throttle's memory or argon2.
+        if len(username) > MAX_USERNAME_CHARS:
+            return _login_error(nxt, 400, f"the username is too long (at most {MAX_USERNAME_CHARS} characters)")
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            return _login_error(nxt, 400, f"the password is too long (at most {MAX_PASSWORD_BYTES} bytes)")
         client = request.client.host if request.client else "?"
-        wait = runtime.login_limiter.blocked_for(client, username)
-        if wait:
-            return Template("login.html", status_code=429, context={
-                "next": nxt, "error": f"too many failed logins; try again in {wait} s"})
-        # argon2 takes tens of ms of CPU: keep it off the event loop.
-        user = await anyio.to_thread.run_sync(runtime.users.authenticate, username,
-                                              str(data.get("password", "")))
+        device = runtime.device_cookies.device_for(request.cookies.get(DEVICE_COOKIE), username)
+        # Reserved before hashing: parallel guesses count while argon2 runs.
+        attempt = await runtime.login_limiter.acquire(client, username, device)
+        if isinstance(attempt, int):
+            await audit(request, "login_throttled", actor=username[:64] or "-", ok=False)
+            return _login_error(nxt, 429, f"too many failed logins; try again in {attempt} s")
+        user = None
+        try:
+            # argon2 takes tens of ms of CPU: keep it off the event loop.
+            # One hash per core at a time: argon2id takes 64 MiB per hash, so 64 parallel
+            # logins on the default 40-thread pool peaked at 2.3 GB RSS (bench/auth_bench.py).
+            user = await anyio.to_thread.run_sync(runtime.users.authenticate, username, password,
+                                                  limiter=argon2_limiter())
+        finally:
+            await runtime.login_limiter.settle(attempt, ok=user is not None)
         if user is None:
-            runtime.login_limiter.failed(client, username)
             await audit(request, "login_failed", actor=username[:64] or "-", ok=False)
-            return Template("login.html", context={"next": nxt, "error": "wrong username or password"},
-                            status_code=401)
-        runtime.login_limiter.succeeded(client, username)
+            return _login_error(nxt, 401, "wrong username or password")
         old = start_new_session(request, {"user_id": user.id})
         if old:
             await runtime.sessions.delete(old)
         await audit(request, "login", actor=user.username)
-        return Redirect(nxt, status_code=303)
+        response = Redirect(nxt, status_code=303)
+        response.set_cookie(DEVICE_COOKIE, runtime.device_cookies.issue(user.username),
+                            max_age=DEVICE_COOKIE_MAX_AGE_S, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", path="/login")
+        return response
 
     @post("/logout", status_code=303, guards=[require_user])
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:

@@ -18,7 +18,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Stream, Template
 
-from campy.errors import BadRequest, Conflict, NotFound
+from campy.errors import BadRequest, CampyError, Conflict, NotFound, QuotaExceeded
 from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_stream
 from campy.recording.layout import day_of, day_start_ms
 from campy.recording.model import DAY_MS, Segment
@@ -111,7 +111,7 @@ async def _start_export(request: Request[Any, Any, Any], name: str, start_ms: in
         raise NotFound("nothing was recorded in that range")
     return runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
                                   owner=current_user(request).username, storage=runtime.recording.storage,
-                                  segments=segs)
+                                  segments=segs, floor_bytes=runtime.recording.floor_bytes())
 
 
 async def _playable(request: Request[Any, Any, Any], name: str,
@@ -240,7 +240,8 @@ class RecordingsApi(Controller):
         """Mark a window to keep ("record now" or an external trigger's event)."""
         runtime = _camera(request, name)
         return runtime.recording.add_mark(name, kind=data.kind, start_ms=data.start_ms, end_ms=data.end_ms,
-                                          seconds=data.seconds, label=data.label, source="api")
+                                          seconds=data.seconds, label=data.label, source="api",
+                                          user=current_user(request).username)
 
     @get("/storage")
     async def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -257,6 +258,12 @@ class RecordingsApi(Controller):
         out = msgspec.structs.asdict(result)
         await audit(request, "retention.run", detail=f"deleted={result.deleted},freed_bytes={result.freed_bytes}")
         return out
+
+
+def _inline_error(request: HTMXRequest, template: str, err: CampyError) -> Template:
+    # htmx 2 swaps only 2xx responses: the form's partial carries the message with 200 to
+    # htmx, and the real status (400, 404, 429) to anything else.
+    return Template(template, context={"error": err.message}, status_code=200 if request.htmx else err.status)
 
 
 def _day(day: str | None, now_ms: int) -> tuple[str, int]:
@@ -321,11 +328,14 @@ class RecordingsPages(Controller):
     @post("/cameras/{name:str}/exports", status_code=200)
     async def export_form(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         form = await request.form()
-        start_ms = parse_time(str(form.get("start_ms", "")), name="start_ms")
-        end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms")
-        if start_ms is None or end_ms is None:
-            raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
-        job = await _start_export(request, name, start_ms, end_ms)
+        try:
+            start_ms = parse_time(str(form.get("start_ms", "")), name="start_ms")
+            end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms")
+            if start_ms is None or end_ms is None:
+                raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
+            job = await _start_export(request, name, start_ms, end_ms)
+        except (BadRequest, NotFound, QuotaExceeded) as err:
+            return _inline_error(request, "_export.html", err)
         return Template("_export.html", context={"job": job.view()})
 
     @post("/cameras/{name:str}/marks", status_code=200)
@@ -334,11 +344,14 @@ class RecordingsPages(Controller):
         runtime = _camera(request, name)
         form = await request.form()
         try:
-            seconds = float(str(form.get("seconds", "30")))
-        except ValueError:
-            raise BadRequest("seconds must be a number", fields={"seconds": "a number"}) from None
-        mark = runtime.recording.add_mark(name, seconds=seconds, label=str(form.get("label", "")) or "manual",
-                                          source="ui")
+            try:
+                seconds = float(str(form.get("seconds", "30")))
+            except ValueError:
+                raise BadRequest("seconds must be a number", fields={"seconds": "a number"}) from None
+            mark = runtime.recording.add_mark(name, seconds=seconds, label=str(form.get("label", "")) or "manual",
+                                              source="ui", user=current_user(request).username)
+        except (BadRequest, QuotaExceeded) as err:
+            return _inline_error(request, "_mark.html", err)
         return Template("_mark.html", context={
             "mark": mark, "seconds": int(seconds), "days": runtime.config.cameras[name].record.event_days,
             "at": datetime.fromtimestamp(mark["start_ms"] / 1000, UTC).strftime("%H:%M:%S UTC")})

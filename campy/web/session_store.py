@@ -4,17 +4,22 @@ Sessions live server-side (the cookie carries only a random id) and survive a re
 unlike Litestar's default in-memory store. The async methods run the SQL on a worker
 thread, which reads through its own connection and writes through ``db.write()``
 (``campy.db.connection``), so a session lookup never races the event loop's queries.
+Expired rows are deleted at start and by an hourly APScheduler job (``schedule_purge``).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
 import anyio.to_thread
 import msgspec
 from litestar.stores.base import Store
 from campy.clock import Clock
 from campy.db.connection import Db
+
+log = logging.getLogger(__name__)
 
 
 def _seconds(value: int | timedelta | None) -> int | None:
@@ -129,3 +134,18 @@ class SQLiteSessionStore(Store):
         if row is None or row[0] is None:
             return None
         return max(0, (row[0] - self._clock.now_ms()) // 1000)
+
+
+PURGE_JOB_ID = "purge-sessions"
+
+
+def schedule_purge(scheduler: Any, store: SQLiteSessionStore, *, hours: float = 1.0) -> Any:
+    """Add the hourly job that deletes expired sessions (the SQL runs on a worker thread)."""
+
+    async def purge() -> None:
+        removed = await anyio.to_thread.run_sync(store.purge_expired)
+        if removed:
+            log.info("purged %d expired sessions", removed)
+
+    return scheduler.add_job(purge, "interval", hours=hours, id=PURGE_JOB_ID, name="purge expired sessions",
+                             replace_existing=True, coalesce=True, max_instances=1)

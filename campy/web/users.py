@@ -19,6 +19,8 @@ from litestar.response import Redirect, Template
 from campy.db.users import ROLES, UNSET, LastAdmin, NoSuchUser, UserError, check_grant
 from campy.errors import BadRequest, CampyError, Conflict, NotFound
 from campy.web.auditing import audit, changed
+from campy.web.pages import argon2_limiter
+from campy.web.throttle import MAX_PASSWORD_BYTES
 from campy.web.auth import current_user, require_admin, require_user, start_new_session
 from campy.web.revoke import end_user_access
 
@@ -330,7 +332,21 @@ class AccountPages(Controller):
         form = await request.form()
         current, new, again = (str(form.get(k, "")) for k in ("current", "password", "password2"))
         errors: dict[str, str] = {}
-        ok = await anyio.to_thread.run_sync(runtime.users.authenticate, me.username, current)
+        if len(current.encode()) > MAX_PASSWORD_BYTES:
+            current = ""  # never hash an oversized value; it cannot be the password anyway
+        # Guessing the current password here is throttled like the login form (per address
+        # and user), so a stolen session cannot brute-force the password behind it.
+        client = request.client.host if request.client else "?"
+        attempt = await runtime.login_limiter.acquire(client, me.username)
+        if isinstance(attempt, int):
+            return Template("account.html", status_code=429, context={
+                "errors": {"current": f"too many wrong passwords; try again in {attempt} s"}, "message": None})
+        ok = None
+        try:
+            ok = await anyio.to_thread.run_sync(runtime.users.authenticate, me.username, current,
+                                                limiter=argon2_limiter())
+        finally:
+            await runtime.login_limiter.settle(attempt, ok=ok is not None)
         if ok is None:
             errors["current"] = "this is not your current password"
         elif new != again:

@@ -200,3 +200,25 @@ def test_retention_runs_off_the_event_loop(tmp_path, clock):
     assert asyncio.run(mgr.retention_pass()).deleted == 2
     assert seen == [False]
     assert kept_starts(mgr) == []
+
+
+def test_the_size_cap_wins_over_marks_and_says_what_it_gave_up(tmp_path, clock):
+    one = len(clip_bytes(SEG_MS / 1000))
+    capped = make_manager(tmp_path, clock, extra=f"  max_size: {one * 2}\n")
+    t0 = clock.now_ms()
+    record(capped, t0, 5)
+    capped.add_mark("yard", start_ms=t0, end_ms=t0 + 5 * SEG_MS)  # every segment protected
+    result = asyncio.run(capped.retention_pass("disk pressure"))
+    # the cap holds: the oldest protected footage went, the newest two segments stay
+    assert capped.index.used_bytes() <= one * 2 + 100
+    assert kept_starts(capped) == [t0 + 3 * SEG_MS, t0 + 4 * SEG_MS]
+    assert not capped.under_pressure()
+    assert result.shortfall_bytes == 0
+    [given] = result.given_up
+    assert (given.camera, given.segments, given.limit) == ("yard", 3, "size")
+    assert (given.start_ms, given.end_ms) == (t0, t0 + 3 * SEG_MS)
+    status = capped.storage_status()  # what /api/storage and the storage page show
+    assert status["protected_deleted_total"] == 3
+    assert any(w.startswith("3 protected segments (") and "yard" in w
+               and "were deleted to keep recordings under the size cap" in w for w in status["warnings"])
+    assert status["given_up"][0]["segments"] == 3

@@ -69,6 +69,7 @@ class Case:
     min_free: int | None = None
     default_policy: CameraPolicy = CameraPolicy()
     shortfall: int = 0
+    forced: frozenset[int] = frozenset()  # protected segments the limits took (rule 3b)
 
 
 def run(case: Case) -> RetentionPlan:
@@ -89,6 +90,7 @@ def check(case: Case) -> None:
     plan = run(case)
     assert [(d.segment_id, d.reason) for d in plan.deletions] == case.expect
     assert plan.shortfall_bytes == case.shortfall
+    assert {d.segment_id for d in plan.deletions if d.protected} == case.forced
     by_id = {s.id: s for s in case.segments}
     for d in plan.deletions:  # a deletion carries its segment's own camera and size
         assert (d.camera, d.size_bytes) == (by_id[d.segment_id].camera, by_id[d.segment_id].size_bytes)
@@ -237,10 +239,13 @@ PRESSURE_CASES = [
     Case("size: used beyond the segments given leaves a shortfall", FOUR, NOW,
          [(1, "size"), (2, "size"), (3, "size"), (4, "size")], used=10_000, max_bytes=5_000,
          shortfall=4_600),
-    Case("size: protected survive and leave a shortfall",
-         [seg(1, 0), seg(2, 0, cam="b"), seg(3, 20_000, 30_000)], NOW, [(3, "size")],
+    Case("size: protected go last, oldest first, when the cap needs them",
+         [seg(1, 0), seg(2, 0, cam="b"), seg(3, 20_000, 30_000)], NOW, [(1, "size"), (2, "size"), (3, "size")],
          marks=[PROTECT, mark(0, 1_000, "event", "b", keep_until=30 * DAY_MS)],
-         max_bytes=50, shortfall=150),
+         max_bytes=50, forced=frozenset({1, 2})),
+    Case("size: protected survive when unprotected footage meets the cap",
+         [seg(1, 0), seg(2, 0, cam="b"), seg(3, 20_000, 30_000)], NOW, [(3, "size")],
+         marks=[PROTECT, mark(0, 1_000, "event", "b", keep_until=30 * DAY_MS)], max_bytes=200),
     Case("size: protected oldest is skipped, next oldest goes",
          [seg(1, 0), seg(2, 20_000, 30_000), seg(3, 40_000, 50_000)], NOW, [(2, "size")],
          marks=[PROTECT], max_bytes=200),
@@ -258,20 +263,20 @@ PRESSURE_CASES = [
          [(1, "expired")], policies={"a": pol(days=30), "b": pol(days=2)}, free=50, min_free=150),
     Case("free: unknown free space skips the floor", FOUR, NOW, [], free=None, min_free=10**12),
     Case("free: no floor configured", FOUR, NOW, [], free=0, min_free=None),
-    Case("free: protected survive and leave a shortfall",
-         [seg(1, 0), seg(2, 20_000, 30_000)], NOW, [(2, "free")], marks=[PROTECT],
-         free=700, min_free=1_000, shortfall=200),
-    Case("free: open protecting mark keeps everything after it",
-         [seg(1, 0), seg(2, 20_000, 30_000)], NOW, [(1, "free")],
+    Case("free: the floor wins over a protecting mark",
+         [seg(1, 0), seg(2, 20_000, 30_000)], NOW, [(1, "free"), (2, "free")], marks=[PROTECT],
+         free=700, min_free=1_000, shortfall=100, forced=frozenset({1})),
+    Case("free: an open protecting mark gives way too; what is left is the shortfall",
+         [seg(1, 0), seg(2, 20_000, 30_000)], NOW, [(1, "free"), (2, "free")],
          marks=[mark(18_000, None, "event", keep_until=DAY_MS)],
-         free=0, min_free=1_000, shortfall=900),
+         free=0, min_free=1_000, shortfall=800, forced=frozenset({2})),
     Case("both: size is binding", FOUR, NOW, [(1, "size")], max_bytes=300, free=1_000, min_free=1_050),
     Case("both: free is binding", FOUR, NOW, [(1, "free"), (2, "free")],
          max_bytes=350, free=1_000, min_free=1_150),
     Case("both: a tie goes to size", FOUR, NOW, [(1, "size")], max_bytes=300, free=1_000, min_free=1_100),
     Case("both: shortfall is the larger remaining need",
-         [seg(1, 0), seg(2, 20_000, 30_000)], NOW, [(2, "free")], marks=[PROTECT],
-         max_bytes=50, free=0, min_free=500, shortfall=400),
+         [seg(1, 0), seg(2, 20_000, 30_000)], NOW, [(1, "free"), (2, "free")], marks=[PROTECT],
+         max_bytes=50, free=0, min_free=500, shortfall=300, forced=frozenset({1})),
 ]
 
 
@@ -421,18 +426,22 @@ def reference_plan(
                 else min_free_bytes - (free_bytes + freed + deleted))
         return size, free
 
-    for s in sorted(segments, key=lambda s: (s.start_ms, s.id)):
-        size, free = needs()
-        if max(size, free) <= 0:
-            break
-        if s.id in reasons or s.id in protected:
-            continue
-        reasons[s.id] = "size" if size >= free else "free"
-        deleted += s.size_bytes
+    forced: set[int] = set()
+    for last_resort in (False, True):  # unprotected first; protected only if still needed
+        for s in sorted(segments, key=lambda s: (s.start_ms, s.id)):
+            size, free = needs()
+            if max(size, free) <= 0:
+                break
+            if s.id in reasons or (s.id in protected) != last_resort:
+                continue
+            reasons[s.id] = "size" if size >= free else "free"
+            deleted += s.size_bytes
+            if last_resort:
+                forced.add(s.id)
     shortfall = int(max(0, *needs()))
     order = sorted((s for s in segments if s.id in reasons), key=lambda s: (s.start_ms, s.id))
-    return RetentionPlan([Deletion(s.id, s.camera, s.size_bytes, reasons[s.id]) for s in order],  # type: ignore[arg-type]
-                         shortfall)
+    return RetentionPlan([Deletion(s.id, s.camera, s.size_bytes, reasons[s.id],  # type: ignore[arg-type]
+                                   protected=s.id in forced) for s in order], shortfall)
 
 
 H = 3_600_000  # a coarse grid makes touching edges common; ±1 ms jitter makes near misses

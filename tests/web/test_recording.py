@@ -274,3 +274,34 @@ def test_record_now_mark_and_storage_page(rec):
     rp = c.get("/cameras/front/recordings")
     assert rp.status_code == 200 and 'class="timeline"' in rp.text and "mark-event" in rp.text
     assert api(c, "POST", "/api/recording/retention").json()["deleted"] == 0
+
+
+def test_a_viewer_is_held_to_export_and_mark_quotas(rec, rec_viewer):
+    from campy.recording import quotas
+
+    v = rec_viewer
+    # marks: 50 still protecting footage, then 429 naming the limit; the form says so inline
+    for i in range(quotas.MAX_ACTIVE_MARKS):
+        r = api(v, "POST", "/api/cameras/front/marks", json={"seconds": 5, "label": f"m{i}"})
+        assert r.status_code == 201, r.text
+    r = api(v, "POST", "/api/cameras/front/marks", json={"seconds": 5})
+    assert r.status_code == 429
+    assert "at most 50" in r.json()["error"]["message"]
+    r = api(v, "POST", "/cameras/front/marks", data={"seconds": "5"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and 'id="mark-error"' in r.text and "at most 50" in r.text
+    r = api(v, "POST", "/cameras/front/marks", data={"seconds": "5"})
+    assert r.status_code == 429 and "at most 50" in r.text
+    assert api(rec.client(), "POST", "/api/cameras/front/marks", json={"seconds": 5}).status_code == 201
+    # exports: 20 a day (each waited for, so the two-running limit is not what refuses)
+    seg = wait_segments(v, "back", 2)[0]
+    for _ in range(quotas.MAX_EXPORTS_PER_DAY):
+        r = api(v, "POST", "/api/cameras/back/exports", json={"start_ms": seg["start_ms"], "end_ms": seg["end_ms"]})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        wait_until(lambda jid=jid: v.get(f"/api/exports/{jid}").json()["state"] in ("done", "failed"),
+                   timeout=60, what="export finished")
+    r = api(v, "POST", "/api/cameras/back/exports", json={"start_ms": seg["start_ms"], "end_ms": seg["end_ms"]})
+    assert r.status_code == 429 and "in the last 24 hours (at most 20)" in r.json()["error"]["message"]
+    r = api(v, "POST", "/cameras/back/exports", data={"start_ms": seg["start_ms"], "end_ms": seg["end_ms"]},
+            headers={"HX-Request": "true"})
+    assert r.status_code == 200 and 'id="export-error"' in r.text and "at most 20" in r.text
