@@ -227,6 +227,13 @@ def m007_marks_owner(db: Database) -> None:
     db.execute("CREATE INDEX marks_created_by ON marks (created_by, created_ms)")
 
 
+@migrations()
+def m008_grants(db: Database) -> None:
+    """Acknowledging events: who acknowledged an event, and when."""
+    db.execute("ALTER TABLE events ADD COLUMN acked_ms INTEGER")
+    db.execute("ALTER TABLE events ADD COLUMN acked_by TEXT")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from campy.db.connection import Db
 
-_COLS = "id, camera, key, label, score, start_ms, end_ms, zones, box, snapshot, mark_id"
+_COLS = "id, camera, key, label, score, start_ms, end_ms, zones, box, snapshot, mark_id, acked_ms, acked_by"
 
 
 def _row(r: Any) -> dict[str, Any]:
     return {"id": r[0], "camera": r[1], "key": r[2], "label": r[3], "score": r[4], "start_ms": r[5],
             "end_ms": r[6], "zones": json.loads(r[7] or "[]"), "box": json.loads(r[8] or "[]"),
-            "snapshot": r[9], "mark_id": r[10]}
+            "snapshot": r[9], "mark_id": r[10], "acked_ms": r[11], "acked_by": r[12]}
 
 
 class EventLog:
@@ -43,6 +43,13 @@ class EventLog:
             return
         with self.db.write():
             self.db.execute(f"UPDATE events SET {', '.join(sets)} WHERE key = ?", [*args, key])
+
+    def ack(self, event_id: int, *, by: str, at_ms: int) -> bool:
+        """Acknowledge an event (the first acknowledgement stands); False when there is no such event."""
+        with self.db.write():
+            cur = self.db.execute("UPDATE events SET acked_ms = COALESCE(acked_ms, ?), "
+                                  "acked_by = COALESCE(acked_by, ?) WHERE id = ?", [at_ms, by, event_id])
+        return cur.rowcount > 0
 
     def by_key(self, key: str) -> dict[str, Any] | None:
         r = self.db.execute(f"SELECT {_COLS} FROM events WHERE key = ?", [key]).fetchone()

@@ -386,4 +386,5 @@ def event_view(row: dict[str, Any]) -> dict[str, Any]:
             "start_ms": start, "end_ms": end, "zones": row["zones"], "box": row["box"],
             "snapshot_url": f"/api/events/{row['id']}/snapshot.jpg" if row["snapshot"] else None,
             "clip_url": f"/api/cameras/{row['camera']}/export.mp4?start={start - 5_000}&end={clip_end}",
-            "recordings_url": f"/cameras/{row['camera']}/recordings?at={start - 5_000}"}
+            "recordings_url": f"/cameras/{row['camera']}/recordings?at={start - 5_000}",
+            "acked_ms": row.get("acked_ms"), "acked_by": row.get("acked_by")}

@@ -13,6 +13,7 @@ answers 404 exactly like a missing one (names are not disclosed).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 import anyio.to_thread
@@ -187,6 +188,11 @@ def camera_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
 
 def can_view_camera(user: User, camera: str) -> bool:
     return user.can_view(camera)
+
+
+def granted(user: User, cameras: Iterable[str]) -> list[str]:
+    """The cameras of ``cameras`` this user may see, in order (lists show only these)."""
+    return [c for c in cameras if user.can_view(c)]
 
 
 def check_camera(user: User, camera: str) -> None:

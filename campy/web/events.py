@@ -16,7 +16,14 @@ from campy.detection.manager import event_view
 from campy.errors import BadRequest, NotFound
 from campy.config import ConfigError
 from campy.web.auditing import audit
-from campy.web.auth import can_view_camera, current_user, require_admin, require_user
+from campy.web.auth import (
+    can_view_camera,
+    check_camera,
+    current_user,
+    require_admin,
+    require_operator,
+    require_user,
+)
 from campy.web.revoke import keys_for, until_revoked
 from campy.web.ranges import file_response
 from campy.web.recordings import parse_time
@@ -27,14 +34,16 @@ MAX_EVENTS = 1000
 def _query(request: Request[Any, Any, Any], camera: str | None, label: str | None, zone: str | None,
            start: str | None, end: str | None, limit: int) -> list[dict[str, Any]]:
     runtime = request.app.state.runtime
-    if camera and camera not in runtime.config.cameras:
-        raise NotFound(f"no camera {camera!r}")
+    user = current_user(request)
+    if camera:
+        check_camera(user, camera)  # ungranted: the same 404 as a missing camera
+        if camera not in runtime.config.cameras:
+            raise NotFound(f"no camera {camera!r}")
     if not 1 <= limit <= MAX_EVENTS:
         raise BadRequest(f"limit must be between 1 and {MAX_EVENTS}", fields={"limit": f"1-{MAX_EVENTS}"})
     start_ms, end_ms = parse_time(start, name="start"), parse_time(end, name="end")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise BadRequest("end must be after start", fields={"end": "after start"})
-    user = current_user(request)
     rows = runtime.detection.events.query(camera=camera or None, label=label or None, zone=zone or None,
                                           start_ms=start_ms, end_ms=end_ms, limit=limit)
     return [event_view(r) for r in rows if can_view_camera(user, r["camera"])]
@@ -54,16 +63,18 @@ class EventsApi(Controller):
 
     @get("/events/{event_id:int}", sync_to_thread=False)
     def event(self, request: Request[Any, Any, Any], event_id: FromPath[int]) -> dict[str, Any]:
-        row = request.app.state.runtime.detection.events.get(event_id)
-        if row is None or not can_view_camera(current_user(request), row["camera"]):
-            raise NotFound("no such event")
-        return event_view(row)
+        return event_view(_event(request, event_id))
+
+    @post("/events/{event_id:int}/ack", guards=[require_operator], status_code=200, sync_to_thread=False)
+    def ack(self, request: Request[Any, Any, Any], event_id: FromPath[int]) -> dict[str, Any]:
+        """Acknowledge an event (operators and admins); the first acknowledgement stands."""
+        return event_view(_ack(request, event_id))
 
     @get("/events/{event_id:int}/snapshot.jpg")
     async def snapshot(self, request: Request[Any, Any, Any], event_id: FromPath[int]) -> Response[Any]:
         runtime = request.app.state.runtime
-        row = runtime.detection.events.get(event_id)
-        if row is None or not row["snapshot"] or not can_view_camera(current_user(request), row["camera"]):
+        row = _event(request, event_id)
+        if not row["snapshot"]:
             raise NotFound("no snapshot for that event")
         return file_response(request, runtime.detection.snapshot_dir(row["camera"]) / row["snapshot"],
                              media_type="image/jpeg", cache_seconds=60)
@@ -71,9 +82,10 @@ class EventsApi(Controller):
     @get("/detection/status", sync_to_thread=False)
     def detection_status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """Per camera: worker state, frames per second, motion and inference ms, last motion."""
-        return request.app.state.runtime.detection.status_view()
+        user = current_user(request)
+        return {n: st for n, st in request.app.state.runtime.detection.status_view().items() if user.can_view(n)}
 
-    @get("/detection/service", sync_to_thread=False)
+    @get("/detection/service", guards=[require_admin], sync_to_thread=False)
     def detection_service(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """The shared inference service: state, pid, restarts, inference ms, clients, requests."""
         return request.app.state.runtime.detection.service_view()
@@ -107,7 +119,8 @@ class EventsPages(Controller):
                     start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> Template:
         runtime = request.app.state.runtime
         events = _query(request, camera, label, zone, start, end, 200)
-        cams = runtime.config.cameras
+        user = current_user(request)
+        cams = {n: c for n, c in runtime.config.cameras.items() if user.can_view(n)}
         zones = sorted({z for c in cams.values() if c.detect for z in c.detect.zones})
         labels = sorted({lbl for c in cams.values() if c.detect for lbl in c.detect.labels})
         ctx = {"events": events, "cameras": sorted(cams), "zones": zones, "labels": labels,
@@ -116,10 +129,30 @@ class EventsPages(Controller):
         partial = request.htmx and request.htmx.target == "event-list"
         return Template("_event_list.html" if partial else "events.html", context=ctx)
 
+    @post("/events/{event_id:int}/ack", guards=[require_operator], status_code=200, sync_to_thread=False)
+    def ack_form(self, request: HTMXRequest, event_id: FromPath[int]) -> Template:
+        """The events page's "Acknowledge" button: answers with the acknowledgement line."""
+        return Template("_event_ack.html", context={"e": event_view(_ack(request, event_id))})
+
     @get("/cameras/{name:str}/detection", sync_to_thread=False)
     def detection_badge(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         st = request.app.state.runtime.detection.status_view().get(name)
         return Template("_detection.html", context={"st": st, "name": name})
+
+
+def _event(request: Request[Any, Any, Any], event_id: int) -> dict[str, Any]:
+    """The event's row, or 404 when there is none or its camera is not granted."""
+    row = request.app.state.runtime.detection.events.get(event_id)
+    if row is None or not can_view_camera(current_user(request), row["camera"]):
+        raise NotFound("no such event")
+    return row
+
+
+def _ack(request: Request[Any, Any, Any], event_id: int) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    _event(request, event_id)
+    runtime.detection.events.ack(event_id, by=current_user(request).actor, at_ms=runtime.clock.now_ms())
+    return _event(request, event_id)
 
 
 def _zones_context(runtime: Any, name: str, *, errors: list[str] | None = None, saved: str | None = None) -> dict:

@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 
 from campy.errors import CampyError, NotFound
 from campy.web.auditing import audit
-from campy.web.auth import current_user, require_admin, require_user, start_new_session
+from campy.web.auth import current_user, granted, require_admin, require_user, start_new_session
 from campy.web.throttle import (
     DEVICE_COOKIE,
     DEVICE_COOKIE_MAX_AGE_S,
@@ -134,7 +134,7 @@ class PageController(Controller):
     def grid(self, request: HTMXRequest) -> Template:
         runtime = request.app.state.runtime
         user = current_user(request)
-        cams = [camera_view(runtime, n, admin=user.is_admin) for n in runtime.config.cameras]
+        cams = [camera_view(runtime, n, admin=user.is_admin) for n in granted(user, runtime.config.cameras)]
         return Template("grid.html", context={"cameras": cams, "player_config": _player_config(runtime)})
 
     @get("/cameras/new", guards=[require_admin], sync_to_thread=False)

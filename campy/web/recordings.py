@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, route
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Stream, Template
@@ -26,7 +25,7 @@ from campy.recording.probe import keyframes
 from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
 from campy.recording.timeline import day_timeline_svg, format_duration, merge_spans
 from campy.web.auditing import audit
-from campy.web.auth import can_view_camera, current_user, require_admin, require_user
+from campy.web.auth import can_view_camera, current_user, require_admin, require_operator, require_user
 from campy.web.ranges import file_response
 
 MAX_LIST_MS = 31 * DAY_MS
@@ -74,10 +73,10 @@ def time_range(start: str | None, end: str | None, *, now_ms: int, default_ms: i
 
 def _camera(request: Request[Any, Any, Any], name: str) -> Any:
     runtime = request.app.state.runtime
+    if not can_view_camera(current_user(request), name):
+        raise NotFound(f"no camera {name!r}")  # ungranted looks exactly like missing
     if name not in runtime.config.cameras and not runtime.recording.index.last_end_ms(name):
         raise NotFound(f"no camera {name!r}")
-    if not can_view_camera(current_user(request), name):
-        raise PermissionDeniedException("you may not view this camera")
     return runtime
 
 
@@ -130,7 +129,8 @@ async def _playable(request: Request[Any, Any, Any], name: str,
 def _job(request: Request[Any, Any, Any], job_id: str) -> ExportJob:
     job = request.app.state.runtime.exporter.jobs.get(job_id)
     user = current_user(request)
-    if job is None or (job.owner != user.username and not user.is_admin):
+    # An export is its maker's (or an admin's) and stays within the maker's camera grant.
+    if job is None or (job.owner != user.username and not user.is_admin) or not can_view_camera(user, job.camera):
         raise NotFound("no such export")
     return job
 
@@ -202,12 +202,12 @@ class RecordingsApi(Controller):
         return {"camera": name, "requested_ms": want, "start_ms": begin, "end_ms": segs[-1].end_ms,
                 "codec": seg.codec, "url": f"/api/cameras/{name}/play.mp4?start={begin}"}
 
-    @post("/cameras/{name:str}/exports", status_code=202)
+    @post("/cameras/{name:str}/exports", guards=[require_operator], status_code=202)
     async def create_export(self, request: Request[Any, Any, Any], name: FromPath[str],
                             data: JSONBody[ExportIn]) -> dict[str, Any]:
         return (await _start_export(request, name, data.start_ms, data.end_ms)).view()
 
-    @get("/cameras/{name:str}/export.mp4")
+    @get("/cameras/{name:str}/export.mp4", guards=[require_operator])
     async def export_now(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
                          end: FromQuery[str | None] = None) -> Response[Any]:
         """Export [start, end) and answer with the MP4 itself (for scripts; the UI uses jobs)."""
@@ -222,11 +222,11 @@ class RecordingsApi(Controller):
         return file_response(request, request.app.state.runtime.exporter.path(job), media_type="video/mp4",
                              filename=job.filename)
 
-    @get("/exports/{job_id:str}", sync_to_thread=False)
+    @get("/exports/{job_id:str}", guards=[require_operator], sync_to_thread=False)
     def export_status(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
         return _job(request, job_id).view()
 
-    @route("/exports/{job_id:str}/download", http_method=["GET", "HEAD"])
+    @route("/exports/{job_id:str}/download", http_method=["GET", "HEAD"], guards=[require_operator])
     async def export_download(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
         job = _job(request, job_id)
         if job.state != "done":
@@ -234,7 +234,7 @@ class RecordingsApi(Controller):
         return file_response(request, request.app.state.runtime.exporter.path(job), media_type="video/mp4",
                              filename=job.filename)
 
-    @post("/cameras/{name:str}/marks", status_code=201)
+    @post("/cameras/{name:str}/marks", guards=[require_operator], status_code=201)
     async def add_mark(self, request: Request[Any, Any, Any], name: FromPath[str],
                        data: JSONBody[MarkIn]) -> dict[str, Any]:
         """Mark a window to keep ("record now" or an external trigger's event)."""
@@ -246,10 +246,9 @@ class RecordingsApi(Controller):
     @get("/storage")
     async def storage(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         recording = request.app.state.runtime.recording
-        status = await recording.storage_status_async()
-        status["gaps"] = [msgspec.structs.asdict(g) | {"cause_label": g.label} for g in await recording.recent_gaps()]
-        if not current_user(request).is_admin:
-            status.pop("path", None)
+        status, gaps = _storage_for(current_user(request), await recording.storage_status_async(),
+                                    await recording.recent_gaps())
+        status["gaps"] = [msgspec.structs.asdict(g) | {"cause_label": g.label} for g in gaps]
         return status
 
     @post("/recording/retention", guards=[require_admin], status_code=200)
@@ -264,6 +263,23 @@ def _inline_error(request: HTMXRequest, template: str, err: CampyError) -> Templ
     # htmx 2 swaps only 2xx responses: the form's partial carries the message with 200 to
     # htmx, and the real status (400, 404, 429) to anything else.
     return Template(template, context={"error": err.message}, status_code=200 if request.htmx else err.status)
+
+
+# Figures about the whole disk (its path, size, free space, limits, warnings, retention
+# passes) describe every camera's footage: admins only.
+_DISK_WIDE = ("path", "error", "total_bytes", "free_bytes", "max_bytes", "min_free_bytes", "warnings",
+              "last_retention")
+
+
+def _storage_for(user: Any, status: dict[str, Any], gaps: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+    """Storage as ``user`` may see it: a non-admin gets only granted cameras' rows and gaps,
+    ``used_bytes`` summed over those rows, and no disk-wide figures."""
+    if user.is_admin:
+        return status, gaps
+    rows = [c for c in status["cameras"] if user.can_view(c["camera"])]
+    out = {k: v for k, v in status.items() if k not in _DISK_WIDE}
+    out.update(cameras=rows, used_bytes=sum(c["size_bytes"] for c in rows))
+    return out, [g for g in gaps if user.can_view(g.camera)]
 
 
 def _day(day: str | None, now_ms: int) -> tuple[str, int]:
@@ -325,7 +341,7 @@ class RecordingsPages(Controller):
         template = "_timeline.html" if request.htmx and request.htmx.target == "timeline" else "recordings.html"
         return Template(template, context=ctx)
 
-    @post("/cameras/{name:str}/exports", status_code=200)
+    @post("/cameras/{name:str}/exports", guards=[require_operator], status_code=200)
     async def export_form(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         form = await request.form()
         try:
@@ -338,7 +354,7 @@ class RecordingsPages(Controller):
             return _inline_error(request, "_export.html", err)
         return Template("_export.html", context={"job": job.view()})
 
-    @post("/cameras/{name:str}/marks", status_code=200)
+    @post("/cameras/{name:str}/marks", guards=[require_operator], status_code=200)
     async def mark_form(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         """The page's "Mark event" button: an event window from now, kept for event_days."""
         runtime = _camera(request, name)
@@ -356,15 +372,16 @@ class RecordingsPages(Controller):
             "mark": mark, "seconds": int(seconds), "days": runtime.config.cameras[name].record.event_days,
             "at": datetime.fromtimestamp(mark["start_ms"] / 1000, UTC).strftime("%H:%M:%S UTC")})
 
-    @get("/exports/{job_id:str}", sync_to_thread=False)
+    @get("/exports/{job_id:str}", guards=[require_operator], sync_to_thread=False)
     def export_partial(self, request: HTMXRequest, job_id: FromPath[str]) -> Template:
         return Template("_export.html", context={"job": _job(request, job_id).view()})
 
     @get("/storage")
     async def storage_page(self, request: HTMXRequest) -> Template:
         runtime = request.app.state.runtime
-        status = await runtime.recording.storage_status_async()
-        gaps = await runtime.recording.recent_gaps()
+        status, gaps = _storage_for(current_user(request), await runtime.recording.storage_status_async(),
+                                    await runtime.recording.recent_gaps())
+        status = {**dict.fromkeys(_DISK_WIDE), "warnings": [], **status}  # a viewer's page: none of them
         rows = [StorageRow(camera=c["camera"], size_bytes=c["size_bytes"], oldest_ms=c["oldest_ms"],
                            bytes_per_day=(c["bytes_per_second"] * 86400) if c["bytes_per_second"] else None)
                 for c in status["cameras"]]
