@@ -34,11 +34,13 @@ def _login(c: TestClient) -> None:
 
 def test_head_is_authenticated_like_get(client):
     # Anonymous: refused by the middleware.
-    r = client.head("/api/exports/nope/download")
+    r = client.head("/api/cameras/cam1/segments/1/video.mp4")
     assert r.status_code == 401
     _login(client)
     # Signed in: the middleware now identifies the user on HEAD too, so the request reaches
-    # the handler (which has no such export). Before, HEAD skipped the middleware and the
-    # guard refused a signed-in user with 401.
-    r = client.head("/api/exports/nope/download")
+    # the handler (which has no such segment). Before, HEAD skipped the middleware and the
+    # guard refused a signed-in user with 401. (Exports need an operator: a viewer's HEAD
+    # on an export download is a 403 from the role guard.)
+    r = client.head("/api/cameras/cam1/segments/1/video.mp4")
     assert r.status_code == 404
+    assert client.head("/api/exports/nope/download").status_code == 403
