@@ -103,7 +103,7 @@ class EventsApi(Controller):
             with revocations.watch(keys_for(user)) as revoked:
                 async for item in until_revoked(broadcast.listen(), revoked):
                     cam = item.get("camera") or item.get("event", {}).get("camera")
-                    if cam and not can_view_camera(user, cam):
+                    if not cam or not can_view_camera(user, cam):  # fail closed
                         continue
                     yield json.dumps(item)
 

@@ -353,7 +353,7 @@ def expected(p: Principal, method: str, path: str, rule: Rule, cam: str | None, 
 # What refusals by identity say (campy/web/auth.py, campy/web/errors.py): never the reason
 # for a 4xx that was "allowed past authorisation".
 AUTH_PHRASES = ("log in first", "authentication required", "only an admin may", "only an operator",
-                "api tokens work on", "unknown, expired or revoked", "you may not")
+                "api tokens work on", "unknown, expired or revoked", "may not view")
 ADMIN_ONLY_TEXT = (CAM_PASSWORD, quote(CAM_PASSWORD, safe=""), "rtsp://")
 
 
