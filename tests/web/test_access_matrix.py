@@ -674,9 +674,13 @@ def test_viewers_see_no_export_mark_or_acknowledge_buttons(world):
     assert 'id="mark-now"' in rec_o and 'class="export"' in rec_o
     ev_v, ev_o = v.get("/events").text, o.get("/events").text
     assert "Acknowledge</button>" not in ev_v and "Download clip" not in ev_v
-    assert "Download clip" in ev_o
+    assert "Download clip" in ev_o and "Acknowledge</button>" in ev_o  # the ack test's event is still open
     cam_o = o.get(f"/cameras/{CAM1}").text
     assert f"/cameras/{CAM1}/edit" not in cam_o and f"/cameras/{CAM1}/zones" not in cam_o
+    assert 'id="embed-open"' not in cam_o
+    for page in ("/", "/events", "/storage"):
+        nav = o.get(page).text
+        assert all(f'href="{p}"' not in nav for p in ("/users", "/tokens", "/audit", "/system", "/cameras/new"))
 
 
 def test_acknowledging_an_event_records_who_and_when(world):

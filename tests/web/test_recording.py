@@ -37,6 +37,15 @@ def rec_viewer(rec):
     return rec.client("vera", "viewer-password-1")
 
 
+@pytest.fixture(scope="module")
+def rec_operator(rec):
+    """Exports and marks need an operator (a viewer only watches)."""
+    env = {**os.environ, "CAMPY_USER_PASSWORD": "operator-password-1"}
+    subprocess.run([sys.executable, "-m", "campy", "user", "add", "olga", "--role", "operator",
+                    "--config", str(rec.config)], check=True, env=env, capture_output=True)
+    return rec.client("olga", "operator-password-1")
+
+
 def segments(client, cam, **params):
     r = client.get(f"/api/cameras/{cam}/recordings", params=params)
     assert r.status_code == 200, r.text
@@ -148,10 +157,11 @@ def test_nonsense_is_refused_with_a_message_never_a_5xx(rec, rec_viewer):
     anon = httpx.Client(base_url=rec.base_url)
     assert anon.get("/api/cameras/back/recordings").status_code == 401
     assert anon.get("/api/storage").status_code == 401
-    # A viewer may watch and export but not run retention.
+    # A viewer may watch, but not export, mark or run retention.
     v = rec_viewer
     assert v.get("/api/cameras/back/recordings").status_code == 200
     assert api(v, "POST", "/api/recording/retention").status_code == 403
+    assert api(v, "POST", "/api/cameras/back/marks", json={"seconds": 5}).status_code == 403
     assert "path" not in v.get("/api/storage").json()
 
 
@@ -276,10 +286,10 @@ def test_record_now_mark_and_storage_page(rec):
     assert api(c, "POST", "/api/recording/retention").json()["deleted"] == 0
 
 
-def test_a_viewer_is_held_to_export_and_mark_quotas(rec, rec_viewer):
+def test_an_operator_is_held_to_export_and_mark_quotas(rec, rec_operator):
     from campy.recording import quotas
 
-    v = rec_viewer
+    v = rec_operator
     # marks: 50 still protecting footage, then 429 naming the limit; the form says so inline
     for i in range(quotas.MAX_ACTIVE_MARKS):
         r = api(v, "POST", "/api/cameras/front/marks", json={"seconds": 5, "label": f"m{i}"})
