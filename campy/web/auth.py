@@ -123,10 +123,12 @@ class CampyAuthMiddleware(SessionAuthMiddleware):
 
 
 class TokenAwareCSRFMiddleware(CSRFMiddleware):
-    """Litestar's CSRF check, skipped for requests authenticated by a bearer token."""
+    """Litestar's CSRF check, skipped for requests authenticated by a bearer token (only on
+    the paths where tokens work; elsewhere the header changes nothing)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and bearer_token(scope) is not None:
+        if (scope["type"] == "http" and bearer_token(scope) is not None
+                and scope["path"].startswith(TOKEN_PATH_PREFIXES)):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -44,3 +44,11 @@ def test_head_is_authenticated_like_get(client):
     r = client.head("/api/cameras/cam1/segments/1/video.mp4")
     assert r.status_code == 404
     assert client.head("/api/exports/nope/download").status_code == 403
+
+
+def test_a_bearer_header_skips_csrf_only_where_tokens_work(client):
+    """Outside /api and /live a bearer header is no reason to skip the CSRF check (the login
+    form included): the request must carry the CSRF token like any form post."""
+    r = client.post("/login", data={"username": "viewer1", "password": "viewer-password-1"},
+                    headers={"Authorization": "Bearer campy_x_y"}, follow_redirects=False)
+    assert r.status_code == 403 and "csrf" in r.text.lower()
