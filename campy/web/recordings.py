@@ -108,9 +108,12 @@ async def _start_export(request: Request[Any, Any, Any], name: str, start_ms: in
     segs = await runtime.recording.segments_async(name, start_ms, end_ms)  # up to a day: off the loop
     if not segs:
         raise NotFound("nothing was recorded in that range")
-    return runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
-                                  owner=current_user(request).username, storage=runtime.recording.storage,
-                                  segments=segs, floor_bytes=runtime.recording.floor_bytes())
+    job = runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
+                                 owner=current_user(request).username, storage=runtime.recording.storage,
+                                 segments=segs, floor_bytes=runtime.recording.floor_bytes())
+    await audit(request, "export.create", target=name,
+                detail=f"job={job.id} from_ms={start_ms} to_ms={end_ms} segments={len(segs)}")
+    return job
 
 
 async def _playable(request: Request[Any, Any, Any], name: str,

@@ -215,6 +215,11 @@ def test_export_job_reports_progress_and_downloads_with_ranges(rec):
     r = c.get("/api/cameras/back/export.mp4", params={"start": start, "end": end}, timeout=60)
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
     assert abs(float(ffprobe(r.content)["format"]["duration"]) * 1000 - got) < 200
+    # Both exports are in the audit log: who, which camera, which range.
+    rows = api(c, "GET", "/api/audit", params={"action": "export.create"}).json()
+    mine = [row for row in rows if f"job={job['id']}" in (row["detail"] or "")]
+    assert len(mine) == 1 and mine[0]["actor"] == "admin" and mine[0]["target"] == "back"
+    assert f"from_ms={start} to_ms={end}" in mine[0]["detail"]
 
 
 def test_killed_recorder_restarts_and_loses_at_most_the_open_segment(rec):
