@@ -201,6 +201,20 @@ def test_account_page_changes_own_password_and_ends_other_sessions(campy, admin)
         assert other.get("/api/cameras").status_code == 401
 
 
+def test_guessing_the_current_password_on_the_account_page_is_throttled(campy, admin):
+    """A stolen session must not be a way to brute-force the password behind it."""
+    _add(admin, "hugo", role="viewer")
+    transport = httpx.HTTPTransport(local_address="127.0.0.6")  # its own address: others are not slowed
+    with httpx.Client(base_url=campy.base_url, timeout=20, follow_redirects=False, transport=transport) as c:
+        login(c, "hugo", OTTO_PW)
+        statuses = [post_form(c, "/account", {"current": f"wrong-guess-{i}", "password": "hugo-new-pass-1",
+                                              "password2": "hugo-new-pass-1"}).status_code for i in range(11)]
+        assert statuses == [400] * 10 + [429], statuses
+        r = post_form(c, "/account", {"current": OTTO_PW, "password": "hugo-new-pass-1",
+                                      "password2": "hugo-new-pass-1"})
+        assert r.status_code == 429 and "too many wrong passwords" in r.text  # even the right one waits
+
+
 def test_audit_log_records_logins_user_and_camera_changes(campy, admin):
     with _client(campy) as c:
         c.get("/login")
