@@ -205,7 +205,8 @@ class Runtime:
         relay_host = os.environ.get("CAMPY_RELAY_HOST", "")
         bind, dial = ("0.0.0.0", relay_host) if relay_host else ("127.0.0.1", "127.0.0.1")
         return Viewers(self.client, self.revocations, upstream=self._rtsp_server, auth=self._rtsp_auth,
-                       bind=bind, dial_host=dial)
+                       bind=bind, dial_host=dial, snapshot=lambda: self.health.snapshot,
+                       wanted=lambda stream: self.stream_owner(stream) is not None)
 
     def go2rtc_auth(self) -> tuple[str, str] | None:
         return (self._g2r_user, self._g2r_pass) if self._g2r_user else None

@@ -52,6 +52,7 @@ class Viewer:
     conns: set[asyncio.StreamWriter] = field(default_factory=set)
     guard: asyncio.Task[None] | None = None
     ended: bool = False
+    added_at: float = 0.0  # time.monotonic() once go2rtc has the stream
 
 
 class Viewers:
@@ -59,7 +60,9 @@ class Viewers:
 
     def __init__(self, client: Any, revocations: Any, *, upstream: Callable[[], tuple[str, int]],
                  auth: Callable[[], str] = lambda: "", bind: str = "127.0.0.1",
-                 dial_host: str = "127.0.0.1", grace: float = 10.0, interval: float = 3.0) -> None:
+                 dial_host: str = "127.0.0.1", grace: float = 10.0, interval: float = 3.0,
+                 snapshot: Callable[[], tuple[float, dict[str, Any]] | None] = lambda: None,
+                 wanted: Callable[[str], bool] = lambda stream: True) -> None:
         self._client = client
         self._revocations = revocations
         self._upstream = upstream  # go2rtc's RTSP server (host, port)
@@ -68,6 +71,8 @@ class Viewers:
         self._dial_host = dial_host  # how go2rtc reaches the relay
         self.grace = grace
         self.interval = interval
+        self._snapshot = snapshot  # the health monitor's last /api/streams, (time.monotonic(), streams)
+        self._wanted = wanted  # is this public stream still configured?
         self._by_token: dict[str, Viewer] = {}
         self._server: asyncio.Server | None = None
         self._port = 0
@@ -113,6 +118,7 @@ class Viewers:
         except Go2rtcError:
             self._by_token.pop(token, None)
             raise
+        v.added_at = time.monotonic()
         v.guard = asyncio.create_task(self._watch(v), name="viewer-revocation")
         self._wake.set()
         return v
@@ -149,12 +155,15 @@ class Viewers:
         if not self._by_token:
             return 0
         now = time.monotonic() if now is None else now
-        try:
-            current = await self._client.streams()
-        except Go2rtcError:
+        current = await self._streams()
+        if current is None:
             return 0
         ended = 0
         for v in list(self._by_token.values()):
+            if not self._wanted(v.stream):  # its camera was removed or disabled
+                await self.end(v, "stream no longer configured")
+                ended += 1
+                continue
             stream = current.get(v.name)
             watched = bool(stream is not None and stream.consumers)
             if v.sockets or watched:
@@ -169,6 +178,20 @@ class Viewers:
                 await self.end(v, "no consumers")
                 ended += 1
         return ended
+
+    async def _streams(self) -> dict[str, Any] | None:
+        """go2rtc's streams: the health monitor's last answer when it is recent and newer
+        than every viewer stream (else one might look missing), otherwise asked now."""
+        snap = self._snapshot()
+        if snap is not None:
+            at, streams = snap
+            newest = max((v.added_at for v in self._by_token.values()), default=0.0)
+            if at > newest and time.monotonic() - at <= self.interval:
+                return streams
+        try:
+            return dict(await self._client.streams())
+        except Go2rtcError:
+            return None
 
     async def run(self) -> None:
         while True:

@@ -129,3 +129,100 @@ def test_reconciler_leaves_this_runs_viewer_streams_and_removes_old_ones():
         await vs.stop()
         assert v.name not in api.streams_
     asyncio.run(run())
+
+
+def test_reaper_reads_a_fresh_health_snapshot_and_ends_viewers_of_removed_streams():
+    import time
+
+    async def run():
+        api = FakeApi()
+        calls = []
+        orig = api.streams
+
+        async def counted():
+            calls.append(1)
+            return await orig()
+        api.streams = counted  # type: ignore[method-assign]
+        snap: list = [None]
+        configured = {"back_sub"}
+        vs = Viewers(api, Revocations(), upstream=lambda: ("127.0.0.1", 9), grace=10,
+                     snapshot=lambda: snap[0], wanted=lambda s: s in configured)
+        await vs.start()
+        v = await vs.open("back_sub", "back_sub__S", ["user:1"])
+        vs.socket_closed(v)
+        # A snapshot older than the viewer stream would show it missing: asked afresh instead.
+        snap[0] = (v.added_at - 1, {})
+        assert await vs.reap_once(now=0) == 0 and len(calls) == 1 and vs.owns(v.name)
+        api.consume(v.name)
+        snap[0] = (time.monotonic(), dict(api.streams_))
+        assert await vs.reap_once(now=100) == 0 and len(calls) == 1  # the snapshot served
+        configured.clear()  # the camera was removed from the config
+        assert await vs.reap_once(now=101) == 1 and vs.count() == 0
+        await vs.stop()
+    asyncio.run(run())
+
+
+def test_external_go2rtc_loses_leftover_viewer_streams_at_start_and_keeps_live_ones(tmp_path, monkeypatch):
+    """An external go2rtc (the compose deployment) still holds a viewer stream of an earlier
+    CamPy run: CamPy's start removes it. With CAMPY_RELAY_HOST, live views get viewer
+    streams there too, which reconciles leave alone and stop removes."""
+    import subprocess
+
+    import httpx
+
+    from campy.go2rtc import find_binary
+    from campy.runtime import Runtime
+    from tests.helpers import free_port, wait_until, write_config
+
+    api, rtsp, rtc = free_port(), free_port(), free_port()
+    g2r_conf = tmp_path / "go2rtc.yaml"
+    g2r_conf.write_text(
+        f"api: {{listen: '127.0.0.1:{api}', username: ext, password: ext-pass, local_auth: true}}\n"
+        f"rtsp: {{listen: '127.0.0.1:{rtsp}'}}\nwebrtc: {{listen: '127.0.0.1:{rtc}', ice_servers: []}}\n")
+    g = subprocess.Popen([str(find_binary()), "-c", "/dev/null", "-c", str(g2r_conf)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base, auth = f"http://127.0.0.1:{api}", ("ext", "ext-pass")
+        wait_until(lambda: httpx.get(base + "/api", auth=auth).status_code == 200, timeout=10,
+                   what="external go2rtc")
+        leftover = "yard__EarlierRunSecret__vOldToken"
+        httpx.put(base + "/api/streams", auth=auth,
+                  params={"name": leftover, "src": f"rtsp://127.0.0.1:{rtsp}/yard__EarlierRunSecret"})
+        assert leftover in httpx.get(base + "/api/streams", auth=auth).json()
+        cfg = write_config(tmp_path / "campy.yaml", [
+            {"name": "yard", "main": "rtsp://127.0.0.1:9/Preview_01_main", "sub": "rtsp://127.0.0.1:9/Preview_01_sub",
+             "username": "admin", "password": "!secret sim_password"}],
+            port=free_port(), password_secret="yard-pw")
+        cfg.write_text(cfg.read_text().replace("  base_config: null", f"  base_config: null\n  url: {base}"))
+        monkeypatch.setenv("CAMPY_GO2RTC_USERNAME", "ext")
+        monkeypatch.setenv("CAMPY_GO2RTC_PASSWORD", "ext-pass")
+        monkeypatch.setenv("CAMPY_RELAY_HOST", "127.0.0.1")
+
+        async def scenario():
+            rt = Runtime(cfg, admin_password="admin-password")
+            await rt.start()
+            try:
+                assert leftover not in await rt.client.streams()
+                assert rt.viewers.running
+                v = await rt.viewers.open("yard_sub", rt.go2rtc_name("yard_sub"), ["user:1"])
+                await rt.reconcile()
+                assert v.name in await rt.client.streams()
+                # go2rtc's RTSP server checks credentials of non-loopback clients: the relay
+                # URL carries them, like the restream's.
+                src = (await rt.client.stream(v.name)).producers[0].url
+                assert "@127.0.0.1:" in src and src.endswith(f"/{rt.go2rtc_name('yard_sub')}?viewer={v.token}")
+            finally:
+                await rt.stop()
+            assert not [n for n in await _names(base, auth) if "__v" in n]
+
+        asyncio.run(scenario())
+    finally:
+        g.terminate()
+        g.wait(10)
+
+
+async def _names(base, auth):
+    import httpx
+
+    async with httpx.AsyncClient() as c:
+        return list((await c.get(base + "/api/streams", auth=auth)).json() or {})
