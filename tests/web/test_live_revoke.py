@@ -89,9 +89,16 @@ def test_disabling_a_user_stops_their_webrtc_view_only(rec, browser):  # noqa: F
     assert recorder
     ctx_w, page_w = _login(browser, rec, "wendy", PW)
     ctx_o, page_o = _login(browser, rec, "walt", PW)
+    frames: list[str] = []
+    page_w.on("websocket", lambda ws: ws.on("framereceived", lambda f: isinstance(f, str) and frames.append(f)))
+    page_w.reload()  # the grid's players start again, now with their frames recorded
     try:
         _playing_webrtc(page_w)
         _playing_webrtc(page_o)
+        # go2rtc's names for what they watch are secrets that never reach the browser.
+        names = [n for n in rec.go2rtc_streams(raw=True) if n.startswith("back_sub__")]
+        secrets = {part for n in names for part in n.split("__")[1:]}  # the suffix, "v<token>"s
+        assert frames and not [f for f in frames if any(x in f for x in secrets)], secrets
         # From now on Wendy's page ignores being signed out (as a tampered page or a kiosk
         # script would): no request of hers reaches CamPy, so the grid's polling cannot take
         # her to the login page. All she keeps is the WebRTC peer, which does not use HTTP.
@@ -112,6 +119,9 @@ def test_disabling_a_user_stops_their_webrtc_view_only(rec, browser):  # noqa: F
         assert recorder_pid(rec, "back") == recorder
         segs = segments(admin, "back", start=revoked_at - 10_000, end=int(time.time() * 1000))
         assert len(segs) >= 4 and max_gap(segs) <= 500, segs
+        # Each viewer watched a go2rtc stream of their own; Wendy's is gone, Walt's is not.
+        viewer_streams = [n for n in rec.go2rtc_streams(raw=True) if n.startswith("back_sub__") and "__v" in n]
+        assert len(viewer_streams) == 1, viewer_streams
     finally:
         ctx_w.close()
         ctx_o.close()
