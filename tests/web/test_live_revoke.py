@@ -125,3 +125,32 @@ def test_disabling_a_user_stops_their_webrtc_view_only(rec, browser):  # noqa: F
     finally:
         ctx_w.close()
         ctx_o.close()
+
+
+def _viewer_streams(rec):
+    return [n for n in rec.go2rtc_streams(raw=True) if "__v" in n]
+
+
+def test_a_viewer_stream_lives_while_webrtc_plays_and_goes_when_the_page_closes(rec, browser):  # noqa: F811
+    admin = rec.client()
+    _add_viewer(admin, "wade")
+    earlier = set(_viewer_streams(rec))  # the first test's, maybe not reaped yet
+    ctx, page = _login(browser, rec, "wade", PW)
+    try:
+        _playing_webrtc(page)  # the player has closed its WebSocket
+        mine = wait_until(lambda: (v := [n for n in _viewer_streams(rec) if n not in earlier]) and v,
+                          timeout=10, what="wade's viewer stream")
+        assert len(mine) == 1, mine
+        # Driven by go2rtc's consumers, not by the WebSocket: still there, and still playing,
+        # well past the reaper's grace since the socket closed.
+        assert rec.go2rtc_streams(raw=True)[mine[0]]["consumers"]
+        before = page.evaluate(TILE_JS)
+        wait_until(lambda: (s := page.evaluate(TILE_JS))["t"] > before["t"] + 15 and s["frames"] > before["frames"],
+                   timeout=60, interval=1, what="15 s more of video (beyond the 10 s grace)")
+        assert mine[0] in _viewer_streams(rec)
+    finally:
+        ctx.close()
+    # The browser's peer is gone: go2rtc drops the consumer, the reaper the stream.
+    wait_until(lambda: mine[0] not in _viewer_streams(rec), timeout=60, interval=1,
+               what="wade's viewer stream removed after the page closed")
+    assert "live view of back_sub ended: no consumers" in rec.log()
