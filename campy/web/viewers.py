@@ -101,14 +101,14 @@ class Viewers:
 
     def owns(self, go2rtc_name: str) -> bool:
         """A viewer stream of this run (the reconciler must leave it alone)."""
-        head, sep, token = go2rtc_name.rpartition(MARK)
+        _, sep, token = go2rtc_name.rpartition(MARK)  # tokens are hex: no "__v" inside
         v = self._by_token.get(token) if sep else None
         return v is not None and v.name == go2rtc_name
 
     # -- viewers ---------------------------------------------------------------------
     async def open(self, stream: str, go2rtc_name: str, keys: list[str]) -> Viewer:
         """A new viewer stream fed from ``go2rtc_name``; raises ``Go2rtcError``."""
-        token = secrets.token_urlsafe(18)
+        token = secrets.token_hex(16)
         v = Viewer(token=token, stream=stream, name=f"{go2rtc_name}{MARK}{token}", source=go2rtc_name,
                    keys=keys, sockets=1)
         self._by_token[token] = v  # before the PUT: a reconcile must not remove it
