@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,6 +132,7 @@ class HealthMonitor:
         self._specs = specs
         self._scrub = scrub
         self._clock = clock or Clock()
+        self.snapshot: tuple[float, dict[str, Any]] | None = None  # (time.monotonic(), streams)
         self.interval = interval
         self._health: dict[str, CameraHealth] = {}
         self._tracks: dict[str, _Track] = {}
@@ -185,6 +187,10 @@ class HealthMonitor:
                     self._set(name, UNKNOWN, "the media server (go2rtc) is not answering")
             return
         self.go2rtc_up = True
+        # go2rtc's whole answer, for the live view's reaper (campy/web/viewers.py), which
+        # reads it instead of polling again. Viewer streams are not read here: only the
+        # configured streams, by their go2rtc names.
+        self.snapshot = (time.monotonic(), raw)
         streams = {s: raw[self._g2r(s)] for s in specs if self._g2r(s) in raw}
         now = self._clock.monotonic()
         for name, cam in cams.items():

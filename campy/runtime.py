@@ -35,6 +35,7 @@ from campy.db.embeds import EmbedStore
 from campy.db.tokens import TokenStore
 from campy.db.users import UserStore, ensure_admin
 from campy.web.revoke import Revocations
+from campy.web.viewers import Viewers
 from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
@@ -117,7 +118,8 @@ class Runtime:
             self.go2rtc_api = f"http://127.0.0.1:{cfg.go2rtc.api_port}"
         auth = (self._g2r_user, self._g2r_pass) if self._g2r_user else None
         self.client = Go2rtcClient(self.go2rtc_api, auth=auth, secrets=self.secret_values)
-        self.reconciler = Reconciler(self.client, scrub=self.scrub)
+        self.viewers = self._make_viewers()
+        self.reconciler = Reconciler(self.client, scrub=self.scrub, keep=self.viewers.owns)
         self.server: Go2rtcServer | None = None
         self.generated_config = self.data_dir / "go2rtc.generated.yaml"
         self.health = HealthMonitor(
@@ -173,14 +175,8 @@ class Runtime:
         return self.names.go2rtc(stream)
 
     def _rtsp(self, stream: str, query: str) -> str:
-        cfg = self.config.go2rtc
-        host = httpx.URL(cfg.url).host or "127.0.0.1" if cfg.url else "127.0.0.1"
-        auth = ""
-        if cfg.url and self._g2r_user:
-            # An external go2rtc is reached over a network, where go2rtc does check
-            # rtsp.username/password (the compose config sets them to the API's).
-            auth = f"{quote(self._g2r_user, safe='')}:{quote(self._g2r_pass, safe='')}@"
-        return f"rtsp://{auth}{host}:{cfg.rtsp_port}/{self.names.go2rtc(stream)}?{query}"
+        host, port = self._rtsp_server()
+        return f"rtsp://{self._rtsp_auth()}{host}:{port}/{self.names.go2rtc(stream)}?{query}"
 
     def restream_url(self, camera: str) -> str:
         """go2rtc's loopback restream of a camera's main stream (MP4-compatible tracks only)."""
@@ -189,6 +185,28 @@ class Runtime:
     def stream_url(self, stream: str) -> str:
         """go2rtc's loopback restream of any of CamPy's streams, video only (for detection)."""
         return self._rtsp(stream, "video")
+
+    def _rtsp_server(self) -> tuple[str, int]:
+        cfg = self.config.go2rtc
+        host = (httpx.URL(cfg.url).host or "127.0.0.1") if cfg.url else "127.0.0.1"
+        return host, cfg.rtsp_port
+
+    def _rtsp_auth(self) -> str:
+        # An external go2rtc is reached over a network, where go2rtc does check
+        # rtsp.username/password (the compose config sets them to the API's).
+        if self.config.go2rtc.url and self._g2r_user:
+            return f"{quote(self._g2r_user, safe='')}:{quote(self._g2r_pass, safe='')}@"
+        return ""
+
+    def _make_viewers(self) -> Viewers:
+        """The live view's per-viewer streams (campy/web/viewers.py). go2rtc dials their relay:
+        on loopback for CamPy's own go2rtc; an external go2rtc needs CAMPY_RELAY_HOST (the
+        name it reaches CamPy by), else live views play the camera streams directly."""
+        relay_host = os.environ.get("CAMPY_RELAY_HOST", "")
+        bind, dial = ("0.0.0.0", relay_host) if relay_host else ("127.0.0.1", "127.0.0.1")
+        return Viewers(self.client, self.revocations, upstream=self._rtsp_server, auth=self._rtsp_auth,
+                       bind=bind, dial_host=dial, snapshot=lambda: self.health.snapshot,
+                       wanted=lambda stream: self.stream_owner(stream) is not None)
 
     def go2rtc_auth(self) -> tuple[str, str] | None:
         return (self._g2r_user, self._g2r_pass) if self._g2r_user else None
@@ -254,6 +272,9 @@ class Runtime:
             )
         self.sessions.purge_expired()
         self.scheduler.start()
+        if not self.config.go2rtc.url or os.environ.get("CAMPY_RELAY_HOST"):
+            await self.viewers.start()
+            self._tasks.append(asyncio.create_task(self.viewers.run(), name="viewer-reaper"))
         if not self.config.go2rtc.url:
             self._write_go2rtc_config()
             self.server = Go2rtcServer(
@@ -294,6 +315,7 @@ class Runtime:
         self._tasks.clear()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.viewers.stop()
         await self.exporter.stop()
         await self.detection.stop()
         if self.alerts is not None:

@@ -3,7 +3,8 @@
 go2rtc's ``/api/streams`` masks registered secrets, so its URLs cannot be compared with
 CamPy's. The reconciler therefore remembers the fingerprint of what it applied to each
 stream (``mark_loaded_from_config`` after go2rtc loaded the generated file). A stream go2rtc
-lacks, or whose fingerprint changed, is PUT; one go2rtc has but no spec wants is DELETEd.
+lacks, or whose fingerprint changed, is PUT; one go2rtc has but no spec wants is DELETEd,
+unless ``keep`` claims it (the live view's per-viewer streams of this run, campy/web/viewers.py).
 Preloads (kept-warm sub streams) follow the same rule. Safe to run again at any time; it
 never restarts go2rtc.
 """
@@ -39,9 +40,11 @@ def wants_preload(spec: StreamSpec) -> bool:
 
 
 class Reconciler:
-    def __init__(self, client: Any, *, scrub: Callable[[str], str] = str) -> None:
+    def __init__(self, client: Any, *, scrub: Callable[[str], str] = str,
+                 keep: Callable[[str], bool] = lambda name: False) -> None:
         self._client = client
         self._scrub = scrub  # stream names carry a secret suffix
+        self._keep = keep  # streams no spec wants that are not ours to remove (live viewers)
         self._applied: dict[str, str] = {}
 
     def mark_loaded_from_config(self, specs: Mapping[str, StreamSpec]) -> None:
@@ -52,6 +55,8 @@ class Reconciler:
         result = ReconcileResult()
         current = await self._client.streams()
         for name in sorted(set(current) - set(specs)):
+            if self._keep(name):
+                continue
             try:
                 await self._client.delete_stream(name)
                 self._applied.pop(name, None)

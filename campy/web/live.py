@@ -8,6 +8,8 @@
   session, the camera permission and the Origin. Only stream names CamPy made are accepted,
   so a browser can never make go2rtc dial an arbitrary URL. WebRTC media then flows between
   the browser and go2rtc's WebRTC port directly (DTLS-SRTP); MSE bytes come through here.
+  So that revoking access stops WebRTC media too, each session live view plays its own
+  go2rtc stream (campy/web/viewers.py); MSE-only callers (embeds) play the camera stream.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
 from campy.errors import NotFound, Unavailable
+from campy.go2rtc.client import Go2rtcError
 from campy.web.auth import can_view_camera, current_user, require_user
 from campy.web.revoke import keys_for
 
@@ -125,7 +128,20 @@ async def proxy(socket: WebSocket[Any, Any, Any], runtime: Any, src: str, keys: 
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
     # go2rtc knows the stream by its secret per-start name (campy.streams.StreamNames).
-    url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(runtime.go2rtc_name(src))}"
+    name = runtime.go2rtc_name(src)
+    viewer = None
+    viewers = getattr(runtime, "viewers", None)
+    if up_filter is None and viewers is not None and viewers.running:
+        # A player that may switch to WebRTC watches its own go2rtc stream, so that
+        # revoking its access can stop the media too (campy/web/viewers.py).
+        try:
+            viewer = await viewers.open(src, name, keys)
+        except Go2rtcError as err:
+            log.info("live %s: no viewer stream: %s", src, runtime.scrub(str(err)))
+            await socket.close(code=_CLOSE_UNAVAILABLE, reason="media server unavailable")
+            return
+        name = viewer.name
+    url = runtime.go2rtc_api.replace("http", "ws", 1) + f"/api/ws?src={quote(name)}"
     try:
         with runtime.revocations.watch(keys) as revoked:
             async with websockets.connect(url, additional_headers=headers, max_size=None,
@@ -137,6 +153,8 @@ async def proxy(socket: WebSocket[Any, Any, Any], runtime: Any, src: str, keys: 
     except (TimeoutError, OSError, websockets.WebSocketException) as err:
         log.info("live %s: go2rtc websocket failed: %s", src, runtime.scrub(str(err)))
     finally:
+        if viewer is not None and viewers is not None:
+            viewers.socket_closed(viewer)
         try:
             await socket.close(code=_CLOSE_UNAVAILABLE)
         except Exception:
