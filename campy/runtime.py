@@ -160,7 +160,9 @@ class Runtime:
         return self._specs
 
     def secret_values(self) -> list[str]:
-        return secrets_of(self._specs) + [self._g2r_pass, self.names.suffix]
+        viewers = getattr(self, "viewers", None)  # set up after the go2rtc client that uses this
+        recent = viewers.recent_tokens() if viewers is not None else []
+        return secrets_of(self._specs) + [self._g2r_pass, self.names.suffix] + recent
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secret_values())

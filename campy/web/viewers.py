@@ -21,6 +21,7 @@ leaves the current run's viewer streams alone and removes those of earlier runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
@@ -74,6 +75,9 @@ class Viewers:
         self._snapshot = snapshot  # the health monitor's last /api/streams, (time.monotonic(), streams)
         self._wanted = wanted  # is this public stream still configured?
         self._by_token: dict[str, Viewer] = {}
+        # Recent tokens, ended ones included: go2rtc logs the relay URL when a revoked
+        # viewer's input drops, after the viewer is gone; the log scrubber masks these.
+        self._recent: collections.deque[str] = collections.deque(maxlen=256)
         self._server: asyncio.Server | None = None
         self._port = 0
         self._wake = asyncio.Event()
@@ -99,6 +103,9 @@ class Viewers:
     def count(self) -> int:
         return len(self._by_token)
 
+    def recent_tokens(self) -> list[str]:
+        return list(self._recent)
+
     def owns(self, go2rtc_name: str) -> bool:
         """A viewer stream of this run (the reconciler must leave it alone)."""
         _, sep, token = go2rtc_name.rpartition(MARK)  # tokens are hex: no "__v" inside
@@ -109,6 +116,7 @@ class Viewers:
     async def open(self, stream: str, go2rtc_name: str, keys: list[str]) -> Viewer:
         """A new viewer stream fed from ``go2rtc_name``; raises ``Go2rtcError``."""
         token = secrets.token_hex(16)
+        self._recent.append(token)
         v = Viewer(token=token, stream=stream, name=f"{go2rtc_name}{MARK}{token}", source=go2rtc_name,
                    keys=keys, sockets=1)
         self._by_token[token] = v  # before the PUT: a reconcile must not remove it
