@@ -6,6 +6,7 @@ CamPy listens on 127.0.0.1), so the per-address limit of one test never blocks a
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,6 +82,11 @@ def test_parallel_wrong_logins_verify_at_most_the_limit(campy):
     assert sorted(set(codes)) <= [401, 429], codes
     assert codes.count(401) <= 10, f"{codes.count(401)} wrong guesses were checked (limit 10)"
     assert codes.count(429) >= 30
+    # Every refusal and every wrong guess is in the audit log, with the address.
+    with sqlite3.connect(f"file:{campy.data_file('campy.db')}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT action, count(*) FROM audit WHERE actor = 'parallel' AND address = '127.0.0.6' "
+                          "GROUP BY action").fetchall()
+    assert dict(rows) == {"login_failed": codes.count(401), "login_throttled": codes.count(429)}
 
 
 def test_parallel_right_logins_from_one_address_all_get_in(campy):
