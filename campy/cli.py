@@ -22,16 +22,28 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-async def _serve(config_path: Path, *, host: str | None, port: int | None) -> None:
+async def _serve(config_path: Path, *, host: str | None, port: int | None,
+                 sim_cameras: int = 0, main_codec: str = "h265") -> None:
+    from campy.procs import start_guardian
+
+    start_guardian()  # kills every child left behind if this process dies, kill -9 included
+    if sim_cameras:
+        from campy.demo import Simulators
+
+        async with Simulators(sim_cameras, main_codec=main_codec) as sims:
+            await _serve_runtime(config_path, host=host, port=port, store_args=sims.store_args())
+    else:
+        await _serve_runtime(config_path, host=host, port=port, store_args={})
+
+
+async def _serve_runtime(config_path: Path, *, host: str | None, port: int | None,
+                         store_args: dict[str, Any]) -> None:
     import uvicorn
 
     from campy.runtime import Runtime
     from campy.web.app import create_app
 
-    from campy.procs import start_guardian
-
-    start_guardian()  # kills every child left behind if this process dies, kill -9 included
-    runtime = Runtime(config_path, admin_password=os.environ.get("CAMPY_ADMIN_PASSWORD"))
+    runtime = Runtime(config_path, admin_password=os.environ.get("CAMPY_ADMIN_PASSWORD"), **store_args)
     cfg = runtime.config
     bind_host = host or cfg.server.host
     bind_port = port or cfg.server.port
@@ -56,6 +68,9 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None) -> No
         print(f"CamPy serving https://{shown}:{bind_port} (certificate SHA-256 {fingerprint})", flush=True)
     else:
         print(f"CamPy serving http://{shown}:{bind_port}", flush=True)
+    print(f"  config: {runtime.store.path}", flush=True)
+    if runtime.simulated:
+        print(f"  simulated cameras (not in the config): {', '.join(sorted(runtime.simulated))}", flush=True)
     await server.serve()
 
 
@@ -71,6 +86,23 @@ def _tls_files(cfg: Any, bind_host: str) -> tuple[Path, Path] | None:
     return tls.cert, tls.key
 
 
+def _no_demo() -> bool:
+    return os.environ.get("CAMPY_NO_DEMO", "").strip().lower() in ("1", "true", "yes")
+
+
+def serve_main(config: Path, *, host: str | None, port: int | None, sim_cameras: int = 0,
+               main_codec: str = "h265") -> int:
+    from campy.go2rtc import InstallError
+    from campy.tls import TlsError
+
+    try:
+        asyncio.run(_serve(config, host=host, port=port, sim_cameras=sim_cameras, main_codec=main_codec))
+    except (InstallError, OSError, TlsError) as err:
+        print(f"campy: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from campy.config import ConfigError, load_config
 
@@ -79,25 +111,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
-    if not cfg.cameras:
-        print("No cameras configured: starting simulated Reolink cameras (campy demo).", flush=True)
-        if cfg.server.tls or cfg.server.behind_proxy:
-            print("The demo serves plain HTTP: server.tls and server.behind_proxy apply once "
-                  "cameras are configured.", flush=True)
-        from campy.demo import run_demo
-
-        return run_demo(cameras=args.sim_cameras, port=args.port or cfg.server.port,
-                        host=args.host or cfg.server.host,
-                        data_dir=cfg.server.data_dir / "demo")
-    from campy.go2rtc import InstallError
-    from campy.tls import TlsError
-
-    try:
-        asyncio.run(_serve(args.config, host=args.host, port=args.port))
-    except (InstallError, OSError, TlsError) as err:
-        print(f"campy: {err}", file=sys.stderr)
-        return 1
-    return 0
+    sims = 0
+    if args.with_sim:
+        sims = args.sim_cameras
+    elif not cfg.cameras and not (args.no_demo or _no_demo()):
+        print("No cameras in the config: starting simulated Reolink cameras beside CamPy. They are "
+              "not written to the config; cameras you add are, and the simulated ones go away at the "
+              "next start (keep them with `campy serve --with-sim`).", flush=True)
+        sims = args.sim_cameras
+    return serve_main(args.config, host=args.host, port=args.port, sim_cameras=sims)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -248,9 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int)
     p.add_argument("--sim-cameras", type=int, default=2,
                    help="simulated cameras to start when none are configured")
+    p.add_argument("--with-sim", action="store_true",
+                   help="start the simulated cameras even when cameras are configured")
+    p.add_argument("--no-demo", action="store_true",
+                   help="never start simulated cameras (also: CAMPY_NO_DEMO=1)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="simulated cameras + go2rtc + CamPy in a data dir")
+    p = sub.add_parser("demo", help="simulated cameras + go2rtc + CamPy in a data dir of their own")
     p.add_argument("--cameras", type=int, default=2)
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--host", default="127.0.0.1")

@@ -76,9 +76,13 @@ class Runtime:
         admin_password: str | None = None,
         watch_interval: float = 1.0,
         health_interval: float = 2.0,
+        overlay: Any = None,
+        readonly: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = clock or Clock()
-        self.store = ConfigStore(config_path)
+        # ``overlay``/``readonly``: simulated cameras that are shown but never written back
+        # to campy.yaml (campy/demo.py).
+        self.store = ConfigStore(config_path, overlay=overlay, readonly=readonly)
         if self.store.error is not None and self.store.config is None:
             raise self.store.error
         self.admin_password = admin_password
@@ -150,6 +154,12 @@ class Runtime:
     def config(self) -> CampyConfig:
         assert self.store.config is not None
         return self.store.config
+
+    @property
+    def simulated(self) -> dict[str, str]:
+        """The simulated cameras (not in campy.yaml) by name, with their titles."""
+        cams = self.config.cameras
+        return {n: cams[n].title or n for n in sorted(self.store.readonly) if n in cams}
 
     @property
     def config_error(self) -> ConfigError | None:
@@ -269,7 +279,8 @@ class Runtime:
             self.generated_admin_password = generated
             print(
                 f"CamPy created user 'admin' with password: {generated}\n"
-                "(shown once; set CAMPY_ADMIN_PASSWORD to choose it)",
+                "(shown once and kept in the data dir's database; to change it: "
+                "`campy user passwd admin`)",
                 flush=True,
             )
         self.sessions.purge_expired()

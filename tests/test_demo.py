@@ -1,15 +1,17 @@
-"""``campy demo`` killed with SIGKILL leaves no process behind (simulators, go2rtc, recorders, workers)."""
+"""Simulated cameras: ``campy demo`` leaves no process behind when killed; ``campy serve`` on
+an empty config shows them without ever writing them to the user's campy.yaml."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 
 import psutil
 
-from tests.helpers import REPO, free_port, wait_until
+from tests.helpers import REPO, CampyProcess, api, free_port, wait_until, write_config
 
 
 def _alive(p: psutil.Process) -> bool:
@@ -63,3 +65,53 @@ def test_demo_killed_with_sigkill_leaves_no_child(tmp_path):
             if _alive(p):
                 p.kill()
         log.close()
+
+
+def _generated_admin_password(campy) -> str | None:
+    m = re.search(r"created user 'admin' with password: (\S+)", campy.log())
+    return m.group(1) if m else None
+
+
+def test_serve_on_empty_config_keeps_user_cameras_and_admin_password(tmp_path):
+    """`campy serve` on a config without cameras shows simulated cameras with a banner, but
+    writes none of them to campy.yaml: a camera added through the API is in the user's file
+    (comments intact) at the next start, the simulated ones are gone, and the admin password
+    made at the first start still works."""
+    port = free_port()
+    config = write_config(tmp_path / "campy.yaml", [], port=port, password_secret="unused")
+    text = config.read_text()
+    config.write_text(text.replace("cameras: {}", "# my cameras go below\ncameras: {}  # none yet"))
+    env = {"CAMPY_ADMIN_PASSWORD": ""}  # let CamPy make the admin password itself
+    campy = CampyProcess(config, port, env=env)
+    try:
+        password = _generated_admin_password(campy)
+        assert password, campy.log()
+        assert "campy user passwd admin" in campy.log()
+        c = campy.client(password=password)
+        names = [cam["name"] for cam in c.get("/api/cameras").json()]
+        assert names == ["sim1", "sim2"]
+        page = c.get("/").text
+        assert 'id="sim-banner"' in page and "Simulated cameras: Simulated camera 1, Simulated camera 2 (demo)" in page
+        # A simulated camera is read-only: refused with a reason, nothing written.
+        r = api(c, "DELETE", "/api/cameras/sim1")
+        assert r.status_code == 400 and "simulated camera" in r.text, r.text
+        r = api(c, "POST", "/api/cameras", json={"name": "porch", "title": "Porch",
+                                                 "main": "rtsp://127.0.0.1:9/porch"})
+        assert r.status_code == 201, r.text
+        assert {cam["name"] for cam in c.get("/api/cameras").json()} == {"sim1", "sim2", "porch"}
+    finally:
+        campy.stop()
+
+    saved = config.read_text()
+    assert "porch:" in saved and "sim1" not in saved and "sim2" not in saved
+    assert "# my cameras go below" in saved and "# CamPy test configuration" in saved
+
+    campy = CampyProcess(config, port, env=env)
+    try:
+        assert _generated_admin_password(campy) is None, "the admin password was made again"
+        c = campy.client(password=password)
+        assert [cam["name"] for cam in c.get("/api/cameras").json()] == ["porch"]
+        page = c.get("/").text
+        assert 'id="sim-banner"' not in page and "Simulated cameras" not in page
+    finally:
+        campy.stop()

@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +74,25 @@ def _digest(text: str) -> str:
 
 
 class ConfigStore:
-    """campy.yaml as CamPy runs it: ``config`` is always the last good version."""
+    """campy.yaml as CamPy runs it: ``config`` is always the last good version.
 
-    def __init__(self, path: Path | str) -> None:
+    ``overlay`` (optional) adds what is not the user's to every loaded version, e.g. the
+    simulated cameras of ``campy serve`` (campy/demo.py); it is never written to the file.
+    Cameras named in ``readonly`` (the overlay's) cannot be changed through the store.
+    """
+
+    def __init__(self, path: Path | str, *, overlay: Callable[[CampyConfig], CampyConfig] | None = None,
+                 readonly: frozenset[str] = frozenset()) -> None:
         self.path = Path(path).resolve()
         self.config: CampyConfig | None = None
         self.error: ConfigError | None = None
         self._digest: str | None = None
         self._lock = threading.RLock()
+        self._overlay = overlay or (lambda cfg: cfg)
+        self.readonly = readonly
         try:
             text = self.path.read_text()
-            self.config = load_config(self.path)
+            self.config = self._overlay(load_config(self.path))
             self._digest = _digest(text)
         except ConfigError as err:
             self.error = err
@@ -105,7 +114,7 @@ class ConfigStore:
                 return None
             try:
                 doc, data = parse_text(text, file=self.path)
-                new = build_config(doc, data, file=self.path)
+                new = self._overlay(build_config(doc, data, file=self.path))
             except ConfigError as err:
                 if self._digest != digest or self.error is None:
                     log.error("campy.yaml is invalid; keeping the last good config:\n%s", err)
@@ -123,6 +132,13 @@ class ConfigStore:
         return self._digest
 
     # -- writing -------------------------------------------------------------------
+    def _refuse_readonly(self, name: str) -> None:
+        if name in self.readonly:
+            raise ConfigError([ConfigIssue(
+                f"cameras.{name}", None,
+                f"'{name}' is a simulated camera (demo): it is not in campy.yaml and cannot be "
+                "changed; add a camera of your own", str(self.path))])
+
     def _edit(self, mutate: Any, *, secret: tuple[str, str] | None = None) -> None:
         with self._lock:
             text = self.path.read_text()
@@ -201,6 +217,9 @@ class ConfigStore:
     def add_camera(self, name: str, *, title: str | None = None, main: str, sub: str | None = None,
                    username: str | None = None, password: str | None = None, enabled: bool = True,
                    h265_fallback: str = "sub") -> None:
+        if name in self.readonly:
+            raise ConfigError([ConfigIssue(f"cameras.{name}", None,
+                                           f"'{name}' is the name of a simulated camera; choose another")])
         if self.config and name in self.config.cameras:
             raise ConfigError([ConfigIssue(f"cameras.{name}", None, f"camera '{name}' exists")])
         def mutate(doc: Any) -> None:
@@ -217,6 +236,7 @@ class ConfigStore:
                       h265_fallback: str = "sub") -> None:
         """Change a camera; ``password=None`` keeps its current password reference, unless
         the camera's address changed: a stored password is never sent to a new place."""
+        self._refuse_readonly(name)
         old = self.config.cameras.get(name) if self.config else None
         if old is not None and old.password is not None and not password:
             before = {origin(u) for u in (old.main, old.sub) if u}
@@ -236,6 +256,7 @@ class ConfigStore:
         self._edit(mutate, secret=(f"{name}_password", password) if password else None)
 
     def set_camera_enabled(self, name: str, enabled: bool) -> None:
+        self._refuse_readonly(name)
         def mutate(doc: Any) -> None:
             cams = self._cameras(doc)
             if name not in cams:
@@ -245,6 +266,7 @@ class ConfigStore:
         self._edit(mutate)
 
     def delete_camera(self, name: str) -> None:
+        self._refuse_readonly(name)
         def mutate(doc: Any) -> None:
             cams = self._cameras(doc)
             if name not in cams:
@@ -255,6 +277,7 @@ class ConfigStore:
 
     def set_zone(self, camera: str, zone: str, points: list[tuple[float, float]] | None) -> None:
         """Add or replace a detection zone of ``camera`` (``points`` None removes it)."""
+        self._refuse_readonly(camera)
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
         def mutate(doc: Any) -> None:
