@@ -23,7 +23,7 @@ def _setup_logging(level: str) -> None:
 
 
 async def _serve(config_path: Path, *, host: str | None, port: int | None,
-                 sim_cameras: int = 0, main_codec: str = "h265") -> None:
+                 sim_cameras: int = 0, main_codec: str = "h265", env: Any = None) -> None:
     from campy.procs import start_guardian
 
     start_guardian()  # kills every child left behind if this process dies, kill -9 included
@@ -31,9 +31,33 @@ async def _serve(config_path: Path, *, host: str | None, port: int | None,
         from campy.demo import Simulators
 
         async with Simulators(sim_cameras, main_codec=main_codec) as sims:
-            await _serve_runtime(config_path, host=host, port=port, store_args=sims.store_args())
+            args = sims.store_args()
+            sim = args["overlay"]
+            args["overlay"] = (lambda cfg: sim(env(cfg))) if env else sim
+            await _serve_runtime(config_path, host=host, port=port, store_args=args)
     else:
-        await _serve_runtime(config_path, host=host, port=port, store_args={})
+        await _serve_runtime(config_path, host=host, port=port, store_args={"overlay": env})
+
+
+def _env_overlay() -> Any:
+    """go2rtc in another container: CAMPY_GO2RTC_URL (and CAMPY_GO2RTC_RTSP_PORT) override
+    go2rtc.url/rtsp_port of campy.yaml at run time, so one config serves both ways."""
+    url = os.environ.get("CAMPY_GO2RTC_URL", "").strip()
+    rtsp = os.environ.get("CAMPY_GO2RTC_RTSP_PORT", "").strip()
+    if not url and not rtsp:
+        return None
+    import msgspec
+
+    changes: dict[str, Any] = {}
+    if url:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"CAMPY_GO2RTC_URL must be an http(s) URL of go2rtc's API, not {url!r}")
+        changes["url"] = url
+    if rtsp:
+        if not rtsp.isdigit() or not 1 <= int(rtsp) <= 65535:
+            raise ValueError(f"CAMPY_GO2RTC_RTSP_PORT must be a port number, not {rtsp!r}")
+        changes["rtsp_port"] = int(rtsp)
+    return lambda cfg: msgspec.structs.replace(cfg, go2rtc=msgspec.structs.replace(cfg.go2rtc, **changes))
 
 
 async def _serve_runtime(config_path: Path, *, host: str | None, port: int | None,
@@ -96,11 +120,36 @@ def serve_main(config: Path, *, host: str | None, port: int | None, sim_cameras:
     from campy.tls import TlsError
 
     try:
-        asyncio.run(_serve(config, host=host, port=port, sim_cameras=sim_cameras, main_codec=main_codec))
+        env = _env_overlay()
+    except ValueError as err:
+        print(f"campy: {err}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(_serve(config, host=host, port=port, sim_cameras=sim_cameras, main_codec=main_codec,
+                           env=env))
     except (InstallError, OSError, TlsError) as err:
         print(f"campy: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when CamPy answers /healthz on loopback (http, else https): for containers."""
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # loopback, self-signed allowed
+    for scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(f"{scheme}://127.0.0.1:{args.port}/healthz", timeout=5,
+                                        context=ctx if scheme == "https" else None) as r:
+                if r.status == 200:
+                    return 0
+        except Exception as err:  # noqa: BLE001 - any failure means "not healthy yet"
+            last = err
+    print(f"campy: not healthy: {last}", file=sys.stderr)
+    return 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -283,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--main-codec", choices=["h264", "h265"], default="h265")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("healthcheck", help="exit 0 when CamPy answers /healthz on this machine")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_healthcheck)
 
     p = sub.add_parser("check-config", help="validate campy.yaml and print every issue")
     p.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG)

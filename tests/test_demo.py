@@ -115,3 +115,26 @@ def test_serve_on_empty_config_keeps_user_cameras_and_admin_password(tmp_path):
         assert 'id="sim-banner"' not in page and "Simulated cameras" not in page
     finally:
         campy.stop()
+
+
+def test_no_demo_starts_with_no_cameras(tmp_path):
+    """What the container does (CAMPY_NO_DEMO=1): an empty config gives an empty camera list
+    and "add one", never simulated cameras; `campy healthcheck` (its HEALTHCHECK) says ok."""
+    port = free_port()
+    config = write_config(tmp_path / "campy.yaml", [], port=port, password_secret="unused")
+    campy = CampyProcess(config, port, env={"CAMPY_NO_DEMO": "1"})
+    try:
+        assert "simulated" not in campy.log().lower()
+        c = campy.client()
+        assert c.get("/api/cameras").json() == []
+        page = c.get("/").text
+        assert "No cameras yet" in page and 'href="/cameras/new"' in page and "sim-banner" not in page
+        assert not campy.go2rtc_streams()
+        ok = subprocess.run([sys.executable, "-m", "campy", "healthcheck", "--port", str(port)], cwd=REPO,
+                            capture_output=True, text=True, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        campy.stop()
+    down = subprocess.run([sys.executable, "-m", "campy", "healthcheck", "--port", str(port)], cwd=REPO,
+                          capture_output=True, text=True, timeout=30)
+    assert down.returncode == 1 and "not healthy" in down.stderr
