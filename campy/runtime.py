@@ -283,6 +283,9 @@ class Runtime:
                 "`campy user passwd admin`)",
                 flush=True,
             )
+        elif not self.admin_password:
+            print("Log in as 'admin' with the password printed at its first start "
+                  "(forgot it? `campy user passwd admin`).", flush=True)
         self.sessions.purge_expired()
         self.scheduler.start()
         if not self.config.go2rtc.url or os.environ.get("CAMPY_RELAY_HOST"):
