@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import httpx
 import psutil
 
 from tests.helpers import REPO, CampyProcess, api, free_port, wait_until, write_config
@@ -87,6 +88,8 @@ def test_serve_on_empty_config_keeps_user_cameras_and_admin_password(tmp_path):
         password = _generated_admin_password(campy)
         assert password, campy.log()
         assert "campy user passwd admin" in campy.log()
+        login_page = httpx.get(campy.base_url + "/login", timeout=20).text
+        assert 'id="sim-banner"' in login_page  # on every page, the login page too
         c = campy.client(password=password)
         names = [cam["name"] for cam in c.get("/api/cameras").json()]
         assert names == ["sim1", "sim2"]
@@ -138,3 +141,35 @@ def test_no_demo_starts_with_no_cameras(tmp_path):
     down = subprocess.run([sys.executable, "-m", "campy", "healthcheck", "--port", str(port)], cwd=REPO,
                           capture_output=True, text=True, timeout=30)
     assert down.returncode == 1 and "not healthy" in down.stderr
+
+
+def test_overlay_cameras_are_shown_but_never_written(tmp_path):
+    """The ConfigStore side: the simulated cameras are in ``config`` but not in the file;
+    changing them is refused with a reason; a camera of the file with the same name wins."""
+    from campy.config import ConfigError, ConfigStore
+    from campy.demo import overlay_for, simulated_cameras
+
+    sims = simulated_cameras([("sim1", "rtsp://127.0.0.1:9/Preview_01_main", "rtsp://127.0.0.1:9/Preview_01_sub")],
+                             username="admin", password="pw-of-the-sim")
+    path = write_config(tmp_path / "campy.yaml", [], port=free_port(), password_secret="unused")
+    store = ConfigStore(path, overlay=overlay_for(sims), readonly=frozenset(sims))
+    assert set(store.config.cameras) == {"sim1"} and store.readonly == {"sim1"}
+    assert store.config.cameras["sim1"].password.get() == "pw-of-the-sim"
+    assert store.config.recording.max_bytes == 2 * 1024**3  # capped while simulators run
+    for change in (lambda: store.delete_camera("sim1"), lambda: store.set_camera_enabled("sim1", False),
+                   lambda: store.add_camera("sim1", main="rtsp://127.0.0.1:9/x")):
+        try:
+            change()
+        except ConfigError as err:
+            assert "simulated camera" in str(err)
+        else:
+            raise AssertionError("a simulated camera was changed")
+    store.add_camera("porch", main="rtsp://127.0.0.1:9/porch")
+    store.reload()
+    assert set(store.config.cameras) == {"sim1", "porch"}
+    assert "sim1" not in path.read_text() and "pw-of-the-sim" not in path.read_text()
+    # The user's own camera called sim1 replaces the simulated one and is theirs to change.
+    path.write_text(path.read_text().replace("  porch:", "  sim1:\n    main: rtsp://127.0.0.1:9/mine\n  porch:"))
+    store.reload()
+    assert store.config.cameras["sim1"].main == "rtsp://127.0.0.1:9/mine" and store.readonly == frozenset()
+    store.set_camera_enabled("sim1", False)

@@ -89,10 +89,11 @@ class ConfigStore:
         self._digest: str | None = None
         self._lock = threading.RLock()
         self._overlay = overlay or (lambda cfg: cfg)
-        self.readonly = readonly
+        self._readonly = readonly
+        self._own: frozenset[str] = frozenset()  # the cameras of the file itself
         try:
             text = self.path.read_text()
-            self.config = self._overlay(load_config(self.path))
+            self.config = self._apply_overlay(load_config(self.path))
             self._digest = _digest(text)
         except ConfigError as err:
             self.error = err
@@ -114,7 +115,7 @@ class ConfigStore:
                 return None
             try:
                 doc, data = parse_text(text, file=self.path)
-                new = self._overlay(build_config(doc, data, file=self.path))
+                new = self._apply_overlay(build_config(doc, data, file=self.path))
             except ConfigError as err:
                 if self._digest != digest or self.error is None:
                     log.error("campy.yaml is invalid; keeping the last good config:\n%s", err)
@@ -132,6 +133,15 @@ class ConfigStore:
         return self._digest
 
     # -- writing -------------------------------------------------------------------
+    def _apply_overlay(self, own: CampyConfig) -> CampyConfig:
+        self._own = frozenset(own.cameras)
+        return self._overlay(own)
+
+    @property
+    def readonly(self) -> frozenset[str]:
+        """The overlay's cameras shown now (a camera of the file with the same name wins)."""
+        return self._readonly - self._own
+
     def _refuse_readonly(self, name: str) -> None:
         if name in self.readonly:
             raise ConfigError([ConfigIssue(
