@@ -202,3 +202,55 @@ def test_dockerfile_image_carries_what_campy_needs():
     assert final["healthcheck"] and "healthcheck" in final["healthcheck"]
     assert any("ffmpeg" in run for run in final["run"])
     assert any("pip install" in run and "-e ." in run for run in final["run"])
+
+
+def test_shipped_configs_run_as_compose_wires_them(tmp_path):
+    """Without Docker: go2rtc from config/go2rtc.compose.yaml (ports moved to free loopback
+    ones) and `campy serve` on the shipped config/campy.yaml with the compose environment.
+    CamPy starts with no cameras (not the demo), spawns no go2rtc of its own, and a camera
+    added through the API lands in campy.yaml and in the external go2rtc."""
+    import httpx
+
+    from campy.go2rtc import find_binary
+    from tests.helpers import CampyProcess, api, free_port, wait_until
+
+    a, r, w = free_port(), free_port(), free_port()
+    g2r_text = (REPO / "config" / "go2rtc.compose.yaml").read_text()
+    for old, new in ((':1984"', f'127.0.0.1:{a}"'), (':8554"', f'127.0.0.1:{r}"'), (':8555"', f'127.0.0.1:{w}"')):
+        assert old in g2r_text
+        g2r_text = g2r_text.replace(f'"{old}', f'"{new}')
+    (tmp_path / "go2rtc.yaml").write_text(g2r_text)
+    creds = {"GO2RTC_API_USER": "campy", "GO2RTC_API_PASS": "compose-test-pass"}
+    g = subprocess.Popen([str(find_binary()), "-c", "/dev/null", "-c", str(tmp_path / "go2rtc.yaml")],
+                         env={"PATH": "/usr/bin:/bin", **creds},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    auth = ("campy", "compose-test-pass")
+    campy = None
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{a}/api", auth=auth).status_code == 200,
+                   timeout=15, what="go2rtc from go2rtc.compose.yaml")
+        assert httpx.get(f"http://127.0.0.1:{a}/api").status_code == 401  # local_auth
+        (tmp_path / "config").mkdir()
+        config = tmp_path / "config" / "campy.yaml"
+        config.write_text((REPO / "config" / "campy.yaml").read_text())
+        env = {"CAMPY_GO2RTC_URL": f"http://127.0.0.1:{a}", "CAMPY_GO2RTC_RTSP_PORT": str(r),
+               "CAMPY_GO2RTC_USERNAME": auth[0], "CAMPY_GO2RTC_PASSWORD": auth[1], "CAMPY_NO_DEMO": "1"}
+        port = free_port()
+        campy = CampyProcess(config, port, env=env)
+        assert campy.go2rtc() is None, "CamPy started a go2rtc of its own"
+        c = campy.client()
+        assert c.get("/api/cameras").json() == []
+        res = api(c, "POST", "/api/cameras", json={"name": "porch", "main": "rtsp://127.0.0.1:9/porch"})
+        assert res.status_code == 201, res.text
+        assert "porch:" in config.read_text() and "# CamPy configuration" in config.read_text()
+
+        def in_go2rtc() -> bool:
+            streams = httpx.get(f"http://127.0.0.1:{a}/api/streams", auth=auth).json() or {}
+            return any(name.startswith("porch") for name in streams)
+
+        wait_until(in_go2rtc, timeout=30, what="the new camera's stream in the external go2rtc")
+    finally:
+        if campy is not None:
+            campy.stop()
+        g.terminate()
+        g.wait(10)
