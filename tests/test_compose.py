@@ -110,11 +110,15 @@ def _dockerignore() -> list[str]:
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: a pattern matches from the context root (``**/`` at any depth), and a
+    matched directory excludes everything under it."""
     parts = path.split("/")
     for pat in patterns:
+        anywhere = pat.startswith("**/")
         pat = pat.removeprefix("**/")
         for i in range(len(parts)):
-            if fnmatch.fnmatch("/".join(parts[: i + 1]), pat) or fnmatch.fnmatch(parts[i], pat):
+            starts = range(i + 1) if anywhere else [0]
+            if any(fnmatch.fnmatch("/".join(parts[j: i + 1]), pat) for j in starts):
                 return True
     return False
 
