@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import free_port, post_form, wait_until
 from tests.web.conftest import CAM_PASSWORD
+from tests.web.test_browser import _login, browser  # noqa: F401 - the browser fixture
 
 HX = {"HX-Request": "true"}
 TYPED = "typed-Pa55word!"  # a password typed in the form: must never come back or be logged
@@ -114,3 +115,41 @@ def test_saved_camera_works_and_a_wrong_password_shows_auth_failed(campy, sims):
     assert "auth failed" in c.get("/cameras/wrongpw").text
     for name in ("onboarded", "wrongpw"):
         assert post_form(c, f"/cameras/{name}/delete", {}).status_code == 303
+
+
+@pytest.mark.browser
+def test_reolink_form_in_chromium_fills_tests_and_saves(campy, sims, browser):  # noqa: F811
+    front = sims["front"]
+    ctx, page = _login(browser, campy)
+    csp: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and csp.append(m.text))
+    try:
+        page.goto(campy.base_url + "/cameras/new")
+        assert page.locator("input[name=host]").is_visible()
+        page.fill("input[name=host]", f"127.0.0.1:{front.rtsp_port}")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", TYPED)
+        page.fill("input[name=api_port]", str(front.http_port))
+        page.click("#fill-urls")
+        page.wait_for_function("document.querySelector('input[name=main]').value.endsWith('/Preview_01_main')")
+        assert page.input_value("input[name=sub]") == front.sub_url
+        # GetDevInfo needs the right password; with a wrong one the URLs are filled anyway.
+        assert page.input_value("input[name=title]") == ""
+        page.click("#test-camera")
+        page.locator('#probe-result tr[data-role="main"][data-kind="auth"]').wait_for(timeout=20_000)
+        assert "wrong credentials" in page.inner_text("#probe-result")
+        page.fill("input[name=password]", CAM_PASSWORD)
+        page.click("#test-camera")
+        page.locator('#probe-result tr[data-role="sub"][data-kind="ok"]').wait_for(timeout=20_000)
+        text = page.inner_text("#probe-result")
+        assert "H265 3840×2160" in text and "H264 640×360" in text and "AAC" in text, text
+        # Generic RTSP: the Reolink-only fields go away (CSS only, no script).
+        page.select_option("select[name=brand]", "generic")
+        assert not page.locator("input[name=host]").is_visible()
+        page.fill("input[name=name]", "porch_b")
+        page.click("#camera-form button[type=submit]")
+        page.wait_for_url(campy.base_url + "/cameras/porch_b")
+        assert not csp, csp
+    finally:
+        ctx.close()
+        post_form(campy.client(), "/cameras/porch_b/delete", {})
