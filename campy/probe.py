@@ -247,7 +247,12 @@ async def probe_stream(url: str, username: str, password: str, *, timeout: float
     start = loop.time()
     try:
         if urlsplit(url).scheme.lower() in _DEFAULT_PORTS:
-            await describe(url, username, password, timeout=min(5.0, timeout))
+            step = min(4.0, timeout)
+            try:
+                # Connecting and answering each have ``step`` seconds; together too.
+                await asyncio.wait_for(describe(url, username, password, timeout=step), step + 1.0)
+            except TimeoutError as err:
+                raise ProbeFailed("timeout", f"unreachable: no answer within {step:.0f} s (timed out)") from err
         left = max(1.0, timeout - (loop.time() - start))
         _fill(report, await ffprobe(url, username, password, timeout=left))
     except ProbeFailed as err:
