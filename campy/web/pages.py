@@ -19,6 +19,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from campy.errors import CampyError, NotFound
+from campy.web import onboard
 from campy.web.auditing import audit
 from campy.web.auth import current_user, granted, require_admin, require_user, start_new_session
 from campy.web.throttle import (
@@ -139,7 +140,8 @@ class PageController(Controller):
 
     @get("/cameras/new", guards=[require_admin], sync_to_thread=False)
     def new_camera(self) -> Template:
-        return Template("camera_form.html", context={"mode": "add", "cam": CameraIn(), "errors": {}})
+        return Template("camera_form.html", context={"mode": "add", "cam": CameraIn(), "errors": {},
+                                                     "onboard": onboard.Onboard(), **onboard.choices()})
 
     @post("/cameras", guards=[require_admin], status_code=200)
     async def add_camera(self, request: HTMXRequest, data: Form) -> Any:
@@ -148,8 +150,21 @@ class PageController(Controller):
         try:
             await create_camera(runtime, cam, request=request)
         except CampyError as err:
-            return _form_error(request, "add", cam, err)
+            return _form_error(request, "add", cam, err, onboard.Onboard.from_form(data))
         return _go(request, f"/cameras/{cam.name}")
+
+    @post("/cameras/new/fill", guards=[require_admin], status_code=200)
+    async def fill_camera(self, data: Form) -> Template:
+        """htmx: the stream fields, filled from the brand's known paths (and GetDevInfo)."""
+        context = await onboard.fill(data)
+        return Template("_camera_urls.html", context={"mode": "add", **context})
+
+    @post("/cameras/new/test", guards=[require_admin], status_code=200)
+    async def test_camera(self, request: HTMXRequest, data: Form) -> Template:
+        """htmx: probe the typed stream URLs with the typed credentials; nothing is saved."""
+        runtime = request.app.state.runtime
+        context = await onboard.test(data, secrets=runtime.secret_values())
+        return Template("_probe_result.html", context=context)
 
     @get("/cameras/{name:str}")
     async def camera(self, request: HTMXRequest, name: FromPath[str]) -> Template:
@@ -219,7 +234,8 @@ def _go(request: HTMXRequest, url: str) -> Any:
     return Redirect(url, status_code=303)
 
 
-def _form_error(request: HTMXRequest, mode: str, cam: CameraIn, err: CampyError) -> Template:
+def _form_error(request: HTMXRequest, mode: str, cam: CameraIn, err: CampyError,
+                ob: onboard.Onboard | None = None) -> Template:
     errors = dict(err.fields)
     if not errors:
         errors["_"] = err.message
@@ -227,5 +243,6 @@ def _form_error(request: HTMXRequest, mode: str, cam: CameraIn, err: CampyError)
     template = "_camera_form.html" if request.htmx else "camera_form.html"
     # htmx 2 swaps only 2xx responses, so inline errors come back as 200 to htmx and
     # as 400 to a plain form post.
-    return Template(template, context={"mode": mode, "cam": safe, "errors": errors, "message": err.message},
+    return Template(template, context={"mode": mode, "cam": safe, "errors": errors, "message": err.message,
+                                       "onboard": ob or onboard.Onboard(), **onboard.choices()},
                     status_code=200 if request.htmx else err.status)

@@ -64,6 +64,8 @@ RULES: dict[str, Rule] = {
     "GET /": Rule(VW),
     "GET /cameras/new": Rule(AD),
     "POST /cameras": Rule(AD),
+    "POST /cameras/new/fill": Rule(AD),
+    "POST /cameras/new/test": Rule(AD),
     "GET /cameras/{name:str}": Rule(VW, "camera"),
     "GET /cameras/{name:str}/badge": Rule(VW, "camera"),
     "GET /cameras/{name:str}/edit": Rule(AD, "camera"),
