@@ -93,19 +93,27 @@ class LocalTime:
         return int(dt.timestamp() * 1000)
 
     def abbrevs(self, around_ms: int) -> dict[int, str]:
-        """UTC offset (s) -> the zone's abbreviation, over a year either side of ``around_ms``:
-        lets the browser label times with the same names the server prints (CET, CEST)."""
-        out: dict[int, str] = {}
-        for t in range(around_ms - 366 * 24 * HOUR_MS, around_ms + 366 * 24 * HOUR_MS, 12 * HOUR_MS):
-            d = self.dt(t)
-            off = d.utcoffset()
-            if off is not None:
-                out.setdefault(int(off.total_seconds()), d.strftime("%Z"))
-        return out
+        """UTC offset (s) -> the zone's abbreviation, over a year either side of ``around_ms``
+        (weekly samples): lets the browser name times as the server does (CET, CEST)."""
+        return dict(_abbrevs(self.name, around_ms // (30 * 24 * HOUR_MS)))
 
     def input_value(self, ms: int) -> str:
         """A ``datetime-local`` input's value for ``ms``."""
         return self.dt(ms).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@lru_cache(maxsize=64)
+def _abbrevs(name: str, month: int) -> tuple[tuple[int, str], ...]:
+    lt = local_time(name)
+    week = 7 * 24 * HOUR_MS
+    around = month * 30 * 24 * HOUR_MS
+    out: dict[int, str] = {}
+    for t in range(around - 53 * week, around + 53 * week, week):
+        d = lt.dt(t)
+        off = d.utcoffset()
+        if off is not None:
+            out.setdefault(int(off.total_seconds()), d.strftime("%Z"))
+    return tuple(out.items())
 
 
 @lru_cache(maxsize=16)

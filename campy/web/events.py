@@ -127,7 +127,7 @@ class EventsPages(Controller):
         zones = sorted({z for c in cams.values() if c.detect for z in c.detect.zones})
         labels = sorted({lbl for c in cams.values() if c.detect for lbl in c.detect.labels})
         ctx = {"events": events, "cameras": sorted(cams), "zones": zones, "labels": labels,
-               "zone_abbrev": of_runtime(runtime).abbrev(runtime.clock.now_ms()),
+               "timezone": of_runtime(runtime).name,
                "f": {"camera": camera or "", "label": label or "", "zone": zone or "", "start": start or "",
                      "end": end or ""}}
         partial = request.htmx and request.htmx.target == "event-list"

@@ -297,12 +297,21 @@ def _day(lt: LocalTime, day: str | None, now_ms: int) -> tuple[str, int, int]:
 
 
 def hour_slots(lt: LocalTime, day: str) -> list[dict[str, Any]]:
-    """The local day's hour slots (23, 24 or 25): start ms and a label; the zone's
-    abbreviation is in the label on a day whose offset changes (02 CEST, 02 CET)."""
+    """The local day's hour slots (23, 24 or 25): start ms and a label; the hours either
+    side of a clock change carry the zone's abbreviation (02 CEST, 02 CET)."""
     starts = lt.hour_starts(day)
-    changes = len({lt.abbrev(t) for t in starts}) > 1
-    return [{"index": i, "start_ms": t, "label": lt.format(t, "%H %Z" if changes else "%H")}
+    names = [lt.abbrev(t) for t in starts]
+
+    def named(i: int) -> bool:  # the hours either side of a change
+        return (i > 0 and names[i - 1] != names[i]) or (i + 1 < len(names) and names[i + 1] != names[i])
+    return [{"index": i, "start_ms": t, "label": lt.format(t, "%H %Z" if named(i) else "%H")}
             for i, t in enumerate(starts)]
+
+
+def _span_label(lt: LocalTime, a: int, b: int) -> str:
+    """``03:00–04:00 CET``; across a clock change both ends are named (02:00 CEST–02:00 CET)."""
+    first = "%H:%M %Z" if lt.abbrev(a) != lt.abbrev(b) else "%H:%M"
+    return f"{lt.format(a, first)}–{lt.format(b, '%H:%M %Z')}"
 
 
 async def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
@@ -330,8 +339,8 @@ async def timeline_context(runtime: Any, name: str, day: str | None, hour: int |
     codecs = sorted({s.codec for s in segs})
     next_day = lt.shift_day(day, 1)
     return {"day": day, "day_start_ms": start, "day_end_ms": end, "svg": svg, "hour": hour, "hour_svg": hour_svg,
-            "slots": slots, "hour_label": f"{lt.format(h0, '%H:%M')}–{lt.format(h1, '%H:%M %Z')}",
-            "timezone": lt.name, "zone_abbrev": lt.abbrev(start), "zone_names": lt.abbrevs(start), "spans": spans, "segments": len(segs),
+            "slots": slots, "hour_label": _span_label(lt, h0, h1),
+            "timezone": lt.name, "zone_names": lt.abbrevs(start), "spans": spans, "segments": len(segs),
             "recorded": format_duration(recorded), "codecs": codecs,
             "events": sum(1 for m in marks if m.kind == "event"),
             "prev_day": lt.shift_day(day, -1), "next_day": next_day if end <= now else None}
