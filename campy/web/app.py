@@ -65,6 +65,7 @@ def _engine_callback(runtime: Any) -> Callable[[JinjaTemplateEngine], None]:
     def setup(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals["campy_version"] = __version__
         engine.engine.filters["local"] = local
+        engine.engine.filters["utc"] = local  # the old name, for templates not yet renamed
     return setup
 
 
