@@ -1,23 +1,40 @@
 // Recordings page: click the timeline to play from that moment; playback runs on across
 // segments (the server streams one continuous MP4 up to the next gap) and then jumps to the
-// next recorded span. The clock under the video shows the footage's UTC time.
+// next recorded span. The clock under the video shows the footage's time in the server's
+// zone (server.timezone, in the section's data-timezone), whatever the browser's zone is.
 
 const HEVC_TYPES = ['video/mp4; codecs="hvc1.1.6.L153.B0"', 'video/mp4; codecs="hev1.1.6.L153.B0"'];
 
 function pad(n, w = 2) { return String(n).padStart(w, "0"); }
 
-export function formatUtc(ms) {
-  const d = new Date(ms);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
-         `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+// The parts of `ms` as a wall clock in `timeZone` (an IANA name); timeZoneName is the UTC
+// offset ("GMT+01:00", "GMT" for 0).
+function partsIn(ms, timeZone) {
+  const fmt = new Intl.DateTimeFormat("en-US", {
+    timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "longOffset" });
+  const p = {};
+  for (const { type, value } of fmt.formatToParts(new Date(ms))) p[type] = value;
+  return p;
 }
 
-function toLocalInput(ms) {  // datetime-local holds UTC here (the page says so)
-  return new Date(ms).toISOString().slice(0, 19);
+function offsetSeconds(text) {
+  const m = /^GMT([+-])(\d\d):(\d\d)$/.exec(text);
+  return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60) : 0;
 }
 
-function fromLocalInput(value) {
-  return value ? Date.parse(value + "Z") : NaN;
+// "2026-10-25 02:30:00 CET": footage time in the server's zone, named as the server names
+// it (`names`: UTC offset in seconds -> abbreviation, from the page).
+export function formatLocal(ms, timeZone, names = {}) {
+  const p = partsIn(ms, timeZone);
+  const name = names[offsetSeconds(p.timeZoneName)] || p.timeZoneName;
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${name}`;
+}
+
+// A datetime-local value (the zone's wall clock); the server reads it in the same zone.
+function toLocalInput(ms, timeZone) {
+  const p = partsIn(ms, timeZone);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}`;
 }
 
 export function canPlayHevc(video) {
@@ -45,6 +62,9 @@ export function timeAt(svg, clientX) {
 export function attachRecordings(section) {
   if (!section) return;
   const camera = section.dataset.camera;
+  const zone = section.dataset.timezone || "UTC";
+  const names = JSON.parse(section.dataset.zoneNames || "{}");
+  const fmtTime = (ms) => formatLocal(ms, zone, names);
   const video = document.getElementById("playback");
   const clock = document.getElementById("play-clock");
   const hevcNote = document.getElementById("hevc-note");
@@ -62,13 +82,13 @@ export function attachRecordings(section) {
     const spans = spansOf(section);
     // A click in a gap plays the next recorded span.
     const span = spans.find(([a, b]) => ms < b);
-    if (!span) { clock.textContent = "Nothing recorded after " + formatUtc(ms); return; }
+    if (!span) { clock.textContent = "Nothing recorded after " + fmtTime(ms); return; }
     const want = Math.floor(Math.max(ms, span[0]));
     if (!checkCodec()) { clock.textContent = "Cannot play H.265 here; export instead."; return; }
     // Ask where playback really begins (the keyframe at or before `want`): the stream's
     // time 0 is exactly that moment, so the clock below the video is right.
     const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/playback?start=${want}`);
-    if (!res.ok) { clock.textContent = "Nothing to play at " + formatUtc(want); return; }
+    if (!res.ok) { clock.textContent = "Nothing to play at " + fmtTime(want); return; }
     const info = await res.json();
     state.startMs = info.start_ms;
     state.endMs = info.end_ms;
@@ -79,8 +99,8 @@ export function attachRecordings(section) {
     const fromInput = document.getElementById("export-from");
     const toInput = document.getElementById("export-to");
     if (fromInput && !fromInput.value) {
-      fromInput.value = toLocalInput(want);
-      toInput.value = toLocalInput(Math.min(want + 60000, span[1]));
+      fromInput.value = toLocalInput(want, zone);
+      toInput.value = toLocalInput(Math.min(want + 60000, span[1]), zone);
     }
   }
 
@@ -95,7 +115,9 @@ export function attachRecordings(section) {
   // Zoom the hour strip to the hour clicked on the day strip.
   function showHour(ms) {
     const wrap = section.querySelector(".day-strip");
-    const hour = Math.min(23, Math.floor((ms - Number(wrap.dataset.dayStartMs)) / 3600000));
+    // A local day has 23, 24 or 25 hour slots (DST): the page says how many.
+    const last = Number(wrap.dataset.hours || 24) - 1;
+    const hour = Math.min(last, Math.floor((ms - Number(wrap.dataset.dayStartMs)) / 3600000));
     const box = document.getElementById("timeline");
     const url = `/cameras/${encodeURIComponent(camera)}/recordings?day=${wrap.dataset.day}&hour=${hour}`;
     box.setAttribute("hx-get", url);
@@ -106,7 +128,7 @@ export function attachRecordings(section) {
     if (state.startMs == null) return;
     const now = state.startMs + video.currentTime * 1000;
     section.dataset.playingMs = String(Math.floor(now));
-    clock.textContent = formatUtc(now);
+    clock.textContent = fmtTime(now);
     for (const svg of section.querySelectorAll("svg.timeline")) moveCursor(svg, now);
   });
 
@@ -138,8 +160,9 @@ export function attachRecordings(section) {
 
   const form = section.querySelector("form.export");
   form?.addEventListener("htmx:configRequest", (ev) => {
-    ev.detail.parameters.start_ms = String(fromLocalInput(document.getElementById("export-from").value));
-    ev.detail.parameters.end_ms = String(fromLocalInput(document.getElementById("export-to").value));
+    // Wall-clock times in the server's zone: the server turns them into instants.
+    ev.detail.parameters.start_ms = document.getElementById("export-from").value;
+    ev.detail.parameters.end_ms = document.getElementById("export-to").value;
   });
   checkCodec();
   section.recordings = { play, state };

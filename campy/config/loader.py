@@ -46,6 +46,7 @@ from campy.config.model import (
 )
 from campy.config.units import parse_size, parse_size_or_percent
 from campy.config.urls import validate_camera_url
+from campy.localtime import host_zone_name, zone_problem
 
 _ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _MSGSPEC_AT = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$")
@@ -189,6 +190,10 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         issue(["server", "audit_days"], "must be more than 0 and at most 36500 days (100 years), e.g. 90")
     if server.public_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", server.public_url):
         issue(["server", "public_url"], "must be an http(s) URL without query, e.g. https://nvr.example.net")
+    timezone = host_zone_name() if server.timezone is None else server.timezone
+    if (problem := zone_problem(timezone)) is not None:
+        issue(["server", "timezone"], problem)
+        timezone = "UTC"
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
     if g2r.webrtc_host:
@@ -308,7 +313,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         server=ServerConfig(host=server.host, port=server.port, data_dir=data_dir,
                             secrets_file=secrets_path, tls=tls, behind_proxy=server.behind_proxy,
                             trusted_proxies=tuple(server.trusted_proxies),
-                            audit_days=server.audit_days,
+                            audit_days=server.audit_days, timezone=timezone,
                             public_url=server.public_url.rstrip("/") if server.public_url else None),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port,

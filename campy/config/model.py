@@ -50,6 +50,7 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     tls: dict | None = None
     behind_proxy: bool = False
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    timezone: str | None = None  # IANA zone for pages; None = the host's
 
 
 class TlsRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -191,6 +192,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     tls: TlsConfig | None = None
     behind_proxy: bool = False
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    timezone: str = "UTC"  # IANA zone name: pages, timeline days and export names
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

@@ -113,19 +113,23 @@ class ExportJob(msgspec.Struct):
     error: str | None = None
     created_ms: int = 0
     estimate_bytes: int = 0  # counted against free space until the job ends
+    timezone: str = "UTC"  # the zone of the file name's date and time
 
     def view(self) -> dict[str, Any]:
         d = msgspec.structs.asdict(self)
         d.pop("owner")
+        d.pop("timezone")
         d["download_url"] = f"/api/exports/{self.id}/download" if self.state == "done" else None
         d["filename"] = self.filename
         return d
 
     @property
     def filename(self) -> str:
-        from campy.recording.layout import day_of  # local: only for the name
+        """``<camera>-<local start YYYY-MM-DD_HHMMSS>-<UTC offset>-<start ms>-<end ms>.mp4``."""
+        from campy.localtime import local_time  # local: only for the name
 
-        return f"{self.camera}-{day_of(self.start_ms)}-{self.start_ms}-{self.end_ms}.mp4"
+        when = local_time(self.timezone).format(self.start_ms, "%Y-%m-%d_%H%M%S%z")
+        return f"{self.camera}-{when}-{self.start_ms}-{self.end_ms}.mp4"
 
 
 class Exporter:
@@ -143,14 +147,14 @@ class Exporter:
         return self.directory / f"{job.id}.mp4"
 
     def start(self, *, camera: str, start_ms: int, end_ms: int, owner: str, storage: Path,
-              segments: Sequence[Segment], floor_bytes: int | None = None) -> ExportJob:
+              segments: Sequence[Segment], floor_bytes: int | None = None, timezone: str = "UTC") -> ExportJob:
         """Queue an export; ``QuotaExceeded`` if ``owner`` is over a quota (``quotas.py``)."""
         self._expire()
         estimate = estimate_export_bytes(segments, start_ms, end_ms)
         check_export(user=owner, jobs=self.jobs.values(), now_ms=self.clock.now_ms(), estimate_bytes=estimate,
                      directory=self.directory, storage=storage, floor_bytes=floor_bytes)
         job = ExportJob(id=secrets.token_hex(8), camera=camera, start_ms=start_ms, end_ms=end_ms, owner=owner,
-                        created_ms=self.clock.now_ms(), estimate_bytes=estimate)
+                        created_ms=self.clock.now_ms(), estimate_bytes=estimate, timezone=timezone)
         self.jobs[job.id] = job
         task = asyncio.create_task(self._run(job, storage, list(segments)), name=f"export-{job.id}")
         self._tasks.add(task)

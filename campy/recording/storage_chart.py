@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 import msgspec
 
@@ -83,11 +83,11 @@ def _scaled(size: int, total: float, length: float) -> float:
     return max(size / total * length, MIN_SPAN_PX)
 
 
-def _camera_title(row: StorageRow) -> str:
+def _camera_title(row: StorageRow, tz: tzinfo = UTC) -> str:
     parts = [f"{row.camera}: {human_bytes(row.size_bytes)}"]
     if row.oldest_ms is not None:
-        oldest = datetime.fromtimestamp(row.oldest_ms // 1000, tz=UTC)
-        parts.append(f"oldest {oldest:%Y-%m-%d %H:%M} UTC")
+        oldest = datetime.fromtimestamp(row.oldest_ms // 1000, tz=tz)
+        parts.append(f"oldest {oldest:%Y-%m-%d %H:%M %Z}")
     if row.bytes_per_day is not None:
         parts.append(f"{human_bytes(round(row.bytes_per_day))}/day")
     return ", ".join(parts)
@@ -99,14 +99,14 @@ def _label(x: float, y: float, text: str, *, anchor: str = "start", cls: str = "
                     text)
 
 
-def _camera_row(row: StorageRow, i: int, longest: int, bar_len: float) -> str:
+def _camera_row(row: StorageRow, i: int, longest: int, bar_len: float, tz: tzinfo = UTC) -> str:
     y = i * STORAGE_ROW_H
     bar_y = y + (STORAGE_ROW_H - STORAGE_BAR_H) / 2
     text_y = y + STORAGE_ROW_H / 2 + FONT_SIZE / 2 - 1
     w = _scaled(row.size_bytes, longest, bar_len)
     return el(
         "g", {"class": "camera", "data-camera": row.camera},
-        title_el(_camera_title(row)),
+        title_el(_camera_title(row, tz)),
         _label(0, text_y, row.camera),
         el("rect", {"class": f"bar cam-{i % len(CAMERA_FILLS)}", "x": STORAGE_LABEL_W,
                      "y": bar_y, "width": w, "height": STORAGE_BAR_H,
@@ -169,7 +169,7 @@ def _storage_summary(
 
 def storage_chart_svg(
     rows: Sequence[StorageRow], *, free_bytes: int | None, cap_bytes: int | None,
-    width: int = 640,
+    width: int = 640, tz: tzinfo = UTC,
 ) -> str:
     """A bar per camera (length in proportion to the largest camera), then the disk bar.
 
@@ -181,7 +181,7 @@ def storage_chart_svg(
     if bar_len <= 0:
         raise ValueError(f"storage chart too narrow: {width}")
     longest = max((r.size_bytes for r in rows), default=0)
-    body = [_camera_row(r, i, longest, bar_len) for i, r in enumerate(rows)]
+    body = [_camera_row(r, i, longest, bar_len, tz) for i, r in enumerate(rows)]
     disk_y = len(rows) * STORAGE_ROW_H
     body.append(_disk_row(rows, disk_y, bar_len, free_bytes, cap_bytes))
     summary = _storage_summary(rows, free_bytes, cap_bytes)

@@ -6,7 +6,7 @@ Elements carry classes for the page stylesheet and default ``fill`` attributes s
 picture also looks right on its own. No ``style`` attributes; thin lines (ticks, the cap)
 are narrow rects so that they take ``fill`` like everything else.
 
-Times are UTC epoch milliseconds, sizes bytes (see ``campy.recording.model``).
+Times are UTC epoch milliseconds (labels read local time in ``tz``), sizes bytes (see ``campy.recording.model``).
 
 The day timeline maps time to x linearly over the plot area, which spans
 ``TIMELINE_PLOT_X .. width - TIMELINE_PAD_RIGHT`` (the whole width: both paddings are 0).
@@ -19,7 +19,7 @@ The root element repeats the mapping as ``data-day-start-ms``, ``data-day-ms``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import NamedTuple
 
 
@@ -67,12 +67,12 @@ def format_duration(ms: int) -> str:
     return f"{s} s"
 
 
-def _clock(ms: int, day_start_ms: int) -> str:
-    """``HH:MM:SS`` within the day (its end reads 24:00:00), a full UTC date-time outside."""
-    if ms == day_start_ms + DAY_MS:
+def _clock(ms: int, day_start_ms: int, day_ms: int = DAY_MS, tz: tzinfo = UTC) -> str:
+    """``HH:MM:SS`` (in ``tz``) within the day (its end reads 24:00:00), a full date-time outside."""
+    if ms == day_start_ms + day_ms and day_ms >= 23 * 3_600_000:
         return "24:00:00"
-    dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
-    if day_start_ms <= ms < day_start_ms + DAY_MS:
+    dt = datetime.fromtimestamp(ms // 1000, tz=tz)
+    if day_start_ms <= ms < day_start_ms + day_ms:
         return dt.strftime("%H:%M:%S")
     return dt.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -145,6 +145,10 @@ class _Axis(NamedTuple):
     left: float
     width: float
     span_ms: int = DAY_MS
+    tz: tzinfo = UTC
+
+    def clock(self, ms: int) -> str:
+        return _clock(ms, self.day_start_ms, self.span_ms, self.tz)
 
     @property
     def right(self) -> float:
@@ -165,7 +169,7 @@ def _rec_rects(axis: _Axis, spans: Sequence[tuple[int, int]], band_h: float) -> 
     out = []
     for s, e in spans:
         x, w = axis.bar(s, e)
-        label = f"recorded {_clock(s, axis.day_start_ms)}–{_clock(e, axis.day_start_ms)}"
+        label = f"recorded {axis.clock(s)}–{axis.clock(e)}"
         out.append(el("rect", {
             "class": "rec", "x": x, "y": TIMELINE_REC_Y, "width": w, "height": band_h,
             "fill": FILL_REC, "data-start-ms": s, "data-end-ms": e,
@@ -184,8 +188,8 @@ def _mark_rect(axis: _Axis, mark: Mark, now_ms: int | None) -> str | None:
     s, e = clamped
     x, w = axis.bar(s, e)
     lane = 0 if mark.kind == "event" else 1
-    until = "ongoing" if mark.end_ms is None else _clock(mark.end_ms, axis.day_start_ms)
-    label = f"{mark.kind} {_clock(mark.start_ms, axis.day_start_ms)}–{until}"
+    until = "ongoing" if mark.end_ms is None else axis.clock(mark.end_ms)
+    label = f"{mark.kind} {axis.clock(mark.start_ms)}–{until}"
     return el("rect", {
         "class": f"mark-{mark.kind}", "x": x, "y": lane * TIMELINE_LANE_H, "width": w,
         "height": TIMELINE_LANE_H - 1, "fill": FILL_EVENT if mark.kind == "event" else FILL_MOTION,
@@ -194,18 +198,25 @@ def _mark_rect(axis: _Axis, mark: Mark, now_ms: int | None) -> str | None:
 
 
 def _ticks(axis: _Axis, tick_y: float, label_y: float) -> list[str]:
-    if axis.span_ms != DAY_MS:
+    """A tick at every hour of a local day (23, 24 or 25 hours), labelled with the local
+    hour every TIMELINE_TICK_HOURS hours and at the day's end (``24``)."""
+    if axis.span_ms < 23 * 3_600_000:
         return _minute_ticks(axis, tick_y, label_y)
     out = []
-    for hour in range(0, 25, TIMELINE_TICK_HOURS):
-        pos = axis.x(axis.day_start_ms + hour * 3_600_000)
-        anchor = "start" if hour == 0 else "end" if hour == 24 else "middle"
+    hours = -(-axis.span_ms // 3_600_000)
+    for hour in range(hours + 1):
+        t = min(axis.day_start_ms + hour * 3_600_000, axis.day_start_ms + axis.span_ms)
+        pos = axis.x(t)
+        anchor = "start" if hour == 0 else "end" if hour == hours else "middle"
+        labelled = hour % TIMELINE_TICK_HOURS == 0 or hour == hours
+        text = "24" if hour == hours else datetime.fromtimestamp(t / 1000, tz=axis.tz).strftime("%H")
         out.append(el(
-            "g", {"class": "tick", "data-hour": hour},
+            "g", {"class": "tick" if labelled else "tick minor", "data-hour": hour, "data-ms": t},
             el("rect", {"x": max(axis.left, min(pos - 0.5, axis.right - 1)), "y": tick_y,
-                         "width": 1, "height": TIMELINE_TICK_H, "fill": FILL_TEXT}),
+                         "width": 1, "height": TIMELINE_TICK_H if labelled else TIMELINE_TICK_H / 2,
+                         "fill": FILL_TEXT}),
             text_el("text", {"x": pos, "y": label_y, "text-anchor": anchor, "fill": FILL_TEXT,
-                              "font-family": FONT, "font-size": FONT_SIZE}, f"{hour:02d}"),
+                              "font-family": FONT, "font-size": FONT_SIZE}, text) if labelled else "",
         ))
     return out
 
@@ -218,7 +229,7 @@ def _minute_ticks(axis: _Axis, tick_y: float, label_y: float) -> list[str]:
         t = axis.day_start_ms + i * step
         pos = axis.x(t)
         anchor = "start" if i == 0 else "end" if i == 6 else "middle"
-        label = datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%H:%M")
+        label = datetime.fromtimestamp(t / 1000, tz=axis.tz).strftime("%H:%M")
         out.append(el(
             "g", {"class": "tick", "data-ms": t},
             el("rect", {"x": max(axis.left, min(pos - 0.5, axis.right - 1)), "y": tick_y,
@@ -246,20 +257,21 @@ def day_timeline_svg(
     width: int = 1200,
     height: int = 64,
     span_ms: int = DAY_MS,
+    tz: tzinfo = UTC,
 ) -> str:
-    """One UTC day (``day_start_ms``, a UTC midnight, + 24 h) as an SVG strip.
+    """One day (``day_start_ms``, a midnight in ``tz``, + ``span_ms``: 23-25 h) as an SVG strip.
 
     From the top: event marks, motion marks (one lane each), the recording band (gap colour
     behind recorded ``spans``), hour ticks and labels. Everything is clamped to the day;
     rec rects carry their clamped ``data-start-ms``/``data-end-ms``. Open marks run to
     ``now_ms`` (the end of the day when None); after ``now_ms`` the band is shaded as future.
-    With ``span_ms`` shorter than a day the strip is a zoomed window from ``day_start_ms``
-    (e.g. one hour), with ``HH:MM`` ticks.
+    With ``span_ms`` under 23 h the strip is a zoomed window from ``day_start_ms``
+    (e.g. one hour), with ``HH:MM`` ticks. Tick labels and titles read local time in ``tz``.
     """
     if width <= TIMELINE_PLOT_X + TIMELINE_PAD_RIGHT or height < TIMELINE_MIN_HEIGHT:
         raise ValueError(f"timeline too small: {width}x{height}")
     day_end = day_start_ms + span_ms
-    axis = _Axis(day_start_ms, TIMELINE_PLOT_X, width - TIMELINE_PLOT_X - TIMELINE_PAD_RIGHT, span_ms)
+    axis = _Axis(day_start_ms, TIMELINE_PLOT_X, width - TIMELINE_PLOT_X - TIMELINE_PAD_RIGHT, span_ms, tz)
     band_h = height - TIMELINE_LABEL_H - TIMELINE_REC_Y
 
     kept = sorted(c for s, e in spans if (c := _clamp(s, e, day_start_ms, day_end)) is not None)

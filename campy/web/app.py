@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import UTC, datetime
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from campy import __version__
+from campy.localtime import of_runtime
 from campy.web.api import ApiController
 from campy.web.auditing import AuditController
 from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, make_session_auth
@@ -57,15 +57,16 @@ def _csrf_secret(data_dir: Path) -> str:
     return value
 
 
-def _utc(ms: int | None, short: bool = False) -> str:
-    if not ms:
-        return "–"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S" if short else "%Y-%m-%d %H:%M:%S UTC")
+def _engine_callback(runtime: Any) -> Callable[[JinjaTemplateEngine], None]:
+    def local(ms: int | None, short: bool = False) -> str:
+        """Epoch ms as the zone's local time (``server.timezone``), with its abbreviation."""
+        return of_runtime(runtime).format(ms, "%H:%M:%S" if short else "%Y-%m-%d %H:%M:%S %Z")
 
-
-def _engine_callback(engine: JinjaTemplateEngine) -> None:
-    engine.engine.globals["campy_version"] = __version__
-    engine.engine.filters["utc"] = _utc
+    def setup(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals["campy_version"] = __version__
+        engine.engine.filters["local"] = local
+        engine.engine.filters["utc"] = local  # the old name, for templates not yet renamed
+    return setup
 
 
 def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: bool = False,
@@ -121,7 +122,7 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
                                                         secure_cookie=secure_cookies))],
         guards=[camera_guard],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine,
-                                       engine_callback=_engine_callback),
+                                       engine_callback=_engine_callback(runtime)),
         plugins=[HTMXPlugin()],
         exception_handlers=HANDLERS,
         openapi_config=OpenAPIConfig(title="CamPy", version=__version__, path="/api/schema",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -14,6 +15,7 @@ from litestar.response import ServerSentEvent, Template
 
 from campy.detection.manager import event_view
 from campy.errors import BadRequest, NotFound
+from campy.localtime import of_runtime
 from campy.config import ConfigError
 from campy.web.auditing import audit
 from campy.web.auth import (
@@ -32,7 +34,7 @@ MAX_EVENTS = 1000
 
 
 def _query(request: Request[Any, Any, Any], camera: str | None, label: str | None, zone: str | None,
-           start: str | None, end: str | None, limit: int) -> list[dict[str, Any]]:
+           start: str | None, end: str | None, limit: int, *, local: bool = False) -> list[dict[str, Any]]:
     runtime = request.app.state.runtime
     user = current_user(request)
     if camera:
@@ -41,7 +43,8 @@ def _query(request: Request[Any, Any, Any], camera: str | None, label: str | Non
             raise NotFound(f"no camera {camera!r}")
     if not 1 <= limit <= MAX_EVENTS:
         raise BadRequest(f"limit must be between 1 and {MAX_EVENTS}", fields={"limit": f"1-{MAX_EVENTS}"})
-    start_ms, end_ms = parse_time(start, name="start"), parse_time(end, name="end")
+    tz = of_runtime(runtime).zone if local else UTC  # the page's inputs hold local times
+    start_ms, end_ms = parse_time(start, name="start", tz=tz), parse_time(end, name="end", tz=tz)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise BadRequest("end must be after start", fields={"end": "after start"})
     rows = runtime.detection.events.query(camera=camera or None, label=label or None, zone=zone or None,
@@ -118,12 +121,13 @@ class EventsPages(Controller):
                     label: FromQuery[str | None] = None, zone: FromQuery[str | None] = None,
                     start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> Template:
         runtime = request.app.state.runtime
-        events = _query(request, camera, label, zone, start, end, 200)
+        events = _query(request, camera, label, zone, start, end, 200, local=True)
         user = current_user(request)
         cams = {n: c for n, c in runtime.config.cameras.items() if user.can_view(n)}
         zones = sorted({z for c in cams.values() if c.detect for z in c.detect.zones})
         labels = sorted({lbl for c in cams.values() if c.detect for lbl in c.detect.labels})
         ctx = {"events": events, "cameras": sorted(cams), "zones": zones, "labels": labels,
+               "timezone": of_runtime(runtime).name,
                "f": {"camera": camera or "", "label": label or "", "zone": zone or "", "start": start or "",
                      "end": end or ""}}
         partial = request.htmx and request.htmx.target == "event-list"

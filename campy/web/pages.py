@@ -225,6 +225,7 @@ class PageController(Controller):
             "web": runtime.config.server,
             "tls_fingerprint": request.app.state.get("tls_fingerprint"),
             "https": request.url.scheme == "https",
+            "now_ms": runtime.clock.now_ms(),
         })
 
 

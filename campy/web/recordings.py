@@ -8,7 +8,7 @@ camera exists and that the user may view it.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import msgspec
@@ -17,9 +17,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Stream, Template
 
+from campy.localtime import HOUR_MS, LocalTime, of_runtime
 from campy.errors import BadRequest, CampyError, Conflict, NotFound, QuotaExceeded
 from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_stream
-from campy.recording.layout import day_of, day_start_ms
 from campy.recording.model import DAY_MS, Segment
 from campy.recording.probe import keyframes
 from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
@@ -34,8 +34,9 @@ MAX_LIST_ROWS = 20_000
 _MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
 
 
-def parse_time(value: str | None, *, name: str) -> int | None:
-    """Epoch milliseconds from ``1733112000000`` or ISO 8601 (``2026-12-02T04:00:00Z``)."""
+def parse_time(value: str | None, *, name: str, tz: tzinfo = UTC) -> int | None:
+    """Epoch milliseconds from ``1733112000000`` or ISO 8601 (``2026-12-02T04:00:00Z``); an ISO
+    time without an offset is in ``tz`` (UTC for the APIs, the local zone for page forms)."""
     if value is None or value == "":
         return None
     text = value.strip()
@@ -48,7 +49,7 @@ def parse_time(value: str | None, *, name: str) -> int | None:
             raise BadRequest(f"{name} must be epoch milliseconds or an ISO 8601 time, not {value!r}",
                              fields={name: "epoch ms or ISO 8601"}) from None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
+            dt = dt.replace(tzinfo=tz)
         ms = int(dt.timestamp() * 1000)
     if not _MIN_MS <= ms <= _MAX_MS:
         raise BadRequest(f"{name} is out of range (years 2000-2100)", fields={name: "out of range"})
@@ -110,7 +111,8 @@ async def _start_export(request: Request[Any, Any, Any], name: str, start_ms: in
         raise NotFound("nothing was recorded in that range")
     job = runtime.exporter.start(camera=name, start_ms=start_ms, end_ms=end_ms,
                                  owner=current_user(request).username, storage=runtime.recording.storage,
-                                 segments=segs, floor_bytes=runtime.recording.floor_bytes())
+                                 segments=segs, floor_bytes=runtime.recording.floor_bytes(),
+                                 timezone=of_runtime(runtime).name)
     await audit(request, "export.create", target=name,
                 detail=f"job={job.id} from_ms={start_ms} to_ms={end_ms} segments={len(segs)}")
     return job
@@ -285,41 +287,63 @@ def _storage_for(user: Any, status: dict[str, Any], gaps: list[Any]) -> tuple[di
     return out, [g for g in gaps if user.can_view(g.camera)]
 
 
-def _day(day: str | None, now_ms: int) -> tuple[str, int]:
+def _day(lt: LocalTime, day: str | None, now_ms: int) -> tuple[str, int, int]:
     if not day:
-        day = day_of(now_ms)
+        day = lt.day_of(now_ms)
     try:
-        return day, day_start_ms(day)
+        return (day, *lt.day_bounds(day))
     except ValueError:
         raise BadRequest(f"day must be YYYY-MM-DD, not {day!r}", fields={"day": "YYYY-MM-DD"}) from None
 
 
+def hour_slots(lt: LocalTime, day: str) -> list[dict[str, Any]]:
+    """The local day's hour slots (23, 24 or 25): start ms and a label; the hours either
+    side of a clock change carry the zone's abbreviation (02 CEST, 02 CET)."""
+    starts = lt.hour_starts(day)
+    names = [lt.abbrev(t) for t in starts]
+
+    def named(i: int) -> bool:  # the hours either side of a change
+        return (i > 0 and names[i - 1] != names[i]) or (i + 1 < len(names) and names[i + 1] != names[i])
+    return [{"index": i, "start_ms": t, "label": lt.format(t, "%H %Z" if named(i) else "%H")}
+            for i, t in enumerate(starts)]
+
+
+def _span_label(lt: LocalTime, a: int, b: int) -> str:
+    """``03:00–04:00 CET``; across a clock change both ends are named (02:00 CEST–02:00 CET)."""
+    first = "%H:%M %Z" if lt.abbrev(a) != lt.abbrev(b) else "%H:%M"
+    return f"{lt.format(a, first)}–{lt.format(b, '%H:%M %Z')}"
+
+
 async def timeline_context(runtime: Any, name: str, day: str | None, hour: int | None = None) -> dict[str, Any]:
-    """The day strip (overview) and one hour of it (detail), both clickable to play."""
+    """The local day strip (overview) and one hour of it (detail), both clickable to play."""
     now = runtime.clock.now_ms()
-    day, start = _day(day, now)
-    segs = await runtime.recording.segments_async(name, start, start + DAY_MS)
+    lt = of_runtime(runtime)
+    day, start, end = _day(lt, day, now)
+    segs = await runtime.recording.segments_async(name, start, end)
     spans = merge_spans((s.start_ms, s.end_ms) for s in segs)
-    marks = runtime.recording.index.marks_between(name, start, start + DAY_MS)
-    svg = day_timeline_svg(day_start_ms=start, spans=spans, marks=marks, now_ms=now)
+    marks = runtime.recording.index.marks_between(name, start, end)
+    svg = day_timeline_svg(day_start_ms=start, spans=spans, marks=marks, now_ms=now, span_ms=end - start, tz=lt.zone)
+    slots = hour_slots(lt, day)
     if hour is None:
         # The hour of the newest footage of the day (else the current hour, else midnight).
-        latest = spans[-1][1] - 1 if spans else min(max(now, start), start + DAY_MS - 1)
-        hour = (latest - start) // 3_600_000
-    if not 0 <= hour <= 23:
-        raise BadRequest("hour must be 0-23", fields={"hour": "0-23"})
-    h0 = start + hour * 3_600_000
-    hour_spans = [(max(a, h0), min(b, h0 + 3_600_000)) for a, b in spans if a < h0 + 3_600_000 and b > h0]
-    hour_svg = day_timeline_svg(day_start_ms=h0, spans=hour_spans,
-                                marks=[m for m in marks if m.start_ms < h0 + 3_600_000], now_ms=now,
-                                span_ms=3_600_000)
-    recorded = sum(min(b, start + DAY_MS) - max(a, start) for a, b in spans)
+        latest = spans[-1][1] - 1 if spans else min(max(now, start), end - 1)
+        hour = (latest - start) // HOUR_MS
+    if not 0 <= hour < len(slots):
+        raise BadRequest(f"hour must be 0-{len(slots) - 1} on {day}", fields={"hour": f"0-{len(slots) - 1}"})
+    h0 = slots[hour]["start_ms"]
+    h1 = min(h0 + HOUR_MS, end)
+    hour_spans = [(max(a, h0), min(b, h1)) for a, b in spans if a < h1 and b > h0]
+    hour_svg = day_timeline_svg(day_start_ms=h0, spans=hour_spans, marks=[m for m in marks if m.start_ms < h1],
+                                now_ms=now, span_ms=h1 - h0, tz=lt.zone)
+    recorded = sum(min(b, end) - max(a, start) for a, b in spans)
     codecs = sorted({s.codec for s in segs})
-    return {"day": day, "day_start_ms": start, "svg": svg, "hour": hour, "hour_svg": hour_svg,
-            "spans": spans, "segments": len(segs),
+    next_day = lt.shift_day(day, 1)
+    return {"day": day, "day_start_ms": start, "day_end_ms": end, "svg": svg, "hour": hour, "hour_svg": hour_svg,
+            "slots": slots, "hour_label": _span_label(lt, h0, h1),
+            "timezone": lt.name, "zone_names": lt.abbrevs(start), "spans": spans, "segments": len(segs),
             "recorded": format_duration(recorded), "codecs": codecs,
             "events": sum(1 for m in marks if m.kind == "event"),
-            "prev_day": day_of(start - DAY_MS), "next_day": day_of(start + DAY_MS) if start + DAY_MS <= now else None}
+            "prev_day": lt.shift_day(day, -1), "next_day": next_day if end <= now else None}
 
 
 class RecordingsPages(Controller):
@@ -332,8 +356,9 @@ class RecordingsPages(Controller):
         runtime = _camera(request, name)
         at_ms = parse_time(at, name="at")
         if at_ms is not None:
-            day = day_of(at_ms)
-            hour = (at_ms - day_start_ms(day)) // 3_600_000
+            lt = of_runtime(runtime)
+            day = lt.day_of(at_ms)
+            hour = (at_ms - lt.day_start_ms(day)) // HOUR_MS
         ctx = await timeline_context(runtime, name, day, hour)
         ctx["at_ms"] = at_ms
         cam = runtime.config.cameras.get(name)
@@ -348,8 +373,9 @@ class RecordingsPages(Controller):
     async def export_form(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         form = await request.form()
         try:
-            start_ms = parse_time(str(form.get("start_ms", "")), name="start_ms")
-            end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms")
+            tz = of_runtime(request.app.state.runtime).zone  # the inputs hold local times
+            start_ms = parse_time(str(form.get("start_ms", "")), name="start_ms", tz=tz)
+            end_ms = parse_time(str(form.get("end_ms", "")), name="end_ms", tz=tz)
             if start_ms is None or end_ms is None:
                 raise BadRequest("choose a start and an end", fields={"start_ms": "required"})
             job = await _start_export(request, name, start_ms, end_ms)
@@ -373,7 +399,7 @@ class RecordingsPages(Controller):
             return _inline_error(request, "_mark.html", err)
         return Template("_mark.html", context={
             "mark": mark, "seconds": int(seconds), "days": runtime.config.cameras[name].record.event_days,
-            "at": datetime.fromtimestamp(mark["start_ms"] / 1000, UTC).strftime("%H:%M:%S UTC")})
+            "at": of_runtime(runtime).format(mark["start_ms"], "%H:%M:%S %Z")})
 
     @get("/exports/{job_id:str}", guards=[require_operator], sync_to_thread=False)
     def export_partial(self, request: HTMXRequest, job_id: FromPath[str]) -> Template:
@@ -391,10 +417,11 @@ class RecordingsPages(Controller):
         rate = sum(r.bytes_per_day or 0 for r in rows)
         left = days_left(free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"], used_bytes=status["used_bytes"],
                          bytes_per_day=rate) if rate else None
-        chart = storage_chart_svg(rows, free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"])
+        lt = of_runtime(runtime)
+        chart = storage_chart_svg(rows, free_bytes=status["free_bytes"], cap_bytes=status["max_bytes"], tz=lt.zone)
         return Template("storage.html", context={
             "status": status, "chart": chart, "gaps": gaps, "rate_per_day": human_bytes(int(rate)) if rate else None,
             "days_left": left, "human_bytes": human_bytes, "is_admin": current_user(request).is_admin,
-            "fmt_ms": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms else "–",
-            "fmt_s": lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%m-%d %H:%M:%S"),
+            "fmt_ms": lambda ms: lt.format(ms, "%Y-%m-%d %H:%M %Z"),
+            "fmt_s": lambda ms: lt.format(ms, "%m-%d %H:%M:%S %Z"),
         })

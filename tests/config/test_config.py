@@ -213,3 +213,14 @@ def test_webrtc_host_is_an_ip_address_or_empty(tmp_path, host, ok):
         assert load_config(write(tmp_path, text, secrets=None), environ={}).go2rtc.webrtc_host == host
     else:
         assert [p for p, _, _ in _issues(tmp_path, text, secrets=None)] == ["go2rtc.webrtc_host"]
+
+
+def test_timezone_is_an_iana_name_defaulting_to_the_hosts(tmp_path, monkeypatch):
+    text = "server:\n  port: 8099\n  timezone: Europe/Berlin\ncameras: {}\n"
+    assert load_config(write(tmp_path, text, secrets=None), environ={}).server.timezone == "Europe/Berlin"
+    monkeypatch.setenv("TZ", "America/New_York")  # the host's zone, as the process sees it
+    plain = load_config(write(tmp_path, "cameras: {}\n", secrets=None), environ={})
+    assert plain.server.timezone == "America/New_York"
+    issues = _issues(tmp_path, text.replace("Europe/Berlin", "Europe/Berlinn"), secrets=None)
+    assert [(p, line) for p, line, _ in issues] == [("server.timezone", 3)]
+    assert "unknown time zone 'Europe/Berlinn'" in issues[0][2] and "IANA" in issues[0][2]

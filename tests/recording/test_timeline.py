@@ -183,14 +183,16 @@ def test_aria_label_sums_the_union_of_spans_and_counts_marks():
     assert root.get("aria-label") == "Recorded 5 h 12 min of 24 h; 3 events; 1 motion period"
 
 
-def test_hour_ticks_every_three_hours_with_labels():
+def test_hour_ticks_every_hour_labels_every_three_hours():
     ticks = by_class(day(), "tick")
+    assert [t.get("data-hour") for t in ticks] == [str(h) for h in range(25)]  # every hour boundary
     labels = [t.find(f"{NS}text") for t in ticks]
     assert [lab.text for lab in labels if lab is not None] == [
         "00", "03", "06", "09", "12", "15", "18", "21", "24"]
     assert [float(lab.get("x", "")) for lab in labels if lab is not None] == [
         0, 150, 300, 450, 600, 750, 900, 1050, 1200]
-    assert [t.get("data-hour") for t in ticks] == [str(h) for h in range(0, 25, 3)]
+    labelled = [t for t in ticks if "minor" not in t.get("class", "").split()]
+    assert [t.get("data-hour") for t in labelled] == [str(h) for h in range(0, 25, 3)]
 
 
 def test_too_small_a_timeline_is_refused():

@@ -34,13 +34,14 @@ def camera_entries(sims) -> list[dict]:
     ]
 
 
-def serve_sims(sims, tmp_path_factory, name: str, *, recording: dict | None = None):
+def serve_sims(sims, tmp_path_factory, name: str, *, recording: dict | None = None,
+               server_extra: tuple[str, ...] = ()):
     """A generator for module fixtures: `campy serve` with the simulated cameras; it checks
     that no child process outlives CamPy."""
     d = tmp_path_factory.mktemp(name)
     port = free_port()
     cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD,
-                       recording=recording)
+                       recording=recording, server_extra=server_extra)
     proc = CampyProcess(cfg, port)
     try:
         yield proc

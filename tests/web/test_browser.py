@@ -37,8 +37,8 @@ def browser():
             b.close()
 
 
-def _login(browser, campy, username="admin", password=ADMIN_PASSWORD):
-    ctx = browser.new_context()
+def _login(browser, campy, username="admin", password=ADMIN_PASSWORD, **context_options):
+    ctx = browser.new_context(**context_options)
     page = ctx.new_page()
     page.goto(campy.base_url + "/")
     assert "/login" in page.url

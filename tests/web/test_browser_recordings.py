@@ -3,10 +3,10 @@ H.265 footage the browser cannot decode is explained, not shown as a black box."
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
+from campy.localtime import LocalTime
 from tests.helpers import wait_until
 from tests.web.conftest import serve_sims
 from tests.web.test_browser import _login, browser  # noqa: F401 - the fixture is used by name
@@ -22,9 +22,16 @@ STATE_JS = """() => { const v = document.getElementById('playback'); const s = d
           hevcHidden: document.getElementById('hevc-note').hidden}; }"""
 
 
+# CamPy's zone (a half-hour offset, so local hours are not UTC hours) and, to show that the
+# page never converts to the browser's own zone, a different zone for the browser.
+ZONE = LocalTime("Asia/Kolkata")
+BROWSER_ZONE = "America/Los_Angeles"
+
+
 @pytest.fixture(scope="module")
 def rec(sims, tmp_path_factory):
-    yield from serve_sims(sims, tmp_path_factory, "brec", recording={"segment_seconds": 2, "min_free": "null"})
+    yield from serve_sims(sims, tmp_path_factory, "brec", recording={"segment_seconds": 2, "min_free": "null"},
+                          server_extra=(f"timezone: {ZONE.name}",))
 
 
 def _click_time(page, selector, ms):
@@ -38,11 +45,11 @@ def _click_time(page, selector, ms):
 
 
 def _open_hour_of(page, base_url: str, camera: str, ms: int) -> None:
-    """Open the recordings page on the UTC day and hour that hold ``ms``: by default the page
-    shows the hour of the newest footage, which is another hour when the test runs across
+    """Open the recordings page on the local day and hour slot that hold ``ms``: by default the
+    page shows the hour of the newest footage, which is another hour when the test runs across
     an hour boundary (then a click computed for ``ms`` lands outside the strip)."""
-    day = time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
-    hour = time.gmtime(ms / 1000).tm_hour
+    day = ZONE.day_of(ms)
+    hour = (ms - ZONE.day_start_ms(day)) // 3_600_000
     page.goto(f"{base_url}/cameras/{camera}/recordings?day={day}&hour={hour}")
     page.wait_for_selector(".hour-strip svg.timeline rect.rec")
 
@@ -50,7 +57,7 @@ def _open_hour_of(page, base_url: str, camera: str, ms: int) -> None:
 def test_clicking_the_timeline_plays_across_segment_boundaries(browser, rec):  # noqa: F811
     c = rec.client()
     segs = wait_segments(c, "back", 6, timeout=60)
-    ctx, page = _login(browser, rec)
+    ctx, page = _login(browser, rec, timezone_id=BROWSER_ZONE)
     try:
         target = segs[1]["start_ms"] + 1200  # mid-segment, so playback must cross into the next ones
         _open_hour_of(page, rec.base_url, "back", target)
@@ -70,7 +77,12 @@ def test_clicking_the_timeline_plays_across_segment_boundaries(browser, rec):  #
                            and s["playing"] - first["playing"] >= 3500 and s,
                            timeout=30, what=f"playback moving across segments from {first}")
         assert later["err"] is None
-        assert page.locator("#play-clock").inner_text().endswith("UTC")
+        # The clock under the player reads the footage time in CamPy's zone, named as the
+        # server names it (IST), not in the browser's zone or in UTC.
+        clock = page.evaluate("""() => [document.getElementById('play-clock').textContent,
+            Number(document.getElementById('recordings').dataset.playingMs)]""")
+        assert clock[0] == ZONE.format(clock[1]), clock
+        assert clock[0].endswith(" IST")
     finally:
         ctx.close()
 
@@ -93,19 +105,24 @@ def test_mark_event_now_button(browser, rec):  # noqa: F811
 def test_export_from_the_page(browser, rec):  # noqa: F811
     c = rec.client()
     segs = wait_segments(c, "back", 3)
-    ctx, page = _login(browser, rec)
+    ctx, page = _login(browser, rec, timezone_id=BROWSER_ZONE)
     try:
         page.goto(rec.base_url + "/cameras/back/recordings")
+        assert "From (Asia/Kolkata)" in page.locator("form.export").inner_text()
         start = segs[0]["start_ms"]
         end = segs[2]["end_ms"]
-        iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000))  # noqa: E731
-        page.fill("#export-from", iso(start + 1000))
-        page.fill("#export-to", iso(end - 1000))
+        # The inputs hold CamPy's local time (whole seconds).
+        page.fill("#export-from", ZONE.input_value(start + 1000))
+        page.fill("#export-to", ZONE.input_value(end - 1000))
         page.click("form.export button[type=submit]")
         link = page.wait_for_selector("#export-download", timeout=60_000)
         href = link.get_attribute("href")
         r = c.get(href)
         assert r.status_code == 200 and r.headers["content-type"] == "video/mp4" and len(r.content) > 100_000
+        # The export is the range typed in local time, and its file is named in local time.
+        job = c.get(href.rsplit("/", 1)[0]).json()
+        assert job["start_ms"] == (start + 1000) // 1000 * 1000 and job["end_ms"] == (end - 1000) // 1000 * 1000
+        assert ZONE.format(job["start_ms"], "%Y-%m-%d_%H%M%S+0530") in r.headers["content-disposition"]
     finally:
         ctx.close()
 
