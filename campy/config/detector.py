@@ -40,6 +40,7 @@ def detection_config(raw: DetectionRaw, *, base: Path, convert: Any, issue: Any)
         else:
             if not names:
                 issue(at + ["labels"], f"labels file {path} has no labels")
+                names = None  # reported once, here, not again for every label that uses it
     elif isinstance(labels, list):
         names = tuple(labels)
     elif model is not None and det.type != "ultralytics":  # a .pt model carries its own names
