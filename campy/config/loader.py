@@ -18,6 +18,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError
 
+from campy.config.detector import detection_config as _detection
+from campy.config.detector import label_hint as _label_hint
+from campy.config.detector import unknown_labels as _unknown_labels
 from campy.config.errors import ConfigError, ConfigIssue
 from campy.config.model import (
     NAME_RE,
@@ -29,10 +32,7 @@ from campy.config.model import (
     Go2rtcConfig,
     AlertsRaw,
     DetectConfig,
-    DetectionConfig,
     DetectionRaw,
-    DetectorRaw,
-    DetectorSettings,
     Go2rtcRaw,
     RecordConfig,
     RecordingConfig,
@@ -252,7 +252,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                                       post_roll_seconds=rec_raw.post_roll_seconds)
         detect: DetectConfig | None = None
         if cam.detect is not None:
-            detect = _camera_detect(cam.detect, path + ["detect"], convert=convert, issue=issue)
+            detect = _camera_detect(cam.detect, path + ["detect"], convert=convert, issue=issue,
+                                    names=detection.detector.label_names)
             if detect is None:
                 ok = False
         for key in ("main", "sub"):
@@ -302,7 +303,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                 username=cam.username, password=password, password_ref=ref,
                 enabled=cam.enabled, h265_fallback=cam.h265_fallback, record=record, detect=detect,
             )
-    _check_alerts(alerts, cameras, issue)
+    _check_alerts(alerts, cameras, issue, names=detection.detector.label_names)
     if issues:
         raise ConfigError(issues, file)
     base_cfg = None
@@ -368,24 +369,6 @@ def _check_proxies(server: ServerRaw, issue: Any) -> None:
         issue(["server", "trusted_proxies"], "behind_proxy needs the proxy's address here")
 
 
-def _detection(raw: DetectionRaw, *, base: Path, convert: Any, issue: Any) -> DetectionConfig:
-    det = convert(raw.detector or {}, DetectorRaw, ["detection", "detector"]) or DetectorRaw()
-    model: Path | None = None
-    if det.model:
-        model = (base / det.model).resolve()
-        if not model.is_file():
-            issue(["detection", "detector", "model"], f"model file {model} does not exist "
-                  "(CamPy never downloads models: put the .onnx file there)")
-    if det.threads < 1:
-        issue(["detection", "detector", "threads"], "must be at least 1")
-    if det.input_size is not None and not 32 <= det.input_size <= 2048:
-        issue(["detection", "detector", "input_size"], "must be between 32 and 2048")
-    return DetectionConfig(
-        detector=DetectorSettings(type=det.type, model=model, input_size=det.input_size, layout=det.layout,
-                                  labels=det.labels, threads=det.threads, score_threshold=det.score_threshold),
-        snapshot_days=raw.snapshot_days)
-
-
 def _polygon_problem(points: list[list[float]], width: int, height: int) -> str | None:
     if len(points) < 3:
         return "a polygon needs at least 3 points"
@@ -398,7 +381,8 @@ def _polygon_problem(points: list[list[float]], width: int, height: int) -> str 
     return "the polygon has no area" if area == 0 else None
 
 
-def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue: Any) -> DetectConfig | None:
+def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue: Any,
+                   names: tuple[str, ...] | None = None) -> DetectConfig | None:
     d = convert(raw, CameraDetectRaw, path)
     if d is None:
         return None
@@ -424,6 +408,10 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
     if not 1.0 <= d.motion_absorb_seconds <= 3600.0:
         issue(path + ["motion_absorb_seconds"], "must be between 1 and 3600 seconds")
         ok = False
+    if bad := _unknown_labels(d.labels, names):
+        assert names is not None
+        issue(path + ["labels"], _label_hint(bad, names))
+        ok = False
     for z in d.alert_zones:
         if z not in d.zones:
             issue(path + ["alert_zones"], f"no zone named '{z}' (zones: {', '.join(d.zones) or 'none'})")
@@ -440,13 +428,17 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
         motion_absorb_seconds=d.motion_absorb_seconds)
 
 
-def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any) -> None:
+def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any,
+                  names: tuple[str, ...] | None = None) -> None:
     if not 60 <= alerts.link_ttl_s <= 30 * 86_400:
         issue(["alerts", "link_ttl_s"], "must be 60-2592000 seconds (1 minute to 30 days)")
     for name, hook in alerts.webhooks.items():
         if not re.match(r"^https?://[^\s/]+", hook.url):
             issue(["alerts", "webhooks", name, "url"], "must be an http(s) URL")
     for name, rule in alerts.rules.items():
+        if bad := _unknown_labels(rule.labels, names):
+            assert names is not None
+            issue(["alerts", "rules", name, "labels"], _label_hint(bad, names) + ": this rule would never fire")
         for cam in rule.cameras:
             if cam not in cameras:
                 issue(["alerts", "rules", name, "cameras"], f"no camera named '{cam}'")

@@ -88,7 +88,8 @@ class CameraRecordRaw(msgspec.Struct, forbid_unknown_fields=True):
 
 class DetectorRaw(msgspec.Struct, forbid_unknown_fields=True):
     type: str = "onnxruntime"
-    model: str | None = None  # None: motion only, no object detection
+    # Left out: the shipped YOLOX-Nano; null (or "none"): motion only, no object detection.
+    model: str | None | msgspec.UnsetType = msgspec.UNSET
     input_size: int | None = None
     layout: Literal["auto", "yolov8", "yolox"] = "auto"
     labels: list[str] | str | None = None
@@ -226,7 +227,9 @@ class RecordConfig(msgspec.Struct, frozen=True):
 
 
 class DetectorSettings(msgspec.Struct, frozen=True):
-    """The object detector all cameras share (``detection.detector``); no model = motion only."""
+    """The object detector all cameras share (``detection.detector``); no model = motion only.
+    ``model`` and a labels file are resolved paths; ``label_names`` are the model's labels as the
+    config knows them (None when only the model itself can tell)."""
 
     type: str = "onnxruntime"
     model: Path | None = None
@@ -235,6 +238,7 @@ class DetectorSettings(msgspec.Struct, frozen=True):
     labels: list[str] | str | None = None
     threads: int = 1
     score_threshold: float = 0.4
+    label_names: tuple[str, ...] | None = None
 
 
 class DetectionConfig(msgspec.Struct, frozen=True):

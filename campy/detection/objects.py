@@ -42,6 +42,7 @@ import cv2
 import msgspec
 import numpy as np
 
+from campy.detection.shipped import COCO80
 from campy.detection.types import Box, Detection
 
 log = logging.getLogger(__name__)
@@ -49,24 +50,6 @@ log = logging.getLogger(__name__)
 Layout = Literal["auto", "yolov8", "yolox"]
 STRIDES = (8, 16, 32)
 PAD_VALUE = 114
-
-# COCO's own 80 names in model output order (as Ultralytics' coco.yaml spells them). The
-# YOLOX-Nano coco_classes.txt uses VOC spellings for six of them (motorbike, aeroplane, sofa,
-# pottedplant, diningtable, tvmonitor): pass that file as ``labels`` to get those instead.
-COCO80: tuple[str, ...] = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
-    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
-    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
-    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
-    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
-    "toothbrush",
-)
-
 
 class ModelError(Exception):
     """The detector's model, labels or type cannot be used (raised when loading)."""

@@ -45,7 +45,7 @@ class SimCamera:
             raise ValueError(f"main_codec must be one of {sorted(MAIN)}")
         self.name, self.username, self.password = name, username, password
         self.main_codec, self.audio, self.host = main_codec, audio, host
-        # "walker": the sub stream shows a bright block crossing a calm scene (for detection);
+        # "walker": the sub stream shows a person crossing a calm scene (for detection);
         # "still": the same scene, empty; "testsrc": the moving test pattern.
         if sub_scene not in SUB_SCENES:
             raise ValueError(f"sub_scene must be one of {sorted(SUB_SCENES)}")

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--main-codec", choices=["h264", "h265"], default="h265")
     ap.add_argument("--no-audio", action="store_true")
     ap.add_argument("--sub-scene", choices=["testsrc", "walker", "still"], default="testsrc",
-                    help="what the sub stream shows (walker: a person-sized block crossing a street)")
+                    help="what the sub stream shows (walker: a person crossing a street)")
     ap.add_argument("--prefix", default="cam", help="camera names: PREFIX + number")
     ap.add_argument("--first", type=int, default=1, help="number of the first camera")
     ap.add_argument("--digits", type=int, default=1, help="zero-pad camera numbers to this width")

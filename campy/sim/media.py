@@ -48,17 +48,23 @@ def _still_filter(width: int, height: int, fps: int) -> str:
             f"drawgrid=w={width // 10}:h={height // 6}:t=1:c=0x3a4a5a,trim=duration={WALKER_SECONDS}[out0]")
 
 
-def _walker_filter(width: int, height: int, fps: int) -> str:
-    # A calm scene (flat colour with a grid for texture) that a bright, person-sized block
-    # crosses from left to right in the first 8 s of a 12 s loop, then an empty street.
-    # It gives motion and object detection something to find at a known place and time.
-    pw, ph = width // 10, height // 3
+# The walker: a real person (a cut-out of a public-domain NASA photo, assets/SOURCE.md).
+PERSON_PNG = Path(__file__).resolve().parent / "assets" / "person.png"
+
+
+def _walker_graph(width: int, height: int, fps: int) -> str:
+    # A calm scene (flat colour with a grid for texture) that the person crosses from left to
+    # right in the first 8 s of a 12 s loop, then an empty street. Input 0 is PERSON_PNG (with
+    # alpha); the figure is half the frame tall, standing near the bottom edge.
+    ph = height // 2
+    pw = round(ph * 166 / 240) // 2 * 2  # the PNG's aspect ratio (166x240)
     speed = (width + pw) / 8
+    y = height - ph - height // 18
     return (f"color=c=0x304050:s={width}x{height}:r={fps},"
             f"drawgrid=w={width // 10}:h={height // 6}:t=1:c=0x3a4a5a[bg];"
-            f"color=c=0xf0f0f0:s={pw}x{ph}:r={fps}[p];"
-            f"[bg][p]overlay=x='-{pw}+t*{speed:.1f}':y={height // 2 - ph // 2}:eval=frame,"
-            f"trim=duration={WALKER_SECONDS}[out0]")
+            f"[0:v]scale={pw}:{ph},format=rgba[p];"
+            f"[bg][p]overlay=x='-{pw}+t*{speed:.1f}':y={y}:eval=frame:format=auto,"
+            f"trim=duration={WALKER_SECONDS},format=yuv420p[v]")
 
 
 def _video_args(codec: str, fps: int, gop: int, kbps: int) -> list[str]:
@@ -87,11 +93,18 @@ class ClipSpec:
 
     def args(self, out: Path) -> list[str]:
         walker = self.scene in ("walker", "still")
-        make = {"walker": _walker_filter, "still": _still_filter}.get(self.scene, _video_filter)
-        vf = make(self.width, self.height, self.fps)
-        a = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", vf]
+        a = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+        if self.scene == "walker":
+            a += ["-i", str(PERSON_PNG)]  # input 0: the person; the graph's output is [v]
+        else:
+            make = _still_filter if self.scene == "still" else _video_filter
+            a += ["-f", "lavfi", "-i", make(self.width, self.height, self.fps)]
         if self.audio:
             a += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000"]
+        if self.scene == "walker":
+            a += ["-filter_complex", _walker_graph(self.width, self.height, self.fps), "-map", "[v]"]
+            if self.audio:
+                a += ["-map", "1:a"]
         seconds = WALKER_SECONDS if walker else CLIP_SECONDS
         a += ["-t", str(seconds), *_video_args(self.codec, self.fps, self.gop, self.kbps)]
         if self.audio:
@@ -100,7 +113,10 @@ class ClipSpec:
         return a
 
     def path(self) -> Path:
-        key = hashlib.sha256(" ".join(self.args(Path("x"))).encode()).hexdigest()[:12]
+        h = hashlib.sha256(" ".join(self.args(Path("x"))).encode())
+        if self.scene == "walker":  # a new cut-out re-encodes, wherever the package lives
+            h.update(PERSON_PNG.read_bytes())
+        key = h.hexdigest()[:12]
         return cache_dir() / f"{self.kind}_{self.codec}_{self.width}x{self.height}_{key}.mp4"
 
 

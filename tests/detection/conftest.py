@@ -1,5 +1,5 @@
 """Detection fixtures: synthetic bright-blob models written to a temp dir, the real YOLOX-Nano
-from ``../shared/models`` and a real photo of a person (scikit-image's astronaut.png)."""
+CamPy ships and a real photo of a person (scikit-image's astronaut.png)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
+from campy.detection.shipped import SHIPPED_LABELS, SHIPPED_MODEL
+
 REPO = Path(__file__).resolve().parents[2]
-# Beside the repo (../shared/models), or where CAMPY_SHARED_MODELS points (a clone elsewhere).
-_CANDIDATES = [Path(os.environ["CAMPY_SHARED_MODELS"])] if os.environ.get("CAMPY_SHARED_MODELS") else []
-_CANDIDATES += [REPO.parent / "shared" / "models", Path("/work/shared/models")]
-SHARED_MODELS = next((p for p in _CANDIDATES if (p / "yolox_nano.onnx").is_file()), _CANDIDATES[0])
-REAL_MODEL = SHARED_MODELS / "yolox_nano.onnx"
-REAL_LABELS = SHARED_MODELS / "coco_classes.txt"
+# The model CamPy ships (campy/detection/models), the same file as ../shared/models' copy.
+REAL_MODEL = SHIPPED_MODEL
+REAL_LABELS = SHIPPED_LABELS
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +48,7 @@ def synthetic(request: pytest.FixtureRequest, yolov8_model: Path,
 
 @pytest.fixture(scope="session")
 def real_model() -> Path:
-    if not REAL_MODEL.is_file():
-        pytest.skip(f"real model absent: {REAL_MODEL} (YOLOX-Nano, provided beside the repo "
-                    "in shared/models to developers and CI)")
+    assert REAL_MODEL.is_file(), f"the shipped model is missing: {REAL_MODEL}"
     return REAL_MODEL
 
 

@@ -1,12 +1,12 @@
-"""The shared inference service under a real CamPy (go2rtc, simulated cameras, the real
-YOLOX-Nano): one service serves both cameras' workers, which load no onnxruntime; a kill -9
-of the service is restarted by the manager while the workers run on; a kill -9 of a worker
-leaves the service alone."""
+"""The shared inference service under a real CamPy (go2rtc, simulated cameras, the YOLOX-Nano
+CamPy ships, used because the config names no model): one service serves both cameras'
+workers, which load no onnxruntime; the walker camera's person becomes a real `person` event
+with a snapshot; a kill -9 of the service is restarted by the manager while the workers run
+on; a kill -9 of a worker leaves the service alone."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from pathlib import Path
@@ -20,7 +20,7 @@ PASSWORD = "infer-pw-1"
 
 
 @pytest.fixture(scope="module")
-def campy(tmp_path_factory, real_model):
+def campy(tmp_path_factory):
     from campy.sim.camera import SimCamera
 
     d = tmp_path_factory.mktemp("infer")
@@ -30,11 +30,11 @@ def campy(tmp_path_factory, real_model):
         for cam in cams.values():
             stack.callback(cam.run_in_thread().stop)
         port = free_port()
-        top = f"detection: {json.dumps({'detector': {'model': str(real_model)}})}\n"
+        # No detection section: the shipped model is the default.
         cfg = write_config(d / "campy.yaml", [
             {"name": n, "main": c.main_url, "sub": c.sub_url, "username": "admin", "password": "!secret sim_password",
              "detect": {"fps": 5}, "record": {"enabled": False}} for n, c in cams.items()],
-            port=port, password_secret=PASSWORD, extra_top=top)
+            port=port, password_secret=PASSWORD)
         proc = CampyProcess(cfg, port)
         try:
             yield proc
@@ -58,6 +58,16 @@ def _workers(campy: CampyProcess) -> dict[str, int]:
 
 def _maps(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_walker_is_a_person_to_the_shipped_model(campy):
+    c = campy.client()
+    ev = wait_until(lambda: next((e for e in c.get("/api/events", params={"camera": "walk"}).json()
+                                  if e["label"] == "person"), None), timeout=120, what="a person event")
+    assert ev["score"] >= 0.5, ev
+    snap = c.get(ev["snapshot_url"])
+    assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+    assert not c.get("/api/events", params={"camera": "quiet"}).json(), "nobody walks the quiet street"
 
 
 def test_one_service_serves_every_worker_and_survives_kills(campy):

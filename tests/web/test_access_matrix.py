@@ -274,8 +274,10 @@ def world(sims, tmp_path_factory):
         front = e["name"] == CAM1
         e["detect"] = {"fps": 1, "labels": ["person" if front else "car"],
                        "zones": {("porch" if front else "yard"): [[0, 0], [100, 0], [100, 100]]}}
+    # Motion only: the events here are seeded, so the shipped object detector stays off.
     cfg = write_config(d / "campy.yaml", entries, port=port, password_secret=CAM_PASSWORD,
-                       recording={"segment_seconds": 2, "min_free": "null"})
+                       recording={"segment_seconds": 2, "min_free": "null"},
+                       extra_top="detection: {detector: {model: null}}\n")
     principals: dict[str, Principal] = {"anonymous": Principal("anonymous", None)}
     events_end = _seed(cfg.parent / "data", principals)
     principals["admin"] = Principal("admin", "admin", None, username="admin", password=ADMIN_PASSWORD)

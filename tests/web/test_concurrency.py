@@ -47,20 +47,17 @@ URLS = ["/", "/cameras/walk", "/static/live.js", "/static/campy.css", "/live/pla
 @pytest.fixture(scope="module")
 def busy(tmp_path_factory):
     """CamPy with one walker camera: continuous recording in 2 s segments under a 12 MB cap
-    and detection with a synthetic model. Events keep no footage of their own (event_days 0),
+    and detection with the shipped model. Events keep no footage of their own (event_days 0),
     so every retention pass has something to delete."""
-    from campy.detection.synthetic import make_synthetic_yolov8
     from campy.sim.camera import SimCamera
 
     d = tmp_path_factory.mktemp("concurrency")
-    model = d / "bright.onnx"
-    make_synthetic_yolov8(model, size=320)
     with contextlib.ExitStack() as stack:
         cam = SimCamera("walk", username="admin", password=PASSWORD, main_codec="h264", sub_scene="walker")
         stack.callback(cam.run_in_thread().stop)
         port = free_port()
         detect = {"fps": 5, "labels": ["person"], "min_score": 0.5, "min_frames": 2}
-        top = f"detection: {json.dumps({'detector': {'model': str(model)}})}\n"
+        top = ""  # no detector: the shipped YOLOX-Nano
         cfg = write_config(d / "campy.yaml", [{"name": "walk", "main": cam.main_url, "sub": cam.sub_url,
                                               "username": "admin", "password": "!secret sim_password",
                                               "detect": detect, "record": {"mode": "continuous", "event_days": 0,
