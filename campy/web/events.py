@@ -3,6 +3,7 @@ and per-camera detection status."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -165,33 +166,35 @@ class EventsPages(Controller):
 
 
 LATEST_FRESH_S = 30.0  # a detection frame younger than this is the camera's latest picture
-_FRAME_CACHE_S = 5.0
+_FRAME_CACHE_S = 30.0  # go2rtc transcodes each snapshot with ffmpeg: not on every page load
 
 
 async def _go2rtc_frame(request: Request[Any, Any, Any], name: str) -> bytes | None:
     """A JPEG of the camera's next keyframe from go2rtc (sub stream, else main), for cameras
-    without detection; kept a few seconds so a page of tiles costs one frame per camera."""
+    without detection; kept 30 s so page loads cost at most one snapshot per camera per 30 s."""
     runtime = request.app.state.runtime
     if not runtime.config.cameras[name].enabled:
         return None
     cache: dict[str, tuple[float, bytes]] = request.app.state.setdefault("latest_frames", {})
-    hit = cache.get(name)
-    if hit and time.monotonic() - hit[0] < _FRAME_CACHE_S:
-        return hit[1]
-    roles = {spec.role: spec.name for spec in runtime.specs.values() if spec.camera == name}
-    stream = roles.get("sub") or roles.get("main")
-    if not stream:
-        return None
-    try:
-        # Not through Go2rtcClient's call lock: waiting for a keyframe must not hold up its polls.
-        r = await runtime.client._http.get("/api/frame.jpeg", params={"src": runtime.go2rtc_name(stream)},
-                                           timeout=8.0)
-    except httpx.HTTPError:
-        return None
-    if r.status_code != 200 or not r.content.startswith(b"\xff\xd8"):
-        return None
-    cache[name] = (time.monotonic(), r.content)
-    return r.content
+    locks: dict[str, asyncio.Lock] = request.app.state.setdefault("latest_frame_locks", {})
+    async with locks.setdefault(name, asyncio.Lock()):  # one go2rtc snapshot per camera at a time
+        hit = cache.get(name)
+        if hit and time.monotonic() - hit[0] < _FRAME_CACHE_S:
+            return hit[1]
+        roles = {spec.role: spec.name for spec in runtime.specs.values() if spec.camera == name}
+        stream = roles.get("sub") or roles.get("main")
+        if not stream:
+            return None
+        try:
+            # Not through Go2rtcClient's call lock: waiting for a keyframe must not hold up its polls.
+            r = await runtime.client._http.get("/api/frame.jpeg", params={"src": runtime.go2rtc_name(stream)},
+                                               timeout=8.0)
+        except httpx.HTTPError:
+            return None
+        if r.status_code != 200 or not r.content.startswith(b"\xff\xd8"):
+            return None
+        cache[name] = (time.monotonic(), r.content)
+        return r.content
 
 
 def _event(request: Request[Any, Any, Any], event_id: int) -> dict[str, Any]:
