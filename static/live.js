@@ -60,6 +60,42 @@ export function retryWithBackoff(player, slot) {
   };
 }
 
+// Ask the browser for the smallest jitter buffer it allows (a LAN has little jitter to hide):
+// Chromium's RTCRtpReceiver.jitterBufferTarget (ms), older Chromium's playoutDelayHint (s).
+// Set on the receivers of go2rtc's peer connection as soon as its transceivers exist.
+export function lowLatency(player, slot) {
+  const createOffer = player.createOffer.bind(player);
+  player.createOffer = async pc => {
+    const offer = await createOffer(pc);
+    let set = [];
+    pc.getReceivers().forEach(r => {
+      try {
+        if ("jitterBufferTarget" in r) { r.jitterBufferTarget = 0; set.push("jitterBufferTarget"); }
+        else if ("playoutDelayHint" in r) { r.playoutDelayHint = 0; set.push("playoutDelayHint"); }
+      } catch (e) { console.warn("jitter buffer: " + e.message); }
+    });
+    slot.dataset.jitterBuffer = set.length ? set[0] + "=0" : "browser default";
+    return offer;
+  };
+}
+
+// The latest picture (<img class="poster">) stays until live video presents its first frame.
+function hidePosterOnFirstFrame(player, slot) {
+  const poster = slot.querySelector("img.poster");
+  if (poster) {
+    if (poster.complete && !poster.naturalWidth) slot.classList.add("no-poster");
+    poster.addEventListener("error", () => slot.classList.add("no-poster"));
+  }
+  const video = player.video;
+  if (!video) return;
+  const live = () => {
+    if (!slot.dataset.firstFrameMs) slot.dataset.firstFrameMs = String(Math.round(performance.now()));
+    slot.classList.add("live");
+  };
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(live);
+  else video.addEventListener("playing", live, {once: true});
+}
+
 export function attachPlayers(root, config, opts) {
   const ready = customElements.whenDefined("video-stream");
   ready.then(() => {
@@ -72,10 +108,51 @@ export function attachPlayers(root, config, opts) {
       player.visibilityCheck = false;
       player.pcConfig = {bundlePolicy: "max-bundle", iceServers: config.iceServers || []};
       retryWithBackoff(player, slot);
+      lowLatency(player, slot);
       slot.appendChild(player);
+      hidePosterOnFirstFrame(player, slot);
       player.src = "/live/ws?src=" + encodeURIComponent(slot.dataset.stream);
       slot.player = player;
     });
+  });
+}
+
+// Full screen buttons: data-fullscreen="tile" (the button's tile) or a CSS selector.
+// A second press (or Escape, the browser's own) leaves full screen.
+export function fullscreenButtons(root) {
+  root.addEventListener("click", ev => {
+    const btn = ev.target.closest("[data-fullscreen]");
+    if (!btn) return;
+    ev.stopPropagation();
+    const spec = btn.dataset.fullscreen;
+    const el = spec === "tile" ? btn.closest(".tile") : root.querySelector(spec);
+    if (document.fullscreenElement) { document.exitFullscreen(); return; }
+    if (el && el.requestFullscreen) el.requestFullscreen().catch(e => console.warn("full screen: " + e.message));
+  }, true);
+}
+
+// The grid: a click on a tile (or Enter on a focused tile) enlarges it to fill the grid;
+// another click, Enter or Escape puts it back.
+export function enlargeOnClick(grid) {
+  const toggle = tile => {
+    const open = !tile.classList.contains("enlarged");
+    grid.querySelectorAll(".tile.enlarged").forEach(t => t.classList.remove("enlarged"));
+    tile.classList.toggle("enlarged", open);
+    grid.classList.toggle("zoomed", open);
+    tile.setAttribute("aria-expanded", String(open));
+    if (open) tile.focus({preventScroll: true});
+  };
+  grid.addEventListener("click", ev => {
+    if (ev.target.closest("a, button")) return;
+    const tile = ev.target.closest(".tile");
+    if (tile) toggle(tile);
+  });
+  grid.addEventListener("keydown", ev => {
+    if (ev.key === "Enter" && ev.target.classList.contains("tile")) { ev.preventDefault(); toggle(ev.target); }
+  });
+  document.addEventListener("keydown", ev => {
+    const open = grid.querySelector(".tile.enlarged");
+    if (ev.key === "Escape" && open && !document.fullscreenElement) toggle(open);
   });
 }
 
@@ -87,6 +164,9 @@ export function start(root, config, page) {
     chooseMainStream(el, root.getElementById("fallback-note"));
     attachPlayers(root, config, {media: "video,audio"});
   } else {
+    const grid = root.getElementById("live-grid");
+    if (grid) enlargeOnClick(grid);
     attachPlayers(root, config, {media: "video"});
   }
+  fullscreenButtons(root);
 }

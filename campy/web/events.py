@@ -3,11 +3,14 @@ and per-camera detection status."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
 
+import httpx
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
@@ -138,10 +141,64 @@ class EventsPages(Controller):
         """The events page's "Acknowledge" button: answers with the acknowledgement line."""
         return Template("_event_ack.html", context={"e": event_view(_ack(request, event_id))})
 
+    @get("/cameras/{name:str}/latest.jpg")
+    async def latest_picture(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
+        """The detection worker's latest frame (at most ~10 s old): the live tiles' first picture,
+        shown until live video's first frame arrives. Anyone granted the camera may see it."""
+        runtime = request.app.state.runtime
+        if name not in runtime.config.cameras:
+            raise NotFound(f"no camera {name!r}")
+        path = runtime.detection.snapshot_dir(name) / "latest.jpg"
+        try:
+            fresh = time.time() - path.stat().st_mtime < LATEST_FRESH_S
+        except OSError:
+            fresh = False
+        if fresh:
+            return file_response(request, path, media_type="image/jpeg", cache_seconds=2)
+        data = await _go2rtc_frame(request, name)
+        if data:
+            return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=2"})
+        if path.is_file():  # an old picture is still better than none
+            return file_response(request, path, media_type="image/jpeg", cache_seconds=2)
+        raise NotFound(f"no recent picture of camera {name!r}: it sends no video now and detection "
+                       "has saved none; the tile shows live video once the camera streams")
+
     @get("/cameras/{name:str}/detection", sync_to_thread=False)
     def detection_badge(self, request: HTMXRequest, name: FromPath[str]) -> Template:
         st = request.app.state.runtime.detection.status_view().get(name)
         return Template("_detection.html", context={"st": st, "name": name})
+
+
+LATEST_FRESH_S = 30.0  # a detection frame younger than this is the camera's latest picture
+_FRAME_CACHE_S = 30.0  # go2rtc transcodes each snapshot with ffmpeg: not on every page load
+
+
+async def _go2rtc_frame(request: Request[Any, Any, Any], name: str) -> bytes | None:
+    """A JPEG of the camera's next keyframe from go2rtc (sub stream, else main), for cameras
+    without detection; kept 30 s so page loads cost at most one snapshot per camera per 30 s."""
+    runtime = request.app.state.runtime
+    if not runtime.config.cameras[name].enabled:
+        return None
+    cache: dict[str, tuple[float, bytes]] = request.app.state.setdefault("latest_frames", {})
+    locks: dict[str, asyncio.Lock] = request.app.state.setdefault("latest_frame_locks", {})
+    async with locks.setdefault(name, asyncio.Lock()):  # one go2rtc snapshot per camera at a time
+        hit = cache.get(name)
+        if hit and time.monotonic() - hit[0] < _FRAME_CACHE_S:
+            return hit[1]
+        roles = {spec.role: spec.name for spec in runtime.specs.values() if spec.camera == name}
+        stream = roles.get("sub") or roles.get("main")
+        if not stream:
+            return None
+        try:
+            # Not through Go2rtcClient's call lock: waiting for a keyframe must not hold up its polls.
+            r = await runtime.client._http.get("/api/frame.jpeg", params={"src": runtime.go2rtc_name(stream)},
+                                               timeout=8.0)
+        except httpx.HTTPError:
+            return None
+        if r.status_code != 200 or not r.content.startswith(b"\xff\xd8"):
+            return None
+        cache[name] = (time.monotonic(), r.content)
+        return r.content
 
 
 def _event(request: Request[Any, Any, Any], event_id: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import anyio
 import anyio.to_thread
@@ -123,6 +124,23 @@ class AuthController(Controller):
         return Redirect("/login", status_code=303)
 
 
+def _since_text(ms: int, now_ms: int) -> str:
+    """When a state began, in the server's local time: "14:02" today, else "3 Mar 14:02"."""
+    at, now = time.localtime(ms / 1000), time.localtime(now_ms / 1000)
+    if (at.tm_year, at.tm_yday) == (now.tm_year, now.tm_yday):
+        return time.strftime("%H:%M", at)
+    return f"{at.tm_mday} {time.strftime('%b %H:%M', at)}"
+
+
+def _tile_view(runtime: Any, name: str, *, admin: bool) -> dict[str, Any]:
+    """camera_view plus when the camera entered its current state (for "offline since 14:02")."""
+    view = camera_view(runtime, name, admin=admin)
+    since_ms = runtime.health.get(name).since_ms
+    view["since_ms"] = since_ms
+    view["since"] = _since_text(since_ms, int(time.time() * 1000)) if since_ms else ""
+    return view
+
+
 def _player_config(runtime: Any) -> str:
     # Goes into a <script>: escape "<" so no value can close the script element.
     return json.dumps({"iceServers": runtime.webrtc_ice_servers()}).replace("<", "\\u003c")
@@ -135,7 +153,7 @@ class PageController(Controller):
     def grid(self, request: HTMXRequest) -> Template:
         runtime = request.app.state.runtime
         user = current_user(request)
-        cams = [camera_view(runtime, n, admin=user.is_admin) for n in granted(user, runtime.config.cameras)]
+        cams = [_tile_view(runtime, n, admin=user.is_admin) for n in granted(user, runtime.config.cameras)]
         return Template("grid.html", context={"cameras": cams, "player_config": _player_config(runtime)})
 
     @get("/cameras/new", guards=[require_admin], sync_to_thread=False)
@@ -172,7 +190,7 @@ class PageController(Controller):
         if name not in runtime.config.cameras:
             raise NotFound(f"no camera {name!r}")
         user = current_user(request)
-        view = camera_view(runtime, name, admin=user.is_admin)
+        view = _tile_view(runtime, name, admin=user.is_admin)
         codec = await runtime.health.main_codec(name) if view["enabled"] else None
         view["main_codec"] = codec
         return Template("camera.html", context={"cam": view, "player_config": _player_config(runtime)})
@@ -182,7 +200,7 @@ class PageController(Controller):
         runtime = request.app.state.runtime
         if name not in runtime.config.cameras:
             raise NotFound(f"no camera {name!r}")
-        return Template("_badge.html", context={"cam": camera_view(runtime, name, admin=False)})
+        return Template("_badge.html", context={"cam": _tile_view(runtime, name, admin=False)})
 
     @get("/cameras/{name:str}/edit", guards=[require_admin], sync_to_thread=False)
     def edit_camera(self, request: HTMXRequest, name: FromPath[str]) -> Template:

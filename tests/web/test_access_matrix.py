@@ -151,6 +151,7 @@ RULES: dict[str, Rule] = {
     "POST /cameras/{name:str}/zones": Rule(AD, "camera", mutates="camera"),
     "POST /cameras/{name:str}/zones/{zone:str}/delete": Rule(AD, "camera", mutates="camera"),
     "GET /cameras/{name:str}/detect-frame.jpg": Rule(AD, "camera"),
+    "GET /cameras/{name:str}/latest.jpg": Rule(VW, "camera"),
     "GET /static/{file_path:path}": Rule("public"),  # stylesheet, scripts, htmx: nothing secret
     "HEAD /static/{file_path:path}": Rule("public"),
     "GET /api/schema": Rule(VW),
