@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import anyio
 import anyio.to_thread
@@ -19,6 +18,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
+from campy.localtime import of_runtime
 from campy.errors import CampyError, NotFound
 from campy.web import onboard
 from campy.web.auditing import audit
@@ -124,12 +124,12 @@ class AuthController(Controller):
         return Redirect("/login", status_code=303)
 
 
-def _since_text(ms: int, now_ms: int) -> str:
-    """When a state began, in the server's local time: "14:02" today, else "3 Mar 14:02"."""
-    at, now = time.localtime(ms / 1000), time.localtime(now_ms / 1000)
-    if (at.tm_year, at.tm_yday) == (now.tm_year, now.tm_yday):
-        return time.strftime("%H:%M", at)
-    return f"{at.tm_mday} {time.strftime('%b %H:%M', at)}"
+def _since_text(lt: Any, ms: int, now_ms: int) -> str:
+    """When a state began, in CamPy's time zone (server.timezone): "14:02" today, else "3 Mar 14:02"."""
+    if lt.day_of(ms) == lt.day_of(now_ms):
+        return str(lt.format(ms, "%H:%M"))
+    at = lt.dt(ms)
+    return f"{at.day} {lt.format(ms, '%b %H:%M')}"
 
 
 def _tile_view(runtime: Any, name: str, *, admin: bool) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def _tile_view(runtime: Any, name: str, *, admin: bool) -> dict[str, Any]:
     view = camera_view(runtime, name, admin=admin)
     since_ms = runtime.health.get(name).since_ms
     view["since_ms"] = since_ms
-    view["since"] = _since_text(since_ms, int(time.time() * 1000)) if since_ms else ""
+    view["since"] = _since_text(of_runtime(runtime), since_ms, runtime.clock.now_ms()) if since_ms else ""
     return view
 
 
