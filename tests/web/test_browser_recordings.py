@@ -3,6 +3,7 @@ H.265 footage the browser cannot decode is explained, not shown as a black box."
 
 from __future__ import annotations
 
+import os
 
 import pytest
 
@@ -72,10 +73,18 @@ def test_clicking_the_timeline_plays_across_segment_boundaries(browser, rec):  #
         assert 0 <= first["requested"] - first["start"] <= 3500, first
         # Footage time moves on by two segments' worth: playback crossed at least one segment
         # boundary (waited for; an error or a stall never gets there).
-        later = wait_until(lambda: (s := page.evaluate(STATE_JS))["err"] is None
-                           and s["frames"] > first["frames"] + 30 and s["t"] > first["t"] + 3
-                           and s["playing"] - first["playing"] >= 3500 and s,
-                           timeout=30, what=f"playback moving across segments from {first}")
+        seen: list[dict] = []  # the last state, for the failure message: a stall and slow decoding differ
+
+        def moved_on():
+            s = page.evaluate(STATE_JS)
+            seen[:] = [s]
+            return (s["err"] is None and s["frames"] > first["frames"] + 30 and s["t"] > first["t"] + 3
+                    and s["playing"] - first["playing"] >= 3500 and s)
+
+        try:
+            later = wait_until(moved_on, timeout=30, what="playback moving across segments")
+        except AssertionError as err:
+            raise AssertionError(f"{err}; first {first}; last {seen}; load {os.getloadavg()}") from None
         assert later["err"] is None
         # The clock under the player reads the footage time in CamPy's zone, named as the
         # server names it (IST), not in the browser's zone or in UTC.
