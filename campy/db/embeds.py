@@ -8,16 +8,14 @@ row, the secret (32 random bytes) is checked against a SHA-256 hash. It is not a
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from campy.clock import Clock
+from campy.db.bearer import digest, matches, mint
 from campy.db.connection import Db
 from campy.db.users import UserError
 
@@ -32,10 +30,6 @@ _IPV6_RE = re.compile(r"^\[[0-9a-f:.]+\]$")
 
 class EmbedError(UserError):
     """An embed could not be made (bad origin, stream or expiry)."""
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def normalize_origin(value: str) -> str:
@@ -135,14 +129,13 @@ class EmbedStore:
                                       or expires_s <= 0):
             raise EmbedError("expires_s: a positive whole number of seconds, or leave it out for no expiry")
         clean = normalize_origins(origins)
-        embed_id = secrets.token_hex(6)
-        raw = f"{PREFIX}{embed_id}_{secrets.token_urlsafe(32)}"
+        embed_id, raw = mint(PREFIX)
         now = self._clock.now_ms()
         with self._db.write():
             self._db.execute(
                 "INSERT INTO embeds (id, camera, stream, origins, token_hash, created_ms, created_by, "
                 "expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [embed_id, camera, stream, json.dumps(clean), _hash(raw), now, created_by,
+                [embed_id, camera, stream, json.dumps(clean), digest(raw), now, created_by,
                  None if expires_s is None else now + expires_s * 1000])
         return embed_id, raw
 
@@ -158,7 +151,7 @@ class EmbedStore:
             return None
         embed_id = raw[len(PREFIX):].split("_", 1)[0]
         row = self._db.execute("SELECT token_hash FROM embeds WHERE id = ?", [embed_id]).fetchone()
-        if row is None or not hmac.compare_digest(row[0], _hash(raw)):
+        if row is None or not matches(row[0], raw):
             return None
         info = self.get(embed_id)
         now = self._clock.now_ms()

@@ -8,22 +8,16 @@ camera grant, never more than the admin who made it could.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from campy.clock import Clock
+from campy.db.bearer import digest, matches, mint
 from campy.db.connection import Db
 from campy.db.users import ROLES, User, UserError, grant_from_json, grant_to_json
 
 PREFIX = "campy_"
 _TOUCH_EVERY_MS = 60_000  # last-used time is written at most once a minute per token
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -59,14 +53,13 @@ class TokenStore:
             raise UserError(f"role: must be one of {', '.join(ROLES)}")
         if expires_s is not None and expires_s <= 0:
             raise UserError("expires_s: must be a positive number of seconds (or left out)")
-        token_id = secrets.token_hex(6)
-        raw = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        token_id, raw = mint(PREFIX)
         now = self._clock.now_ms()
         with self._db.write():
             self._db.execute(
                 "INSERT INTO tokens (id, name, role, cameras, scopes, token_hash, created_ms, created_by, "
                 "expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [token_id, name, role, grant_to_json(cameras), grant_to_json(scopes), _hash(raw), now,
+                [token_id, name, role, grant_to_json(cameras), grant_to_json(scopes), digest(raw), now,
                  created_by, None if expires_s is None else now + expires_s * 1000],
             )
         return token_id, raw
@@ -79,7 +72,7 @@ class TokenStore:
         row = self._db.execute(
             "SELECT id, role, cameras, scopes, token_hash, expires_ms, revoked_ms FROM tokens WHERE id = ?",
             [token_id]).fetchone()
-        if row is None or not hmac.compare_digest(row[4], _hash(raw)):
+        if row is None or not matches(row[4], raw):
             return None
         now = self._clock.now_ms()
         if row[6] is not None or (row[5] is not None and row[5] <= now):

@@ -35,12 +35,13 @@ def camera_entries(sims) -> list[dict]:
 
 
 def serve_sims(sims, tmp_path_factory, name: str, *, recording: dict | None = None,
-               server_extra: tuple[str, ...] = ()):
-    """A generator for module fixtures: `campy serve` with the simulated cameras; it checks
-    that no child process outlives CamPy."""
+               server_extra: tuple[str, ...] = (), cameras: list[dict] | None = None):
+    """A generator for module fixtures: `campy serve` with the simulated cameras (or the
+    given camera entries); it checks that no child process outlives CamPy."""
     d = tmp_path_factory.mktemp(name)
     port = free_port()
-    cfg = write_config(d / "campy.yaml", camera_entries(sims), port=port, password_secret=CAM_PASSWORD,
+    cams = camera_entries(sims) if cameras is None else cameras
+    cfg = write_config(d / "campy.yaml", cams, port=port, password_secret=CAM_PASSWORD,
                        recording=recording, server_extra=server_extra)
     proc = CampyProcess(cfg, port)
     try:

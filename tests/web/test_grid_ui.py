@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from tests.helpers import CampyProcess, free_port, wait_until, write_config
-from tests.web.conftest import CAM_PASSWORD, camera_entries
+from tests.helpers import wait_until
+from tests.web.conftest import CAM_PASSWORD, camera_entries, serve_sims
 from tests.web.test_browser import _login, browser  # noqa: F401  (the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -46,17 +46,9 @@ def gone():
 
 @pytest.fixture(scope="module")
 def campy(sims, gone, tmp_path_factory):
-    d = tmp_path_factory.mktemp("grid")
-    port = free_port()
     cams = camera_entries({**sims, "gone": gone})
     cams[0]["detect"] = {"fps": 2}  # front: motion detection saves its latest picture; back has none
-    cfg = write_config(d / "campy.yaml", cams, port=port, password_secret=CAM_PASSWORD)
-    proc = CampyProcess(cfg, port)
-    try:
-        yield proc
-    finally:
-        left = proc.stop()
-        assert not left, f"processes left behind after CamPy stopped: {left}"
+    yield from serve_sims(sims, tmp_path_factory, "grid", cameras=cams)
 
 
 @pytest.fixture(scope="module")
