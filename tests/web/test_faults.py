@@ -44,6 +44,24 @@ def _state(client, name):
     return client.get(f"/api/cameras/{name}").json()
 
 
+def _wait_state(campy, client, name, state, *, timeout):
+    """Wait for ``name`` to reach ``state``; on timeout, say which states it went through
+    (with their messages) and what CamPy logged about the camera."""
+    seen: list[tuple[str, str]] = []
+
+    def reached():
+        s = _state(client, name)
+        if not seen or seen[-1] != (s["state"], s["message"]):
+            seen.append((s["state"], s["message"]))
+        return s["state"] == state and s
+
+    try:
+        return wait_until(reached, timeout=timeout, what=f"{name} {state}")
+    except AssertionError as err:
+        lines = [ln for ln in campy.log().splitlines() if name in ln][-40:]
+        raise AssertionError(f"{err}\nstates seen: {seen}\nlog:\n" + "\n".join(lines)) from None
+
+
 def test_wrong_credentials_show_auth_failed_and_dead_camera_offline(faulty):
     campy, _ = faulty
     c = campy.client()
@@ -63,11 +81,11 @@ def test_wrong_credentials_show_auth_failed_and_dead_camera_offline(faulty):
 def test_camera_that_drops_comes_back(faulty):
     campy, flaky = faulty
     c = campy.client()
-    wait_until(lambda: _state(c, "flaky")["state"] == "online", timeout=60, what="flaky online")
+    _wait_state(campy, c, "flaky", "online", timeout=60)
     flaky.set_fault("refuse")  # closes its connections and stops listening
-    wait_until(lambda: _state(c, "flaky")["state"] == "offline", timeout=40, what="flaky offline")
+    _wait_state(campy, c, "flaky", "offline", timeout=40)
     flaky.set_fault("none")
-    wait_until(lambda: _state(c, "flaky")["state"] == "online", timeout=60, what="flaky back online")
+    _wait_state(campy, c, "flaky", "online", timeout=60)
 
 
 def test_go2rtc_killed_is_restarted_with_streams_within_5s(faulty):

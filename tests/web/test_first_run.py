@@ -1,0 +1,107 @@
+"""The first run, walked in headless Chromium the way a new user does it: a styled login
+page, simulated cameras labelled as such with a real ``person`` event from the shipped model,
+a Reolink camera added through the form (Test shows its codecs, a wrong password is caught),
+its settings changed in the UI, a restart that keeps all of it, and its H.265 footage played
+back in a Chromium that has no HEVC decoder."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until, write_config
+from tests.web.conftest import CAM_PASSWORD
+from tests.web.test_browser import browser  # noqa: F401 - the module's Chromium fixture
+
+pytestmark = pytest.mark.browser
+
+WRONG = "not-the-cameras-password"
+
+
+@pytest.fixture(scope="module")
+def reolink():
+    """A simulated RLC-810A with its default H.265 main stream, for the user to add."""
+    from campy.sim.camera import SimCamera
+
+    cam = SimCamera("porch", username="admin", password=CAM_PASSWORD, main_codec="h265")
+    handle = cam.run_in_thread()
+    try:
+        yield cam
+    finally:
+        handle.stop()
+
+
+def _stylesheet_applied(page) -> bool:
+    # campy.css sets the page's font stack; the browser default is a serif font.
+    return page.evaluate("""() => Array.from(document.styleSheets).some(s => (s.href || '').endsWith('/static/campy.css'))
+        && !getComputedStyle(document.body).fontFamily.toLowerCase().startsWith('"times')""")
+
+
+def _log_in(page, campy) -> None:
+    page.goto(campy.base_url + "/")
+    assert "/login" in page.url
+    assert _stylesheet_applied(page), "the login page has no stylesheet"
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(campy.base_url + "/")
+
+
+def _person_event_listed(page, campy) -> bool:
+    page.goto(campy.base_url + "/events")
+    return page.locator('.event-list li[data-label="person"]').count() > 0
+
+
+def test_first_run_from_login_to_h265_playback(browser, reolink, tmp_path):  # noqa: F811
+    port = free_port()
+    config = write_config(tmp_path / "campy.yaml", [], port=port, password_secret="unused")
+    campy = CampyProcess(config, port)
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    try:
+        # 1. A styled login page, then simulated cameras, labelled as such.
+        _log_in(page, campy)
+        assert page.locator("#sim-banner").is_visible()
+        tiles = page.locator(".tile[data-camera]")
+        assert sorted(tiles.evaluate_all("ts => ts.map(t => t.dataset.camera)")) == ["sim1", "sim2"]
+        # 2. The shipped model sees the simulator's walker: a real person event.
+        wait_until(lambda: _person_event_listed(page, campy), timeout=240, interval=3,
+                   what="a person event on the events page")
+
+        # 3. Add the Reolink through the form: fill, Test (a wrong password is caught), save.
+        page.goto(campy.base_url + "/cameras/new")
+        page.fill("input[name=host]", f"127.0.0.1:{reolink.rtsp_port}")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", WRONG)
+        page.fill("input[name=api_port]", str(reolink.http_port))
+        page.click("#fill-urls")
+        page.wait_for_function("() => document.querySelector('input[name=main]').value.endsWith('/Preview_01_main')")
+        page.click("#test-camera")
+        page.locator('#probe-result tr[data-role="main"][data-kind="auth"]').wait_for(timeout=30_000)
+        assert "wrong credentials" in page.inner_text("#probe-result")
+        page.fill("input[name=password]", CAM_PASSWORD)
+        page.click("#fill-urls")  # with the right password GetDevInfo names the model
+        page.wait_for_function("() => document.querySelector('input[name=title]').value.includes('RLC-810A')")
+        page.click("#test-camera")
+        page.locator('#probe-result tr[data-role="sub"][data-kind="ok"]').wait_for(timeout=30_000)
+        probe = page.inner_text("#probe-result")
+        assert "H265 3840×2160" in probe and "H264 640×360" in probe, probe
+        page.fill("input[name=name]", "porch")
+        page.click("#camera-form button[type=submit]")
+        page.wait_for_url(campy.base_url + "/cameras/porch")
+        assert "porch:" in config.read_text() and CAM_PASSWORD not in config.read_text()
+    finally:
+        ctx.close()
+        campy.stop()
+
+    # 4. A restart keeps the camera (and the simulated ones are gone: the user has a camera).
+    campy = CampyProcess(config, port)
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    try:
+        _log_in(page, campy)
+        tiles = page.locator(".tile[data-camera]")
+        assert tiles.evaluate_all("ts => ts.map(t => t.dataset.camera)") == ["porch"]
+        assert page.locator("#sim-banner").count() == 0
+    finally:
+        ctx.close()
+        campy.stop()
