@@ -224,6 +224,8 @@ def _zones_context(runtime: Any, name: str, *, errors: list[str] | None = None, 
     return {"name": name, "title": cam.title or name, "width": d.width if d else 640, "height": d.height if d else 360,
             "zones": {k: [list(p) for p in v] for k, v in (d.zones.items() if d else [])},
             "alert_zones": list(d.alert_zones) if d else [], "detect_on": bool(d and d.enabled),
+            "masks": [[list(p) for p in m] for m in (d.motion_masks if d else ())],
+            "readonly": name in runtime.store.readonly,
             "has_frame": (runtime.detection.snapshot_dir(name) / "latest.jpg").exists(),
             "errors": errors or [], "saved": saved}
 
