@@ -67,8 +67,15 @@ async function save(poly) {
   }
 }
 
+// Corners are about 18 CSS px across whatever the picture's size (a finger on a phone).
+const allHandles = [];
+function sizeHandles() {
+  const width = svg.getBoundingClientRect().width || W;
+  allHandles.forEach(c => c.setAttribute("r", 9 * W / width));
+}
+window.addEventListener("resize", sizeHandles);
+
 function attach(poly) {
-  const radius = Math.max(W, H) / 90;
   const handles = [];
   let timer = null;
   const saveSoon = () => { clearTimeout(timer); timer = setTimeout(() => save(poly), 600); };
@@ -79,7 +86,6 @@ function attach(poly) {
   pointsOf(poly).forEach((p, i) => {
     const c = document.createElementNS(NS, "circle");
     c.setAttribute("class", `handle ${poly.dataset.kind}`);
-    c.setAttribute("r", radius);
     c.setAttribute("tabindex", "0");
     c.setAttribute("role", "button");
     c.setAttribute("aria-label", `${poly.dataset.label}, corner ${i + 1}: drag, or move with the arrow keys`);
@@ -87,6 +93,7 @@ function attach(poly) {
     c.dataset.corner = String(i + 1);
     svg.appendChild(c);
     handles.push(c);
+    allHandles.push(c);
     let dragging = false, moved = false;
     c.addEventListener("pointerdown", (ev) => {
       ev.preventDefault(); ev.stopPropagation();
@@ -120,4 +127,5 @@ function attach(poly) {
 
 if (!section.dataset.readonly) {
   svg.querySelectorAll("polygon[data-kind]").forEach(attach);
+  sizeHandles();
 }

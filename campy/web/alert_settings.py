@@ -67,12 +67,15 @@ def _context(runtime: Any, *, errors: dict[str, dict[str, str]] | None = None, t
                                        "webhooks": [], "mqtt": True})
     mqtt_form = typed.get("mqtt") or mqtt or {"host": "", "port": 1883, "username": "", "topic_prefix": "campy",
                                               "tls": False}
-    status = runtime.alerts.status() if runtime.alerts is not None else None
+    bridge = runtime.alerts
+    status = bridge.dispatcher.stats if bridge is not None else None
+    publisher = bridge.mqtt if bridge is not None else None
     return {"webhooks": hooks, "rules": rules, "mqtt": mqtt, "hook_form": hook_form, "rule_form": rule_form,
             "mqtt_form": mqtt_form, "editing_hook": webhook in hooks or bool(typed.get("webhook_existing")),
             "editing_rule": rule in rules or bool(typed.get("rule_existing")),
             "cameras": sorted(cfg.cameras), "errors": errors or {}, "saved": saved, "tests": tests or {},
-            "status": status, "budget": int(BUDGET_S)}
+            "status": status, "mqtt_state": publisher.state if publisher else None,
+            "mqtt_error": publisher.error if publisher else None, "budget": int(BUDGET_S)}
 
 
 def _page(request: HTMXRequest, ctx: dict[str, Any], failed: bool) -> Template:

@@ -22,7 +22,7 @@ from campy.config.edits import DETECT_DEFAULTS, RECORD_DEFAULTS
 from campy.errors import BadRequest, NotFound
 from campy.web.auditing import audit, changed
 from campy.web.auth import require_admin
-from campy.web.events import _zones_context
+from campy.web.events import _zones_context, issue_lines
 
 RECORD_KEYS = ("enabled", "mode", "days", "event_days", "pre_roll_seconds", "post_roll_seconds")
 DETECT_KEYS = ("enabled", "fps", "labels", "min_score", "min_area")
@@ -70,15 +70,21 @@ def field_errors(err: ConfigError, prefix: str) -> dict[str, str]:
     """Issues under ``prefix`` (``cameras.front.record``) by key; others under "_". Each
     message starts with the YAML key path, as ``campy check-config`` prints it."""
     out: dict[str, str] = {}
-    for issue in err.issues:
+    own = [i for i in err.issues if i.path == prefix or i.path.startswith(prefix + ".")]
+    # A refused camera also fails what refers to it (a rule naming it): show the cause only.
+    for issue in own or err.issues:
         text = f"{issue.path}: {issue.message}" if issue.path else issue.message
         key = issue.path[len(prefix) + 1:].split(".")[0] if issue.path.startswith(prefix + ".") else "_"
         out[key] = f"{out[key]}; {text}" if key in out else text
     return out
 
 
+def _tidy(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _shown(current: Any, defaults: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: (getattr(current, k) if current is not None else defaults[k]) for k in keys}
+    return {k: _tidy(getattr(current, k) if current is not None else defaults[k]) for k in keys}
 
 
 def settings_context(runtime: Any, name: str, *, section: str | None = None,
@@ -158,7 +164,7 @@ class CameraSettingsPages(Controller):
                 await audit(request, "config.mask.set", target=name, detail="points")
                 await runtime.reload_now()
             except ConfigError as err:
-                errors = [f"{i.path}: {i.message}" for i in err.issues]
+                errors = issue_lines(err, f"cameras.{name}")
         ctx = _zones_context(runtime, name, errors=errors,
                              saved=None if errors else "mask")
         return Template("zones.html", context=ctx, status_code=200 if request.htmx or not errors else 400)
@@ -173,6 +179,6 @@ class CameraSettingsPages(Controller):
             await audit(request, "config.mask.delete", target=name, detail=str(index))
             await runtime.reload_now()
         except ConfigError as err:
-            errors = [f"{i.path}: {i.message}" for i in err.issues]
+            errors = issue_lines(err, f"cameras.{name}")
         return Template("zones.html", context=_zones_context(runtime, name, errors=errors),
                         status_code=200 if request.htmx or not errors else 400)
