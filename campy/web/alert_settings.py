@@ -8,6 +8,7 @@ shown again; webhook header values (often tokens) are never shown either, only t
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
@@ -23,6 +24,14 @@ from campy.config import edits
 from campy.web.auditing import audit, changed
 from campy.web.auth import require_admin
 from campy.web.settings import field_errors, number
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme, parts.hostname or "", parts.port
+    except ValueError:
+        return "", url, None
 
 
 def _csv(text: Any) -> list[str]:
@@ -122,6 +131,11 @@ class AlertSettingsPages(Controller):
             errors["name"] = "alerts.webhooks: give the webhook a name (lower-case letters, digits, '_')"
         if problem:
             errors["headers"] = f"alerts.webhooks.{name}.headers: {problem}"
+        old = runtime.config.alerts.webhooks.get(name)
+        if old is not None and old.headers and headers is None and _origin(old.url) != _origin(url):
+            # Header values are often tokens: never send kept ones to a new place.
+            errors["headers"] = (f"alerts.webhooks.{name}.headers: the URL now points to another host: "
+                                 "enter the headers again, or tick 'Remove all headers'")
         if errors:
             return _page(request, _context(runtime, errors={"webhook": errors}, typed=typed), True)
 

@@ -93,6 +93,8 @@ def test_recording_settings_are_written_back_with_comments_kept(served):
     page = served.admin.get("/cameras/front/settings").text
     assert '<option value="motion" selected>' in page
     assert re.search(r'name="days"[^>]*value="14(\.0)?"', page), "the page shows the new days"
+    # The running app has it (what retention applies): the recordings page says the mode.
+    assert "<small>mode: motion</small>" in served.admin.get("/cameras/front/recordings").text
 
 
 def test_invalid_values_are_shown_inline_and_nothing_is_written(served):
@@ -236,6 +238,12 @@ def test_webhook_send_test_delivers_or_says_why(served):
         r = post_form(served.admin, "/alerts/webhooks", {"name": "bad", "url": "ftp://x", "timeout_seconds": "3"})
         assert r.status_code == 400
         assert _field_error(r.text, "webhook.url") == "alerts.webhooks.bad.url: must be an http(s) URL"
+        assert served.cfg.read_bytes() == before
+        # Kept header values (tokens) never go to a new host: they must be typed again.
+        r = post_form(served.admin, "/alerts/webhooks", {"name": "home", "url": f"http://127.0.0.1:{closed}/hook",
+                                                        "timeout_seconds": "3", "retries": "2"})
+        assert r.status_code == 400
+        assert "enter the headers again" in _field_error(r.text, "webhook.headers")
         assert served.cfg.read_bytes() == before
         r = post_form(served.admin, "/alerts/webhooks/dead/delete", {})
         assert r.status_code == 200 and "dead" not in served.data()["alerts"]["webhooks"]
