@@ -98,7 +98,12 @@ async def _reachable(cfg: MqttConfig, timeout: float) -> str | None:
     except TimeoutError:
         return f"timed out connecting to {cfg.host}:{cfg.port} (no answer within {timeout:g} s)"
     except OSError as err:
-        return _os_reason(err) or f"cannot connect to {cfg.host}:{cfg.port}: {err.strerror or err}"
+        reason = _os_reason(err)
+        if ctx is not None and (reason is None or reason.startswith("TLS")) and \
+                isinstance(err, (ssl.SSLError, ConnectionResetError, ConnectionAbortedError)):
+            return (f"TLS error: the handshake with {cfg.host}:{cfg.port} failed ({reason or err.strerror or err}); "
+                    "does this port speak TLS? (brokers usually offer it on 8883)")
+        return reason or f"cannot connect to {cfg.host}:{cfg.port}: {err.strerror or err}"
     writer.close()
     try:
         await asyncio.wait_for(writer.wait_closed(), 1.0)
