@@ -52,6 +52,8 @@ def _yaml_value(value: Any) -> Any:
 
 def _merge(section: CommentedMap, values: dict[str, Any], defaults: dict[str, Any]) -> None:
     """Write ``values`` into ``section``: changed keys only, defaults only where present."""
+    if not len(section):
+        section.fa.set_block_style()  # `detect: {}` grows into a block, not a long flow line
     for key, value in values.items():
         if value is None:
             section.pop(key, None)
