@@ -115,8 +115,9 @@ class MqttPublisher:
     """
 
     def __init__(self, config: MqttConfig, *, keepalive: int = 60, max_queued: int = 1000,
-                 reconnect_delay: tuple[int, int] = (1, 60)) -> None:
+                 reconnect_delay: tuple[int, int] = (1, 60), announce: bool = True) -> None:
         self.config = config
+        self.announce = announce  # False: no availability messages (a test send beside the real one)
         self.keepalive = keepalive
         self.state: State = "stopped"
         self.error: str | None = None
@@ -161,7 +162,8 @@ class MqttPublisher:
             client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls:
             client.tls_set()  # the system's CA certificates; hostname checked
-        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        if self.announce:
+            client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=reconnect_delay[0], max_delay=reconnect_delay[1])
         client.max_queued_messages_set(max_queued)
         client.on_connect = self._on_connect
@@ -195,7 +197,7 @@ class MqttPublisher:
         if self.state == "stopped":
             return
         self._stopping = True
-        if self._client.is_connected():
+        if self._client.is_connected() and self.announce:
             info = self._client.publish(self.availability_topic, "offline", qos=1, retain=True)
             await _until(lambda: _published(info), timeout)
         self._client.disconnect()
@@ -222,7 +224,8 @@ class MqttPublisher:
         else:
             self.state, self.error = "connected", None
             self._warned_drop = False
-            client.publish(self.availability_topic, "online", qos=1, retain=True)
+            if self.announce:
+                client.publish(self.availability_topic, "online", qos=1, retain=True)
             log.info("MQTT connected to %s", where)
         self._attempted = True
 

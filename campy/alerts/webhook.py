@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -72,13 +73,32 @@ def _delay(backoff: Sequence[float], attempt: int, response: httpx.Response | No
     return base
 
 
+@dataclass
+class Delivery:
+    """How a delivery ended: ``ok``; else the last ``status`` or ``error`` and a log-safe ``reason``."""
+
+    ok: bool
+    attempts: int
+    reason: str = ""
+    status: int | None = None
+    error: BaseException | None = None
+
+
 async def post_event(client: httpx.AsyncClient, target: WebhookTarget, payload: dict[str, Any], *,
                      backoff: Sequence[float] = (1, 2, 4)) -> bool:
     """POST ``payload`` as JSON to ``target``; True once a 2xx came back, False when given up."""
+    return (await deliver(client, target, payload, backoff=backoff)).ok
+
+
+async def deliver(client: httpx.AsyncClient, target: WebhookTarget, payload: dict[str, Any], *,
+                  backoff: Sequence[float] = (1, 2, 4)) -> Delivery:
+    """``post_event`` with the outcome: the settings page's "Send test" shows it."""
     body = msgspec.json.encode(payload)
     headers = {"content-type": "application/json", "user-agent": "campy-alerts", **target.headers}
     attempts = 1 + max(0, target.retries)
     reason, tried = "not sent", 0
+    status: int | None = None
+    error: BaseException | None = None
     for attempt in range(attempts):
         tried = attempt + 1
         response: httpx.Response | None = None
@@ -86,16 +106,17 @@ async def post_event(client: httpx.AsyncClient, target: WebhookTarget, payload: 
             response = await client.post(target.url, content=body, headers=headers,
                                          timeout=target.timeout_seconds)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
-            reason = scrub(f"{type(err).__name__}: {err}", _secrets(target))
+            reason, error = scrub(f"{type(err).__name__}: {err}", _secrets(target)), err
             break  # a wrong URL stays wrong
         except httpx.HTTPError as err:
             reason = scrub(f"{type(err).__name__}: {err}", _secrets(target)) if str(err) else type(err).__name__
+            error, status = err, None
         else:
-            status = response.status_code
+            status, error = response.status_code, None
             if 200 <= status < 300:
                 if attempt:
                     log.info("webhook %s delivered on attempt %d", target.name, attempt + 1)
-                return True
+                return Delivery(True, tried, status=status)
             reason = f"HTTP {status}"
             if not (status >= 500 or status == 429):
                 break
@@ -106,4 +127,4 @@ async def post_event(client: httpx.AsyncClient, target: WebhookTarget, payload: 
             await asyncio.sleep(wait)
     log.warning("webhook %s (%s) failed after %d attempt(s): %s",
                 target.name, safe_url(target.url), tried, reason)
-    return False
+    return Delivery(False, tried, reason, status, error)

@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError
 
+from campy.config.alerts import check_alerts, mqtt_secret
 from campy.config.detector import detection_config as _detection
 from campy.config.detector import label_hint as _label_hint
 from campy.config.detector import unknown_labels as _unknown_labels
@@ -303,7 +304,11 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                 username=cam.username, password=password, password_ref=ref,
                 enabled=cam.enabled, h265_fallback=cam.h265_fallback, record=record, detect=detect,
             )
-    _check_alerts(alerts, cameras, issue, names=detection.detector.label_names)
+    raw_mqtt = (top.alerts or {}).get("mqtt")
+    ref = raw_mqtt.get("password") if isinstance(raw_mqtt, dict) else None
+    alerts = mqtt_secret(alerts, ref if isinstance(ref, SecretRef) else None,
+                         lambda: _load_secrets(secrets_path), issue)
+    check_alerts(alerts, cameras, issue, names=detection.detector.label_names)
     if issues:
         raise ConfigError(issues, file)
     base_cfg = None
@@ -426,27 +431,6 @@ def _camera_detect(raw: dict[str, Any], path: list[str], *, convert: Any, issue:
         motion_masks=tuple(tuple((float(p[0]), float(p[1])) for p in m) for m in d.motion_masks),
         motion_threshold=d.motion_threshold, motion_contour_area=d.motion_contour_area,
         motion_absorb_seconds=d.motion_absorb_seconds)
-
-
-def _check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any,
-                  names: tuple[str, ...] | None = None) -> None:
-    if not 60 <= alerts.link_ttl_s <= 30 * 86_400:
-        issue(["alerts", "link_ttl_s"], "must be 60-2592000 seconds (1 minute to 30 days)")
-    for name, hook in alerts.webhooks.items():
-        if not re.match(r"^https?://[^\s/]+", hook.url):
-            issue(["alerts", "webhooks", name, "url"], "must be an http(s) URL")
-    for name, rule in alerts.rules.items():
-        if bad := _unknown_labels(rule.labels, names):
-            assert names is not None
-            issue(["alerts", "rules", name, "labels"], _label_hint(bad, names) + ": this rule would never fire")
-        for cam in rule.cameras:
-            if cam not in cameras:
-                issue(["alerts", "rules", name, "cameras"], f"no camera named '{cam}'")
-        for hook_name in rule.webhooks:
-            if hook_name not in alerts.webhooks:
-                issue(["alerts", "rules", name, "webhooks"], f"no webhook named '{hook_name}'")
-        if rule.mqtt and alerts.mqtt is None and not rule.webhooks:
-            issue(["alerts", "rules", name], "sends nowhere: no webhooks and no alerts.mqtt broker")
 
 
 def _recording(raw: RecordingRaw, *, base: Path, data_dir: Path, issue: Any) -> RecordingConfig:

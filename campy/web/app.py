@@ -20,6 +20,7 @@ from litestar.template.config import TemplateConfig
 
 from campy import __version__
 from campy.localtime import of_runtime
+from campy.web.alert_settings import AlertSettingsPages
 from campy.web.api import ApiController
 from campy.web.auditing import AuditController
 from campy.web.auth import TokenAwareCSRFMiddleware, camera_guard, csrf_config, make_session_auth
@@ -31,6 +32,7 @@ from campy.web.headers import SecurityHeadersMiddleware
 from campy.web.live import LiveController, player
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
+from campy.web.settings import CameraSettingsPages
 from campy.web.users import AccountPages, UsersApi, UsersPages
 from campy.web.signed import SignedLinks
 from campy.web.tokens import TokenPages, TokensApi
@@ -103,6 +105,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             EventsApi,
             EventsPages,
             ZonePages,
+            CameraSettingsPages,
+            AlertSettingsPages,
             UsersApi,
             UsersPages,
             AccountPages,

@@ -216,6 +216,13 @@ def _ack(request: Request[Any, Any, Any], event_id: int) -> dict[str, Any]:
     return _event(request, event_id)
 
 
+def issue_lines(err: ConfigError, prefix: str) -> list[str]:
+    """"key.path: message" lines, only those under ``prefix`` when there are any (a refused
+    camera also fails what refers to it, such as an alert rule naming it)."""
+    own = [i for i in err.issues if i.path == prefix or i.path.startswith(prefix + ".")]
+    return [f"{i.path}: {i.message}" if i.path else i.message for i in own or err.issues]
+
+
 def _zones_context(runtime: Any, name: str, *, errors: list[str] | None = None, saved: str | None = None) -> dict:
     cam = runtime.config.cameras.get(name)
     if cam is None:
@@ -224,6 +231,8 @@ def _zones_context(runtime: Any, name: str, *, errors: list[str] | None = None, 
     return {"name": name, "title": cam.title or name, "width": d.width if d else 640, "height": d.height if d else 360,
             "zones": {k: [list(p) for p in v] for k, v in (d.zones.items() if d else [])},
             "alert_zones": list(d.alert_zones) if d else [], "detect_on": bool(d and d.enabled),
+            "masks": [[list(p) for p in m] for m in (d.motion_masks if d else ())],
+            "readonly": name in runtime.store.readonly,
             "has_frame": (runtime.detection.snapshot_dir(name) / "latest.jpg").exists(),
             "errors": errors or [], "saved": saved}
 
@@ -262,7 +271,7 @@ class ZonePages(Controller):
                 await audit(request, "config.zone.set", target=f"{name}/{zone}", detail="points")
                 await runtime.reload_now()
             except ConfigError as err:
-                errors = [f"{i.path}: {i.message}" for i in err.issues]
+                errors = issue_lines(err, f"cameras.{name}")
         ctx = _zones_context(runtime, name, errors=errors, saved=None if errors else zone)
         return Template("zones.html", context=ctx, status_code=200 if request.htmx or not errors else 400)
 
@@ -275,5 +284,5 @@ class ZonePages(Controller):
             await audit(request, "config.zone.delete", target=f"{name}/{zone}")
             await runtime.reload_now()
         except ConfigError as err:
-            errors = [f"{i.path}: {i.message}" for i in err.issues]
+            errors = issue_lines(err, f"cameras.{name}")
         return Template("zones.html", context=_zones_context(runtime, name, errors=errors))

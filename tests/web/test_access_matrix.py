@@ -152,6 +152,19 @@ RULES: dict[str, Rule] = {
     "POST /cameras/{name:str}/zones/{zone:str}/delete": Rule(AD, "camera", mutates="camera"),
     "GET /cameras/{name:str}/detect-frame.jpg": Rule(AD, "camera"),
     "GET /cameras/{name:str}/latest.jpg": Rule(VW, "camera"),
+    "GET /cameras/{name:str}/settings": Rule(AD, "camera"),
+    "POST /cameras/{name:str}/settings": Rule(AD, "camera", mutates="camera"),
+    "POST /cameras/{name:str}/masks": Rule(AD, "camera", mutates="camera"),
+    "POST /cameras/{name:str}/masks/{index:int}/delete": Rule(AD, "camera", mutates="camera"),
+    "GET /alerts/settings": Rule(AD),
+    "POST /alerts/webhooks": Rule(AD),
+    "POST /alerts/webhooks/{hook:str}/delete": Rule(AD),
+    "POST /alerts/webhooks/{hook:str}/test": Rule(AD),
+    "POST /alerts/mqtt": Rule(AD),
+    "POST /alerts/mqtt/delete": Rule(AD),
+    "POST /alerts/mqtt/test": Rule(AD),
+    "POST /alerts/rules": Rule(AD),
+    "POST /alerts/rules/{rule:str}/delete": Rule(AD),
     "GET /static/{file_path:path}": Rule("public"),  # stylesheet, scripts, htmx: nothing secret
     "HEAD /static/{file_path:path}": Rule("public"),
     "GET /api/schema": Rule(VW),
@@ -369,6 +382,7 @@ def _fill(w: World, path: str, cam: str | None, made: dict[str, str]) -> str:
     """The concrete URL: every path parameter gets a real value for ``cam`` (``made``: the
     throwaway this row works on)."""
     values = {"file": "video-stream.js", "file_path": "campy.css", "path": "swagger", "zone": "porch",
+              "index": "1", "hook": "nosuch", "rule": "nosuch",
               "username": USERS["viewer"][0], "token_id": w.principals["viewer-token"].token_id or "",
               "embed_id": w.embed[0]}
     if path.startswith("/embed/assets/"):
@@ -407,6 +421,14 @@ def _request_args(w: World, p: Principal, method: str, path: str, cam: str | Non
                                                  "enabled": False}},
         "POST /cameras/{name:str}/edit": {"data": {"main": "rtsp://127.0.0.1:9/edited"}},
         "POST /cameras/{name:str}/zones": {"data": {"zone": "lawn", "points": "[[0,0],[50,0],[50,50]]"}},
+        "POST /cameras/{name:str}/settings": {"data": {"section": "record", "enabled": "on", "mode": "events",
+                                                       "days": "3"}},
+        "POST /cameras/{name:str}/masks": {"data": {"points": "[[0,0],[50,0],[50,50]]"}},
+        # Input errors by design (no such mask, webhook or rule; no MQTT broker typed): allowed past
+        # authorisation, refused as input, nothing of the shared world changes.
+        "POST /alerts/webhooks": {"data": {"name": "matrix", "url": "ftp://not-http"}},
+        "POST /alerts/mqtt": {"data": {"host": ""}},
+        "POST /alerts/rules": {"data": {"name": "matrix", "cameras": "nosuch"}},
         "POST /api/cameras/{name:str}/marks": {"json": {"seconds": 5}},
         "POST /cameras/{name:str}/marks": {"data": {"seconds": "5"}},
         "POST /api/cameras/{name:str}/exports": {"json": rng},

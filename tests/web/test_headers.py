@@ -159,7 +159,8 @@ def test_pages_raise_no_csp_violation_and_video_moves(campy, browser):  # noqa: 
             _frames_increase(page, timeout=90)
             assert page.evaluate("window.__cspViolations") == [], path
         for path in ("/events", "/system", "/storage", "/cameras/front/recordings",
-                     "/cameras/front/zones", "/api/schema", "/cameras/new"):
+                     "/cameras/front/zones", "/api/schema", "/cameras/new", "/cameras/front/settings",
+                     "/alerts/settings"):
             r = page.goto(campy.base_url + path)
             assert r.status == 200, path
             page.wait_for_load_state("networkidle")
