@@ -2,11 +2,6 @@
 // saved shape's corner (or focus it and use the arrow keys) to move it, saved on release.
 const section = document.getElementById("zones");
 const camera = section.dataset.camera;
-const placeholder = section.querySelector(".no-frame");
-if (placeholder) {
-  // Set through the CSSOM: the CSP refuses style="" attributes in the markup.
-  placeholder.style.aspectRatio = section.dataset.width + " / " + section.dataset.height;
-}
 const W = Number(section.dataset.width), H = Number(section.dataset.height);
 const svg = document.getElementById("zone-svg");
 const draft = document.getElementById("draft");

@@ -226,7 +226,9 @@ class ConfigStore:
 
     def add_camera(self, name: str, *, title: str | None = None, main: str, sub: str | None = None,
                    username: str | None = None, password: str | None = None, enabled: bool = True,
-                   h265_fallback: str = "sub") -> None:
+                   h265_fallback: str = "sub", detect: bool = False) -> None:
+        """Add a camera; ``detect`` gives it an empty ``detect:`` section (detection on, with
+        every default)."""
         if name in self.readonly:
             raise ConfigError([ConfigIssue(f"cameras.{name}", None,
                                            f"'{name}' is the name of a simulated camera; choose another")])
@@ -237,6 +239,8 @@ class ConfigStore:
             self._apply_fields(entry, name, title=title, main=main, sub=sub,
                                                username=username, password=password, enabled=enabled,
                                                h265_fallback=h265_fallback)
+            if detect:
+                entry["detect"] = CommentedMap()
             self._cameras(doc)[name] = entry
 
         self._edit(mutate, secret=(f"{name}_password", password) if password else None)

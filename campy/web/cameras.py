@@ -28,6 +28,8 @@ class CameraIn(msgspec.Struct, forbid_unknown_fields=True):
     password: str = ""
     enabled: bool = True
     h265_fallback: str = "sub"
+    # New cameras only: start object detection (the shipped model, on the sub stream) at once.
+    detect: bool = False
 
 
 def form_to_camera(form: dict[str, Any]) -> CameraIn:
@@ -40,6 +42,7 @@ def form_to_camera(form: dict[str, Any]) -> CameraIn:
         password=str(form.get("password", "")),
         enabled=str(form.get("enabled", "")).lower() in ("on", "true", "1", "yes"),
         h265_fallback=str(form.get("h265_fallback", "sub")),
+        detect=str(form.get("detect", "")).lower() in ("on", "true", "1", "yes"),
     )
 
 
@@ -85,12 +88,13 @@ async def create_camera(runtime: Any, cam: CameraIn, *, request: Any = None) -> 
     if cam.name in runtime.config.cameras:
         raise Conflict(f"a camera named {cam.name!r} exists", fields={"name": "already exists"})
     try:
-        runtime.store.add_camera(cam.name, **_kwargs(cam))
+        runtime.store.add_camera(cam.name, **_kwargs(cam), detect=cam.detect)
     except ConfigError as err:
         raise BadRequest("the camera was not saved", fields=_fields_from(err, cam.name)) from err
     if request is not None:
         await audit(request, "config.camera.add", target=cam.name,
-                    detail=changed([k for k, v in _kwargs(cam).items() if v not in (None, "")]))
+                    detail=changed([k for k, v in _kwargs(cam).items() if v not in (None, "")]
+                                   + (["detect"] if cam.detect else [])))
     await runtime.reload_now()
 
 

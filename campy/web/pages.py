@@ -158,7 +158,7 @@ class PageController(Controller):
 
     @get("/cameras/new", guards=[require_admin], sync_to_thread=False)
     def new_camera(self) -> Template:
-        return Template("camera_form.html", context={"mode": "add", "cam": CameraIn(), "errors": {},
+        return Template("camera_form.html", context={"mode": "add", "cam": CameraIn(detect=True), "errors": {},
                                                      "onboard": onboard.Onboard(), **onboard.choices()})
 
     @post("/cameras", guards=[require_admin], status_code=200)

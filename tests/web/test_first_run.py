@@ -89,11 +89,29 @@ def test_first_run_from_login_to_h265_playback(browser, reolink, tmp_path):  # n
         page.click("#camera-form button[type=submit]")
         page.wait_for_url(campy.base_url + "/cameras/porch")
         assert "porch:" in config.read_text() and CAM_PASSWORD not in config.read_text()
+
+        # 4. Its recording mode, changed on its settings page, lands in campy.yaml.
+        page.goto(campy.base_url + "/cameras/porch/settings")
+        page.select_option("#record-form select[name=mode]", "events")
+        page.click("#record-form button[type=submit]")
+        page.wait_for_selector("#settings-saved")
+        # 5. A motion mask drawn on the camera's picture (the detection worker's latest frame).
+        frame = campy.data_file("snapshots") / "porch" / "latest.jpg"
+        wait_until(frame.exists, timeout=120, what="porch's first picture from its detection worker")
+        page.goto(campy.base_url + "/cameras/porch/zones")
+        page.wait_for_function("() => { const i = document.querySelector('.zone-canvas img');"
+                               " return i && i.complete && i.naturalWidth > 0; }")
+        box = page.locator("#zone-svg").bounding_box()
+        for fx, fy in ((0.0, 0.0), (0.3, 0.0), (0.3, 0.2), (0.0, 0.2)):
+            page.mouse.click(box["x"] + fx * box["width"] + 1, box["y"] + fy * box["height"] + 1)
+        page.click("#mask-save")
+        page.wait_for_selector("#mask-saved")
     finally:
         ctx.close()
         campy.stop()
 
-    # 4. A restart keeps the camera (and the simulated ones are gone: the user has a camera).
+    # 6. A restart keeps the camera and its settings (and the simulated ones are gone: the
+    # user has a camera now).
     campy = CampyProcess(config, port)
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     page = ctx.new_page()
@@ -102,6 +120,14 @@ def test_first_run_from_login_to_h265_playback(browser, reolink, tmp_path):  # n
         tiles = page.locator(".tile[data-camera]")
         assert tiles.evaluate_all("ts => ts.map(t => t.dataset.camera)") == ["porch"]
         assert page.locator("#sim-banner").count() == 0
+        page.goto(campy.base_url + "/cameras/porch/settings")
+        assert page.input_value("#record-form select[name=mode]") == "events"
+        from campy.config import load_config
+
+        porch = load_config(config).cameras["porch"]
+        assert porch.record.mode == "events" and len(porch.detect.motion_masks) == 1, porch
+        mask = porch.detect.motion_masks[0]
+        assert max(x for x, _ in mask) < 0.35 * porch.detect.width, mask  # the corner drawn at 30 %
     finally:
         ctx.close()
         campy.stop()
