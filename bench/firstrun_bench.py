@@ -154,7 +154,8 @@ def grid16_part(browser: Any, tmp: Path, p: dict[str, Any], out: dict[str, Any])
             weights["go2rtc stream.html"].append(page_weight(page, g_url, settle=3, until_frames=16))
             ctx.close()
         out["grid16_weight"] = {k: {"requests": stats([w["requests"] for w in v])["median"],
-                                    "bytes": stats([w["bytes"] for w in v])["median"]} for k, v in weights.items()}
+                                    "bytes": stats([w["bytes"] for w in v])["median"],
+                                    "by_type": v[-1]["by_type"]} for k, v in weights.items()}
         c = campy.client()
         with contextlib.closing(c):
             timed_gets(c, "/", 3)  # warm-up

@@ -156,7 +156,7 @@ def page_weight(page: Any, url: str, *, settle: float, until_frames: int = 1) ->
     until ``until_frames`` videos present a frame and ``settle`` s more have passed
     (WebSocket and WebRTC media are not HTTP requests and are not counted)."""
     reqs: list[Any] = []
-    page.on("requestfinished", reqs.append)
+    page.on("requestfinished", lambda r: reqs.append(r))
     page.goto(url)
     wait_until(lambda: page.evaluate(
         "() => Array.from(document.querySelectorAll('video')).filter("
@@ -164,10 +164,15 @@ def page_weight(page: Any, url: str, *, settle: float, until_frames: int = 1) ->
         timeout=120, interval=0.5, what=f"{until_frames} playing videos on {url}")
     time.sleep(settle)
     total = 0
+    kinds: dict[str, list[int]] = {}  # resource type → [requests, bytes]
     for r in reqs:
         try:
             s = r.sizes()
-            total += s["responseBodySize"] + s["responseHeadersSize"]
+            n = s["responseBodySize"] + s["responseHeadersSize"]
         except Exception:  # noqa: BLE001 - a request whose sizes are gone counts as 0 bytes
-            continue
-    return {"requests": len(reqs), "bytes": total}
+            n = 0
+        total += n
+        k = kinds.setdefault(r.resource_type, [0, 0])
+        k[0] += 1
+        k[1] += n
+    return {"requests": len(reqs), "bytes": total, "by_type": kinds}

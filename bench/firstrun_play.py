@@ -113,17 +113,21 @@ def playback_rows(browser: Any, campy: CampyProcess, p: dict[str, Any]) -> dict[
         direct = [t for _ in range(p["clicks"])
                   if (t := _direct_once(browser, campy, f"/api/cameras/clock/segments/{seg['id']}/video.mp4"))
                   is not None]
-        rows["H.264 main"] = {"ui": stats(ui), "direct": stats(direct), "note": ""}
+        # Between the two: the page's play.mp4 stream (a remux from the keyframe) opened directly.
+        play = [t for _ in range(p["clicks"])
+                if (t := _direct_once(browser, campy, f"/api/cameras/clock/play.mp4?start={seg['start_ms']}"))
+                is not None]
+        rows["H.264 main"] = {"ui": stats(ui), "direct": stats(direct), "play": stats(play), "note": ""}
         # H.265 main on a browser without HEVC: only through a sub recording.
         seg = segs["hevc"][0]
         ms = int(seg["start_ms"]) + 1000
         sub_url = _sub_offered(c, "hevc", ms)
         if sub_url is None:
-            rows["H.265 main (sub recording)"] = {"ui": stats([]), "direct": stats([]),
+            rows["H.265 main (sub recording)"] = {"ui": stats([]), "direct": stats([]), "play": stats([]),
                                                   "note": "n/a (no sub recording on this build)"}
         else:
             ui = [t for _ in range(p["clicks"]) if (t := _click_once(browser, campy, "hevc", ms)) is not None]
             direct = [t for _ in range(p["clicks"]) if (t := _direct_once(browser, campy, sub_url)) is not None]
-            rows["H.265 main (sub recording)"] = {"ui": stats(ui), "direct": stats(direct),
+            rows["H.265 main (sub recording)"] = {"ui": stats(ui), "direct": stats([]), "play": stats(direct),
                                                   "note": "baseline: the sub recording's play URL"}
     return rows

@@ -28,17 +28,19 @@ def print_tables(out: dict[str, Any]) -> None:
             print(f"| {k} | {v['first']['n']} | {pic} | {_ms(v['first'])} |")
     if "playback" in out:
         print("\n### Timeline click → first decoded frame (ms, median)\n")
-        print("| camera | recordings page click | same segment as a direct `<video src>` (baseline) | note |")
-        print("|---|---|---|---|")
+        print("| camera | recordings page click | same segment file as `<video src>` (baseline) "
+              "| `play.mp4` from that keyframe as `<video src>` | note |")
+        print("|---|---|---|---|---|")
         for k, v in out["playback"].items():
             print(f"| {k} | {_ms(v['ui'])} (n={v['ui']['n']}) | {_ms(v['direct'])} (n={v['direct']['n']}) "
-                  f"| {v['note']} |")
+                  f"| {_ms(v['play'])} (n={v['play']['n']}) | {v['note']} |")
     if "grid16_weight" in out:
         print("\n### Grid with 16 simulated cameras (sub-only 640×360 H.264, no recording/detection)\n")
-        print("| page | HTTP requests | bytes (headers + bodies, media excluded) |")
-        print("|---|---|---|")
+        print("| page | HTTP requests | bytes (headers + bodies, media excluded) | by type (requests/bytes, last load) |")
+        print("|---|---|---|---|")
         for k, v in out["grid16_weight"].items():
-            print(f"| {k} | {fmt(v['requests'])} | {fmt(v['bytes'])} |")
+            parts = ", ".join(f"{t} {n}/{fmt(b)}" for t, (n, b) in sorted(v.get("by_type", {}).items()))
+            print(f"| {k} | {fmt(v['requests'])} | {fmt(v['bytes'])} | {parts} |")
         print("\n| request (logged in, loopback, client-timed) | n | median ms | p90 ms |")
         print("|---|---|---|---|")
         for k, v in out["grid16_render"].items():
