@@ -84,8 +84,8 @@ def live_part(browser: Any, tmp: Path, p: dict[str, Any], out: dict[str, Any]) -
         direct = Go2rtcDirect(campy)
         g_url = direct.page_url(direct.name("clock"))
         # 1. glass-to-glass latency, CamPy's camera page and go2rtc's page alternated
-        lat: dict[str, dict[str, list[float]]] = {"CamPy camera page": {"lat": [], "recv": []},
-                                                  "go2rtc stream.html": {"lat": [], "recv": []}}
+        lat: dict[str, dict[str, list[Any]]] = {"CamPy camera page": {"lat": [], "recv": []},
+                                                "go2rtc stream.html": {"lat": [], "recv": []}}
         bad = {k: 0 for k in lat}
         for _ in range(p["rounds"]):
             for kind in lat:
@@ -96,13 +96,20 @@ def live_part(browser: Any, tmp: Path, p: dict[str, Any], out: dict[str, Any]) -
                     ctx, page = new_page(browser, decode=True, **direct.context_kw())
                     url = g_url
                 got = latency_samples(page, url, p["frames"])
+                if kind.startswith("CamPy"):  # what static/live.js asked of the receiver
+                    out["campy_jitter_buffer"] = page.evaluate(
+                        "() => document.querySelector('[data-stream]').dataset.jitterBuffer || null")
                 lat[kind]["lat"] += got["lat"]
                 lat[kind]["recv"] += got["recv"]
                 bad[kind] += got["bad"]
                 ctx.close()
                 print(f"latency {kind}: {stats(got['lat'])}", flush=True)
-        out["latency"] = {k: {"present": stats(v["lat"]), "receive": stats(v["recv"]), "undecoded": bad[k]}
-                          for k, v in lat.items()}
+        out["latency"] = {k: {"present": stats(v["lat"]),
+                              "receive": stats([r for r in v["recv"] if r is not None]),
+                              # received → presented: jitter buffer, decode and paint (WebRTC frames)
+                              "after_receive": stats([a - r for a, r in zip(v["lat"], v["recv"], strict=True)
+                                                      if r is not None]),
+                              "undecoded": bad[k]} for k, v in lat.items()}
         # 2. navigation → first picture / first live frame
         loads: dict[str, dict[str, list[float]]] = {}
         setups = [("CamPy grid", campy.base_url + "/", True),
@@ -145,14 +152,16 @@ def grid16_part(browser: Any, tmp: Path, p: dict[str, Any], out: dict[str, Any])
                    timeout=60, what="16 streams in go2rtc")
         direct = Go2rtcDirect(campy)
         g_url = direct.page_url(*[direct.name(s.name) for s in sims])
-        weights: dict[str, list[dict[str, Any]]] = {"CamPy grid": [], "go2rtc stream.html": []}
+        weights: dict[str, list[dict[str, Any]]] = {}
         for _ in range(p["weight_runs"]):
-            ctx, page = new_page(browser, login_to=campy.base_url)
-            weights["CamPy grid"].append(page_weight(page, campy.base_url + "/", settle=3, until_frames=16))
-            ctx.close()
-            ctx, page = new_page(browser, **direct.context_kw())
-            weights["go2rtc stream.html"].append(page_weight(page, g_url, settle=3, until_frames=16))
-            ctx.close()
+            for kind, url, kw in (("CamPy grid", campy.base_url + "/", {"login_to": campy.base_url}),
+                                  ("go2rtc stream.html", g_url, direct.context_kw())):
+                ctx, page = new_page(browser, **kw)
+                weights.setdefault(kind + ", first visit", []).append(
+                    page_weight(page, url, settle=3, until_frames=16))
+                weights.setdefault(kind + ", next visit (cached)", []).append(
+                    page_weight(page, url, settle=3, until_frames=16))
+                ctx.close()
         out["grid16_weight"] = {k: {"requests": stats([w["requests"] for w in v])["median"],
                                     "bytes": stats([w["bytes"] for w in v])["median"],
                                     "by_type": v[-1]["by_type"]} for k, v in weights.items()}

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until
+from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, login, wait_until
 
 PROBE_JS = Path(__file__).with_name("g2g_probe.js")
 CHROMIUM = "/usr/bin/chromium"
@@ -34,15 +34,15 @@ def fmt(x: float | None, unit: str = "") -> str:
 
 
 def new_page(browser: Any, *, decode: bool = False, login_to: str | None = None, **ctx_kw: Any):
-    """A fresh context (cold cache) and page with the probe; logged in to CamPy if asked."""
+    """A fresh context (cold cache) and page with the probe; logged in to CamPy if asked, by
+    handing the context the cookies of a login made over HTTP (so no CamPy page has loaded
+    yet and nothing is cached)."""
     ctx = browser.new_context(**ctx_kw)
-    page = ctx.new_page()
     if login_to:
-        page.goto(login_to + "/login")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(login_to + "/")
+        with httpx.Client(base_url=login_to, timeout=30) as c:
+            login(c, "admin", ADMIN_PASSWORD)
+            ctx.add_cookies([{"name": k.name, "value": k.value or "", "url": login_to} for k in c.cookies.jar])
+    page = ctx.new_page()
     if decode:
         page.add_init_script("window.__g2gDecode = true;")
     page.add_init_script(path=str(PROBE_JS))
@@ -152,23 +152,29 @@ def timed_gets(client: httpx.Client, url: str, n: int) -> list[float]:
 
 
 def page_weight(page: Any, url: str, *, settle: float, until_frames: int = 1) -> dict[str, Any]:
-    """HTTP requests and bytes (headers + bodies as received) of one cold page load, counted
-    until ``until_frames`` videos present a frame and ``settle`` s more have passed
-    (WebSocket and WebRTC media are not HTTP requests and are not counted)."""
+    """HTTP requests and bytes transferred (headers + bodies; a body served from the browser's
+    cache counts 0) of one page load, counted until ``until_frames`` videos present a frame
+    and ``settle`` s more have passed (WebSocket and WebRTC media are not HTTP requests and
+    are not counted). Call twice in one context for a cold and a warm (cached) load."""
     reqs: list[Any] = []
-    page.on("requestfinished", lambda r: reqs.append(r))
+
+    def on_finished(r: Any) -> None:
+        reqs.append(r)
+
+    page.on("requestfinished", on_finished)
     page.goto(url)
     wait_until(lambda: page.evaluate(
         "() => Array.from(document.querySelectorAll('video')).filter("
         "v => v.getVideoPlaybackQuality().totalVideoFrames > 0).length") >= until_frames,
         timeout=120, interval=0.5, what=f"{until_frames} playing videos on {url}")
     time.sleep(settle)
+    page.remove_listener("requestfinished", on_finished)
     total = 0
     kinds: dict[str, list[int]] = {}  # resource type → [requests, bytes]
     for r in reqs:
         try:
             s = r.sizes()
-            n = s["responseBodySize"] + s["responseHeadersSize"]
+            n = max(0, s["responseBodySize"]) + s["responseHeadersSize"]
         except Exception:  # noqa: BLE001 - a request whose sizes are gone counts as 0 bytes
             n = 0
         total += n

@@ -14,11 +14,13 @@ def _ms(s: dict[str, Any] | None, key: str = "median") -> str:
 def print_tables(out: dict[str, Any]) -> None:
     if "latency" in out:
         print("\n### Glass-to-glass live latency (clock camera, 640×360 H.264 25 fps, ms)\n")
-        print("| page | frames | median | p90 | painted → received, median | undecoded frames |")
-        print("|---|---|---|---|---|---|")
+        print("| page | frames | painted → presented, median | p90 | painted → received, median "
+              "| received → presented, median (jitter buffer + decode) | WebRTC frames | undecoded frames |")
+        print("|---|---|---|---|---|---|---|---|")
         for k, v in out["latency"].items():
             print(f"| {k} | {v['present']['n']} | {_ms(v['present'])} | {_ms(v['present'], 'p90')} "
-                  f"| {_ms(v['receive'])} | {v['undecoded']} |")
+                  f"| {_ms(v['receive'])} | {_ms(v['after_receive'])} | {v['receive']['n']} | {v['undecoded']} |")
+        print(f"\nCamPy's player set: {out.get('campy_jitter_buffer')}; go2rtc's page: the browser default.")
     if "first" in out:
         print("\n### Navigation → first picture / first live frame (ms, median; n loads)\n")
         print("| page | n | first picture (latest.jpg) | first live frame |")

@@ -60,7 +60,8 @@
           const painted = unwrap(v, Math.ceil(wall));
           g.painted = painted;
           g.lat.push(wall - painted);
-          if (meta && meta.receiveTime) g.recv.push(performance.timeOrigin + meta.receiveTime - painted);
+          // recv[i] belongs to lat[i]; null for frames without receiveTime (MSE).
+          g.recv.push(meta && meta.receiveTime ? performance.timeOrigin + meta.receiveTime - painted : null);
         }
       }
       video.requestVideoFrameCallback(onFrame);
