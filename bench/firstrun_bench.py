@@ -11,7 +11,7 @@ baseline measured in the same run:
    and records ``performance.timeOrigin + now - painted`` (bench/g2g_probe.js; same machine,
    same clock). CamPy's camera page (main stream, through CamPy's per-viewer relay) against
    go2rtc's own ``stream.html`` on the same go2rtc's API port (the camera stream itself,
-   same ``webrtc,mse`` mode), alternated ``rounds`` times. For WebRTC frames the probe also
+   same ``webrtc,mse`` mode), both open at once (same frames, same load), ``rounds`` times. For WebRTC frames the probe also
    gives painted → received (``receiveTime``), so the rest is jitter buffer + decode + paint.
 2. **Navigation to first picture / first live frame** on the grid and the camera page; the
    baseline is go2rtc's own page (which has no picture before its first frame). Each load
@@ -88,22 +88,20 @@ def live_part(browser: Any, tmp: Path, p: dict[str, Any], out: dict[str, Any]) -
                                                 "go2rtc stream.html": {"lat": [], "recv": []}}
         bad = {k: 0 for k in lat}
         for _ in range(p["rounds"]):
-            for kind in lat:
-                if kind.startswith("CamPy"):
-                    ctx, page = new_page(browser, decode=True, login_to=campy.base_url)
-                    url = campy.base_url + "/cameras/clock"
-                else:
-                    ctx, page = new_page(browser, decode=True, **direct.context_kw())
-                    url = g_url
-                got = latency_samples(page, url, p["frames"])
-                if kind.startswith("CamPy"):  # what static/live.js asked of the receiver
-                    out["campy_jitter_buffer"] = page.evaluate(
-                        "() => document.querySelector('[data-stream]').dataset.jitterBuffer || null")
-                lat[kind]["lat"] += got["lat"]
-                lat[kind]["recv"] += got["recv"]
-                bad[kind] += got["bad"]
-                ctx.close()
-                print(f"latency {kind}: {stats(got['lat'])}", flush=True)
+            ctx_c, page_c = new_page(browser, decode=True, login_to=campy.base_url)
+            ctx_g, page_g = new_page(browser, decode=True, **direct.context_kw())
+            got = latency_samples({"CamPy camera page": (page_c, campy.base_url + "/cameras/clock"),
+                                   "go2rtc stream.html": (page_g, g_url)}, p["frames"])
+            # what static/live.js asked of the receiver
+            out["campy_jitter_buffer"] = page_c.evaluate(
+                "() => document.querySelector('[data-stream]').dataset.jitterBuffer || null")
+            ctx_c.close()
+            ctx_g.close()
+            for kind, g in got.items():
+                lat[kind]["lat"] += g["lat"]
+                lat[kind]["recv"] += g["recv"]
+                bad[kind] += g["bad"]
+                print(f"latency {kind}: {stats(g['lat'])}", flush=True)
         out["latency"] = {k: {"present": stats(v["lat"]),
                               "receive": stats([r for r in v["recv"] if r is not None]),
                               # received → presented: jitter buffer, decode and paint (WebRTC frames)

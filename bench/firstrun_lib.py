@@ -58,14 +58,24 @@ def gop_phase(gop_s: float) -> None:
     time.sleep(_rng.uniform(0, gop_s))
 
 
-def latency_samples(page: Any, url: str, frames: int, *, timeout: float = 120) -> dict[str, Any]:
-    """Navigate, wait for the first decoded clock frame, then collect ``frames`` more."""
-    page.goto(url)
-    wait_until(lambda: probe(page)["lat"], timeout=60, interval=0.2, what=f"a decoded clock frame on {url}")
-    skip = len(probe(page)["lat"])  # the first frames after the keyframe catch up; leave them out
-    got = wait_until(lambda: (p := probe(page)) and len(p["lat"]) >= skip + frames and p,
-                     timeout=timeout, interval=0.5, what=f"{frames} clock frames on {url}")
-    return {"lat": got["lat"][skip:], "recv": got["recv"][skip:], "bad": got["bad"], "seen": got["seen"]}
+def latency_samples(pages: dict[str, tuple[Any, str]], frames: int, *, timeout: float = 120) -> dict[str, Any]:
+    """Open every page at once (so all see the same frames under the same load), wait for
+    each one's first decoded clock frame, then collect ``frames`` more on each."""
+    for page, url in pages.values():
+        page.goto(url)
+    skip = {}
+    for page, url in pages.values():
+        wait_until(lambda page=page: probe(page)["lat"], timeout=60, interval=0.2,
+                   what=f"a decoded clock frame on {url}")
+    for k, (page, _) in pages.items():  # the first frames after the keyframe catch up: left out
+        skip[k] = len(probe(page)["lat"])
+    out = {}
+    for k, (page, url) in pages.items():
+        got = wait_until(lambda page=page, k=k: (p := probe(page)) and len(p["lat"]) >= skip[k] + frames and p,
+                         timeout=timeout, interval=0.5, what=f"{frames} clock frames on {url}")
+        n = skip[k] + frames
+        out[k] = {"lat": got["lat"][skip[k]:n], "recv": got["recv"][skip[k]:n], "bad": got["bad"], "seen": got["seen"]}
+    return out
 
 
 def first_times(page: Any, url: str, *, want_poster: bool, timeout: float = 90) -> dict[str, Any]:
