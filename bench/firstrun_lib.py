@@ -111,9 +111,10 @@ class Go2rtcDirect:
 
     def name(self, public: str) -> str:
         raw = self.campy.go2rtc_streams(raw=True)
-        names = [k for k in raw if k.split("__")[0] == public and "__v" not in k]
-        assert names, f"go2rtc has no stream for {public}: {sorted(raw)}"
-        return min(names, key=len)
+        # <public>__<secret>; a viewer's stream has a third part (__v<token>)
+        names = [k for k in raw if (parts := k.split("__"))[0] == public and len(parts) == 2]
+        assert len(names) == 1, f"go2rtc has no single stream for {public}: {sorted(raw)}"
+        return names[0]
 
     def page_url(self, *streams: str) -> str:
         srcs = "&".join(f"src={s}" for s in streams)
