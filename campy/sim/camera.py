@@ -3,7 +3,8 @@
 RTSP and RTSPS (self-signed TLS) with Digest auth at the Reolink paths, main 3840×2160 at
 25 fps (H.265 by default, H.264 as an option), sub 640×360 H.264 at 10 fps, AAC 16 kHz mono,
 a minimal HTTP API, and fault switches: ``drop``, ``stall``, ``refuse``,
-``reject_credentials``, ``none``.
+``reject_credentials``, ``none``. With ``clock=True`` both paths play one live 640×360 H.264
+stream whose frames carry the time they were painted (``campy.sim.clock``, for latency).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import threading
 from typing import Any
 
+from campy.sim.clock import ClockSource
 from campy.sim.http_api import ReolinkApi
 from campy.sim.media import MAIN, SUB_SCENES, cache_dir, ensure_clip, ensure_snapshot
 from campy.sim.rtsp import RtspServer
@@ -40,7 +42,7 @@ def _tls_context() -> ssl.SSLContext:
 class SimCamera:
     def __init__(self, name: str = "cam", *, username: str = "admin", password: str = "password",
                  main_codec: str = "h265", audio: bool = True, host: str = "127.0.0.1",
-                 sub_scene: str = "testsrc", port_base: int = 0) -> None:
+                 sub_scene: str = "testsrc", port_base: int = 0, clock: bool = False) -> None:
         if main_codec not in MAIN:
             raise ValueError(f"main_codec must be one of {sorted(MAIN)}")
         self.name, self.username, self.password = name, username, password
@@ -52,6 +54,9 @@ class SimCamera:
         self.sub_scene = sub_scene
         # 0: any free ports; else RTSP, RTSPS and HTTP on port_base, +1, +2 (a fixed range).
         self.port_base = port_base
+        self.clock = clock
+        if clock:
+            self.main_codec, self.audio = "h264", False
         self.fault = "none"
         self._sources: dict[str, MediaSource] = {}
         self.rtsp: RtspServer | None = None
@@ -92,11 +97,16 @@ class SimCamera:
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        main_clip = await loop.run_in_executor(None, ensure_clip, MAIN[self.main_codec])
         sub_clip = await loop.run_in_executor(None, ensure_clip, SUB_SCENES[self.sub_scene])
-        self._snapshot = (await loop.run_in_executor(None, ensure_snapshot, main_clip)).read_bytes()
-        self._sources = {"main": MediaSource(main_clip, audio=self.audio),
-                         "sub": MediaSource(sub_clip, audio=self.audio)}
+        if self.clock:
+            clock = ClockSource()
+            self._snapshot = (await loop.run_in_executor(None, ensure_snapshot, sub_clip)).read_bytes()
+            self._sources = {"main": clock, "sub": clock}
+        else:
+            main_clip = await loop.run_in_executor(None, ensure_clip, MAIN[self.main_codec])
+            self._snapshot = (await loop.run_in_executor(None, ensure_snapshot, main_clip)).read_bytes()
+            self._sources = {"main": MediaSource(main_clip, audio=self.audio),
+                             "sub": MediaSource(sub_clip, audio=self.audio)}
         self.rtsp = RtspServer(username=self.username, password=self.password,
                                sources=self._source_for, host=self.host)
         base = self.port_base
@@ -117,7 +127,7 @@ class SimCamera:
                 await server.stop()
         if self.api:
             await self.api.stop()
-        for src in self._sources.values():
+        for src in set(self._sources.values()):
             await src.stop()
             src.close()
 
@@ -138,6 +148,8 @@ class SimCamera:
         """Switch the main stream's codec (as SetEnc does): paths and media follow."""
         if codec not in MAIN:
             raise ValueError(f"main codec must be one of {sorted(MAIN)}")
+        if self.clock:
+            raise ValueError("a clock camera's main stream is always its live H.264 clock")
         loop = asyncio.get_running_loop()
         clip = await loop.run_in_executor(None, ensure_clip, MAIN[codec])
         old = self._sources["main"]

@@ -12,7 +12,7 @@ from campy.sim.camera import SimCamera
 
 async def _run(args: argparse.Namespace) -> None:
     cams = [SimCamera(f"{args.prefix}{i:0{args.digits}d}", username=args.username, password=args.password,
-                      main_codec=args.main_codec, audio=not args.no_audio, sub_scene=args.sub_scene,
+                      main_codec=args.main_codec, audio=not args.no_audio, sub_scene=args.sub_scene, clock=args.clock,
                       port_base=args.port_base + 3 * (i - args.first) if args.port_base else 0)
             for i in range(args.first, args.first + args.cameras)]
     for cam in cams:
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--digits", type=int, default=1, help="zero-pad camera numbers to this width")
     ap.add_argument("--port-base", type=int, default=0,
                     help="camera k listens on PORT_BASE+3k (RTSP), +1 (RTSPS), +2 (HTTP); 0: any free ports")
+    ap.add_argument("--clock", action="store_true",
+                    help="both streams: a live 640x360 H.264 clock (each frame carries its paint time, for latency)")
     ap.add_argument("--json", action="store_true", help="print one JSON line per camera")
     ap.add_argument("--username", default="admin")
     ap.add_argument("--password", default="password")

@@ -51,6 +51,26 @@ class MediaSource:
         for sink in list(self.sinks):
             sink(track, rtcp, data)
 
+    # What a subclass may change: ffmpeg's command line, its stdin, and what runs beside it.
+    _stdin: int = asyncio.subprocess.DEVNULL
+
+    def _ffmpeg_args(self, ports: list[int], sdp_path: Path) -> list[str]:
+        args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
+                "-i", str(self.clip),
+                "-map", "0:v:0", "-c", "copy", "-f", "rtp", "-payload_type", "96",
+                f"rtp://127.0.0.1:{ports[0]}?rtcpport={ports[1]}&pkt_size=1400"]
+        if self.audio:
+            args += ["-map", "0:a:0", "-c", "copy", "-f", "rtp", "-payload_type", "97",
+                     f"rtp://127.0.0.1:{ports[2]}?rtcpport={ports[3]}&pkt_size=1400"]
+        args += ["-sdp_file", str(sdp_path)]
+        return args
+
+    def _started(self, proc: asyncio.subprocess.Process) -> None:
+        """Called once ffmpeg runs (a live source starts feeding its stdin here)."""
+
+    def _stopping(self) -> None:
+        """Called before ffmpeg is stopped."""
+
     async def ensure_started(self) -> str:
         """Start ffmpeg if needed; returns ffmpeg's SDP (for codec parameters)."""
         async with self._lock:
@@ -67,19 +87,13 @@ class MediaSource:
             sdp_path = Path(self._tmp.name) / "ffmpeg.sdp"
             if sdp_path.exists():
                 sdp_path.unlink()
-            args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
-                    "-i", str(self.clip),
-                    "-map", "0:v:0", "-c", "copy", "-f", "rtp", "-payload_type", "96",
-                    f"rtp://127.0.0.1:{ports[0]}?rtcpport={ports[1]}&pkt_size=1400"]
-            if self.audio:
-                args += ["-map", "0:a:0", "-c", "copy", "-f", "rtp", "-payload_type", "97",
-                         f"rtp://127.0.0.1:{ports[2]}?rtcpport={ports[3]}&pkt_size=1400"]
-            args += ["-sdp_file", str(sdp_path)]
+            args = self._ffmpeg_args(ports, sdp_path)
             self._proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                *args, stdin=self._stdin, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
                 # A looping ffmpeg runs forever: it must die with whoever runs the simulator.
                 preexec_fn=die_with_parent())
+            self._started(self._proc)
             for _ in range(200):
                 if sdp_path.exists() and sdp_path.stat().st_size > 0:
                     await asyncio.sleep(0.05)  # let ffmpeg finish writing it
@@ -92,6 +106,7 @@ class MediaSource:
             raise RuntimeError(f"ffmpeg did not start streaming {self.clip.name}")
 
     async def _stop_locked(self) -> None:
+        self._stopping()
         proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:
             try:
