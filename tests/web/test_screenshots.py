@@ -265,3 +265,26 @@ def test_simulated_camera_is_read_only_in_the_ui(campy, browser, admin_state):  
         assert "read-only" not in page.locator(".camera-head").inner_text()
     finally:
         ctx.close()
+
+
+def test_new_token_banner_is_clean_and_selects_on_focus(campy, browser, admin_state):  # noqa: F811
+    """The once-shown token (a state no GET reaches): screenshot, no CSP error, select on focus."""
+    for width, height in WIDTHS:
+        ctx = browser.new_context(viewport={"width": width, "height": height}, storage_state=admin_state)
+        try:
+            page = ctx.new_page()
+            problems = Problems(page, campy.base_url + "/tokens")
+            page.goto(campy.base_url + "/tokens")
+            page.fill("#token-form input[name=name]", f"script {width}")
+            page.click("#token-form button[type=submit]")
+            field = page.locator("#new-token")
+            field.wait_for()
+            field.focus()
+            selected = page.evaluate("() => { const f = document.getElementById('new-token');"
+                                     " return f.selectionEnd - f.selectionStart === f.value.length; }")
+            page.screenshot(path=str(artifacts_dir() / f"tokens-created-{width}.png"), full_page=True)
+            assert selected
+            assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+            assert not problems.list, problems.list
+        finally:
+            ctx.close()
