@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, CampyProcess, api, free_port, write_config
+from tests.helpers import REPO, CampyProcess, api, free_port, wait_until, write_config
 from tests.web.conftest import CAM_PASSWORD, camera_entries
 from tests.web.test_browser import _login, browser  # noqa: F401  (the module's Chromium fixture)
 
@@ -252,6 +252,9 @@ def test_simulated_camera_is_read_only_in_the_ui(campy, browser, admin_state):  
     ctx = browser.new_context(storage_state=admin_state)
     try:
         page = ctx.new_page()
+        page.goto(campy.base_url + "/")
+        assert page.locator(f".tile[data-camera={SIM}] .sim-tag").inner_text() == "simulated"
+        assert page.locator(f".tile[data-camera={OWN}] .sim-tag").count() == 0
         page.goto(campy.base_url + f"/cameras/{SIM}")
         assert page.locator(f'a[href="/cameras/{SIM}/edit"]').count() == 0
         assert page.locator(f'a[href="/cameras/{SIM}/zones"]').count() == 0
@@ -288,3 +291,23 @@ def test_new_token_banner_is_clean_and_selects_on_focus(campy, browser, admin_st
             assert not problems.list, problems.list
         finally:
             ctx.close()
+
+
+def test_grid_tiles_have_no_native_controls(campy, browser, admin_state):  # noqa: F811
+    """A click on a tile enlarges it: no native controls to pause it, no player mode label."""
+    ctx = browser.new_context(storage_state=admin_state)
+    try:
+        page = ctx.new_page()
+        page.goto(campy.base_url + "/")
+        state = wait_until(lambda: (s := page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.tile video-stream')).map(p => ({controls: p.video ? p.video.controls : null,
+            info: p.querySelector('.info') ? getComputedStyle(p.querySelector('.info')).display : 'none'}))"""))
+            and len(s) == 2 and all(x["controls"] is not None for x in s) and s,
+            timeout=30, what="a player in each tile")
+        assert all(x["controls"] is False and x["info"] == "none" for x in state), state
+        page.goto(campy.base_url + f"/cameras/{OWN}")
+        wait_until(lambda: page.evaluate("() => { const p = document.querySelector('#main-player video-stream');"
+                                         " return !!(p && p.video && p.video.controls); }"),
+                   timeout=30, what="the camera page's player with its controls")
+    finally:
+        ctx.close()
