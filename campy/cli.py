@@ -189,7 +189,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Config, then the recording invariants; exit 1 on any violation."""
     from campy.config import ConfigError, load_config
     from campy.db.database import open_db
-    from campy.recording.check import check_recordings, find_gaps
+    from campy.recording.check import check_recordings, find_gaps, local_ms
     from campy.recording.index import RecordingIndex
 
     try:
@@ -205,13 +205,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     index = RecordingIndex(open_db(db_path))
     tolerance = int(args.gap_tolerance * 1000)
     violations, counts = check_recordings(index, cfg.recording.path, deep=args.deep,
-                                          max_bytes=cfg.recording.max_bytes, gap_tolerance_ms=tolerance)
+                                          max_bytes=cfg.recording.max_bytes, gap_tolerance_ms=tolerance,
+                                          timezone=cfg.server.timezone)
     print(f"recordings {cfg.recording.path}: {counts['rows']} index rows, {counts['files']} files"
           f"{' (each probed)' if args.deep else ''}")
     gaps = find_gaps(index, min_ms=tolerance)
-    print(f"{len(gaps)} gap(s) longer than {args.gap_tolerance:g} s between consecutive segments")
+    print(f"{len(gaps)} gap(s) longer than {args.gap_tolerance:g} s between consecutive segments"
+          + (f" (times in {cfg.server.timezone}, server.timezone)" if gaps else ""))
     for g in gaps:
-        print(f"  gap {g.camera} {_utc(g.start_ms)} → {_utc(g.end_ms)} ({g.seconds:.1f} s): {g.label}"
+        a, b = (local_ms(ms, timezone=cfg.server.timezone) for ms in (g.start_ms, g.end_ms))
+        print(f"  gap {g.camera} {a} → {b} ({g.seconds:.1f} s): {g.label}"
               f"{' — ' + g.detail if g.detail else ''}")
     for v in violations:
         print(v, file=sys.stderr)
@@ -220,12 +223,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print("all recording invariants hold")
     return 0
-
-
-def _utc(ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _password(username: str) -> str | None:

@@ -110,6 +110,8 @@ export function attachPlayers(root, config, opts) {
       retryWithBackoff(player, slot);
       lowLatency(player, slot);
       slot.appendChild(player);
+      // Grid tiles: a click enlarges the tile, so no native controls to pause it by accident.
+      if (opts.controls === false && player.video) player.video.controls = false;
       hidePosterOnFirstFrame(player, slot);
       player.src = "/live/ws?src=" + encodeURIComponent(slot.dataset.stream);
       slot.player = player;
@@ -166,7 +168,7 @@ export function start(root, config, page) {
   } else {
     const grid = root.getElementById("live-grid");
     if (grid) enlargeOnClick(grid);
-    attachPlayers(root, config, {media: "video"});
+    attachPlayers(root, config, {media: "video", controls: false});
   }
   fullscreenButtons(root);
 }

@@ -89,7 +89,7 @@ class CampyProcess:
     """``campy serve`` as a real child process."""
 
     def __init__(self, config: Path, port: int, *, env: dict[str, str] | None = None,
-                 scheme: str = "http") -> None:
+                 scheme: str = "http", args: Iterable[str] = ()) -> None:
         self.config = config
         self.port = port
         self.base_url = f"{scheme}://127.0.0.1:{port}"
@@ -101,7 +101,7 @@ class CampyProcess:
         full_env = {**os.environ, "CAMPY_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "campy", "serve", "--config", str(config), "--port", str(port)],
+            [sys.executable, "-m", "campy", "serve", "--config", str(config), "--port", str(port), *args],
             cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -6,12 +6,14 @@ no row yet, so it is never reported). Each violation names the invariant it brea
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
 
 import msgspec
 
+from campy.localtime import local_time
 from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording.index import RecordingIndex
 from campy.recording.layout import INCOMING, QUARANTINE, parse_relpath
@@ -32,23 +34,25 @@ class Violation(msgspec.Struct, frozen=True):
 
 def check_recordings(index: RecordingIndex, storage: Path, *, deep: bool = False,
                      max_bytes: int | None = None, settle_s: float = 1.0,
-                     gap_tolerance_ms: int | None = GAP_TOLERANCE_MS) -> tuple[list[Violation], dict[str, int]]:
+                     gap_tolerance_ms: int | None = GAP_TOLERANCE_MS,
+                     timezone: str = "UTC") -> tuple[list[Violation], dict[str, int]]:
     """Every violation found, and counts of what was checked.
 
     While CamPy runs, a segment is briefly in place before its row is inserted, and a
     retention delete briefly has a marked row; so a violation counts only if a second look,
     ``settle_s`` later, finds it again. ``gap_tolerance_ms``: gaps longer than this with no
-    logged cause are violations (invariant 7); None skips that check.
+    logged cause are violations (invariant 7); None skips that check. ``timezone``: the zone
+    of the times in messages (``server.timezone``).
     """
     first, counts = _check_once(index, storage, deep=deep, max_bytes=max_bytes)
     if gap_tolerance_ms is not None:
-        first += _gap_violations(index, gap_tolerance_ms)
+        first += _gap_violations(index, gap_tolerance_ms, timezone)
     if not first or settle_s <= 0:
         return first, counts
     time.sleep(settle_s)
     second, counts = _check_once(index, storage, deep=deep, max_bytes=max_bytes)
     if gap_tolerance_ms is not None:
-        second += _gap_violations(index, gap_tolerance_ms)
+        second += _gap_violations(index, gap_tolerance_ms, timezone)
     again = {_key(v) for v in second}
     return [v for v in first if _key(v) in again], counts
 
@@ -66,16 +70,17 @@ def find_gaps(index: RecordingIndex, *, min_ms: int = GAP_TOLERANCE_MS) -> list[
     return explain(found, index.log_rows(*log_window(found)))
 
 
-def _gap_violations(index: RecordingIndex, min_ms: int) -> list[Violation]:
-    return [Violation(7, g.camera, f"{g.seconds:.1f} s gap from {_iso(g.start_ms)} to {_iso(g.end_ms)} that nothing "
+def _gap_violations(index: RecordingIndex, min_ms: int, timezone: str) -> list[Violation]:
+    at = functools.partial(local_ms, timezone=timezone)
+    return [Violation(7, g.camera, f"{g.seconds:.1f} s gap from {at(g.start_ms)} to {at(g.end_ms)} that nothing "
                                    "explains (no restart, outage or stop was logged)")
             for g in find_gaps(index, min_ms=min_ms) if g.cause == "unexplained"]
 
 
-def _iso(ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+def local_ms(ms: int, *, timezone: str) -> str:
+    """``2026-03-29 03:00:01.250 CEST``: a time in ``timezone`` to the millisecond, zone named."""
+    d = local_time(timezone).dt(ms)
+    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + d.strftime(" %Z")
 
 
 def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,

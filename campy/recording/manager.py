@@ -27,6 +27,7 @@ import msgspec
 from campy.clock import Clock
 from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
+from campy.localtime import local_time
 from campy.procs import cancel
 from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording import quotas
@@ -56,13 +57,14 @@ class GivenUp(msgspec.Struct):
     start_ms: int
     end_ms: int
     limit: str  # "size" or "free"
+    timezone: str = "UTC"  # server.timezone: the zone of the times in ``message``
 
     @property
     def message(self) -> str:
         why = "to keep recordings under the size cap" if self.limit == "size" else \
             "to keep free space above the floor"
         return (f"{self.segments} protected segments ({self.size_bytes / 1e9:.2f} GB, {self.camera}, "
-                f"{_iso(self.start_ms)} – {_iso(self.end_ms)}) were deleted {why}")
+                f"{_iso(self.start_ms, self.timezone)} – {_iso(self.end_ms, self.timezone)}) were deleted {why}")
 
 
 class RetentionResult(msgspec.Struct):
@@ -150,14 +152,15 @@ class RecordingManager:
 
     def _log_start(self) -> None:
         prev = self.index.last_campy_row()
+        tz = self._config().server.timezone
         if prev is None:
             detail = "first start"
         elif prev.kind == "campy_stop":
-            detail = f"after a clean stop at {_iso(prev.at_ms)}"
+            detail = f"after a clean stop at {_iso(prev.at_ms, tz)}"
         else:
             last = self.index.last_activity_ms()
             detail = ("after an unclean stop (killed or crashed)"
-                      + (f"; last sign of life at {_iso(last)}" if last else ""))
+                      + (f"; last sign of life at {_iso(last, tz)}" if last else ""))
             log.warning("recording: CamPy did not stop cleanly last time; %s", detail)
         self._log("campy_start", detail)
 
@@ -310,7 +313,8 @@ class RecordingManager:
         idx.prune_log(before_ms=min(oldest, now - DAY_MS) - DAY_MS)
         return RetentionResult(at_ms=now, reason=reason, deleted=len(segs), freed_bytes=freed,
                                shortfall_bytes=plan.shortfall_bytes, took_ms=(self.clock.monotonic() - t0) * 1000,
-                               given_up=_given_up(plan, segs, now_ms=now))
+                               given_up=_given_up(plan, segs, now_ms=now,
+                                                  timezone=self._config().server.timezone))
 
     async def _retention_loop(self) -> None:
         while True:
@@ -443,10 +447,9 @@ class RecordingManager:
                 "last_retention": msgspec.structs.asdict(last) if last else None}
 
 
-def _iso(ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _iso(ms: int, timezone: str) -> str:
+    """A time as people there read it, with the zone's abbreviation (CET, EDT, UTC)."""
+    return local_time(timezone).format(ms, "%Y-%m-%d %H:%M:%S %Z")
 
 
 def _interior_deletions(every: list[Segment], doomed: set[int], *, reason: str,
@@ -474,7 +477,8 @@ def _interior_deletions(every: list[Segment], doomed: set[int], *, reason: str,
     return rows
 
 
-def _given_up(plan: RetentionPlan, deleted: list[Segment], *, now_ms: int) -> list[GivenUp]:
+def _given_up(plan: RetentionPlan, deleted: list[Segment], *, now_ms: int,
+              timezone: str = "UTC") -> list[GivenUp]:
     """Protected segments the plan deletes (rule 3b), summed per camera and limit."""
     forced = {d.segment_id: d.reason for d in plan.deletions if d.protected}
     groups: dict[tuple[str, str], list[Segment]] = {}
@@ -482,5 +486,6 @@ def _given_up(plan: RetentionPlan, deleted: list[Segment], *, now_ms: int) -> li
         if seg.id in forced:
             groups.setdefault((seg.camera, forced[seg.id]), []).append(seg)
     return [GivenUp(at_ms=now_ms, camera=cam, segments=len(segs), size_bytes=sum(s.size_bytes for s in segs),
-                    start_ms=min(s.start_ms for s in segs), end_ms=max(s.end_ms for s in segs), limit=limit)
+                    start_ms=min(s.start_ms for s in segs), end_ms=max(s.end_ms for s in segs), limit=limit,
+                    timezone=timezone)
             for (cam, limit), segs in sorted(groups.items())]

@@ -36,6 +36,7 @@ from litestar.types import WebSocketResponseBodyEvent, WebSocketResponseStartEve
 from campy.db.embeds import STREAMS, EmbedError, EmbedInfo, normalize_origin
 from campy.errors import BadRequest, NotFound
 from campy.web.auth import current_user, require_admin
+from campy.web.headers import PLAYER_STYLE_HASH
 from campy.web.live import PUBLIC_OPT, proxy
 from campy.web.pages import Form
 
@@ -97,7 +98,8 @@ def snippets(base: str, info: EmbedInfo, token: str, title: str) -> dict[str, st
 
 def _csp(frame_ancestors: list[str], ws_base: str) -> str:
     ancestors = " ".join(frame_ancestors) or "'none'"
-    return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    # The player's own <style> by its hash, as on CamPy's pages (campy/web/headers.py).
+    return (f"default-src 'none'; script-src 'self'; style-src 'self' {PLAYER_STYLE_HASH}; img-src 'self' data:; "
             f"media-src 'self' blob:; connect-src 'self' {ws_base}; base-uri 'none'; form-action 'none'; "
             f"frame-ancestors {ancestors}")
 

@@ -138,6 +138,7 @@ def _tile_view(runtime: Any, name: str, *, admin: bool) -> dict[str, Any]:
     since_ms = runtime.health.get(name).since_ms
     view["since_ms"] = since_ms
     view["since"] = _since_text(of_runtime(runtime), since_ms, runtime.clock.now_ms()) if since_ms else ""
+    view["simulated"] = name in runtime.store.readonly  # not in campy.yaml: shown, never changed
     return view
 
 
@@ -212,7 +213,8 @@ class PageController(Controller):
                        sub=v["sub"] or "", username=v["username"] or "", enabled=v["enabled"],
                        h265_fallback=v["h265_fallback"])
         return Template("camera_form.html", context={"mode": "edit", "cam": cam, "errors": {},
-                                                     "password_set": v["password_set"]})
+                                                     "password_set": v["password_set"],
+                                                     "simulated": name in runtime.store.readonly})
 
     @post("/cameras/{name:str}/edit", guards=[require_admin], status_code=200)
     async def save_camera(self, request: HTMXRequest, name: FromPath[str], data: Form) -> Any:

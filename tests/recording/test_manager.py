@@ -17,10 +17,10 @@ from tests.recording.conftest import clip_bytes, make_clip
 SEG_MS = 2000
 
 
-def make_manager(tmp_path, clock, *, mode="continuous", extra=""):
+def make_manager(tmp_path, clock, *, mode="continuous", extra="", server_extra=""):
     cfg_path = tmp_path / "campy.yaml"
     cfg_path.write_text(
-        f"server:\n  data_dir: {tmp_path / 'data'}\n"
+        f"server:\n  data_dir: {tmp_path / 'data'}\n{server_extra}"
         f"recording:\n  grace_seconds: 60\n  min_free: null\n{extra}"
         "cameras:\n"
         "  yard:\n    main: rtsp://192.0.2.10/main\n"
@@ -222,3 +222,18 @@ def test_the_size_cap_wins_over_marks_and_says_what_it_gave_up(tmp_path, clock):
     assert any(w.startswith("3 protected segments (") and "yard" in w
                and "were deleted to keep recordings under the size cap" in w for w in status["warnings"])
     assert status["given_up"][0]["segments"] == 3
+
+
+def test_start_and_given_up_texts_use_server_timezone(tmp_path, clock):
+    from campy.recording.manager import GivenUp
+
+    # 1_796_000_000 s is 2026-11-30 00:53:20 UTC, 01:53:20 CET.
+    mgr = make_manager(tmp_path, clock, extra="", server_extra="  timezone: Europe/Berlin\n")
+    mgr._log("campy_stop", "clean stop")
+    clock.advance(60)
+    mgr._log_start()
+    row = mgr.index.last_campy_row()
+    assert row is not None and row.detail == "after a clean stop at 2026-11-30 01:53:20 CET", row
+    g = GivenUp(at_ms=clock.now_ms(), camera="yard", segments=2, size_bytes=10**9, start_ms=1_796_000_000_000,
+                end_ms=1_796_000_060_000, limit="size", timezone="Europe/Berlin")
+    assert "2026-11-30 01:53:20 CET – 2026-11-30 01:54:20 CET" in g.message, g.message

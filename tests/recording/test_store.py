@@ -150,6 +150,20 @@ def test_check_reports_each_violation(store):
     assert {v.invariant for v in violations} == {1, 2, 3}
 
 
+def test_unexplained_gap_is_reported_in_local_time(store):
+    # T0 is 2026-11-30 00:53:20 UTC: 01:53:20 CET in Berlin, 19:53:20 EST in New York.
+    a = run(store.commit("cam", make_clip(incoming(store, name="a.mp4")), start_ms=T0, end_ms=T0 + 2000))
+    b = run(store.commit("cam", make_clip(incoming(store, name="b.mp4")), start_ms=T0 + 12_000,
+                         end_ms=T0 + 14_000))
+    assert a and b
+    for zone, text in (("Europe/Berlin", "from 2026-11-30 01:53:22.000 CET to 2026-11-30 01:53:32.000 CET"),
+                       ("America/New_York", "from 2026-11-29 19:53:22.000 EST to 2026-11-29 19:53:32.000 EST"),
+                       ("UTC", "from 2026-11-30 00:53:22.000 UTC to")):
+        violations, _ = check_recordings(store.index, store.storage, settle_s=0, timezone=zone)
+        assert [v.invariant for v in violations] == [7], violations
+        assert text in violations[0].message, violations[0].message
+
+
 def test_campy_check_command_exit_codes(tmp_path):
     cfg = tmp_path / "campy.yaml"
     cfg.write_text(f"server:\n  data_dir: {tmp_path / 'data'}\ncameras: {{}}\n")

@@ -1,6 +1,6 @@
 """The live grid and camera page in headless Chromium: layout from phone to desktop, enlarge
-on click, the latest picture before live video, offline tiles with a time, and a stylesheet
-on every page."""
+on click, the latest picture before live video, offline tiles with a time. (Every page's
+stylesheet, fit and screenshots: test_screenshots.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import wait_until
 from tests.web.conftest import CAM_PASSWORD, camera_entries, serve_sims
 from tests.web.test_browser import _login, browser  # noqa: F401  (the module's Chromium fixture)
+from tests.web.test_screenshots import artifacts_dir
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +53,10 @@ def campy(sims, gone, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    d = tmp_path_factory.mktemp("screenshots")
+def shots():
+    """The grid's states (enlarged, phone) beside every page's screenshots (test_screenshots.py)."""
+    d = artifacts_dir() / "grid-ui"
+    d.mkdir(exist_ok=True)
     print(f"\nscreenshots in {d}")
     return d
 
@@ -189,65 +192,3 @@ def test_offline_tile_says_since_when(campy, browser):  # noqa: F811
         assert page.locator("#badge-back").inner_text() == "online"
     finally:
         ctx.close()
-
-
-def _page_routes(campy) -> list[str]:
-    """Every GET route that answers an admin with a whole HTML page (camera pages for `back`)."""
-    from tests.web.test_access_matrix import registered_routes
-
-    client = campy.client()
-    urls = []
-    for method, path, _ in registered_routes(campy.config):
-        if method != "GET" or path.startswith(("/api/", "/live/", "/signed/", "/embed", "/static")):
-            continue
-        url = path.replace("{name:str}", "back")
-        if "{" in url:
-            continue
-        with client.stream("GET", url) as r:
-            if r.status_code == 200 and r.headers.get("content-type", "").startswith("text/html"):
-                if r.read().lstrip().lower().startswith(b"<!doctype html"):
-                    urls.append(url)
-    return urls
-
-
-def test_every_page_loads_its_stylesheet(campy, browser):  # noqa: F811
-    urls = _page_routes(campy)
-    assert {"/", "/cameras/back", "/events", "/system"} <= set(urls), urls
-    # The login page, as someone not logged in.
-    ctx = browser.new_context()
-    checks = []
-    try:
-        page = ctx.new_page()
-        checks.append(_styled(page, campy.base_url + "/login"))
-    finally:
-        ctx.close()
-    ctx, page = _login(browser, campy)
-    try:
-        for url in urls:
-            checks.append(_styled(page, campy.base_url + url))
-    finally:
-        ctx.close()
-    unstyled = [c for c in checks if not c["ok"]]
-    assert not unstyled, unstyled
-    print("styled pages:", [c["url"] for c in checks])
-
-
-def _styled(page, url) -> dict:
-    sheets: list = []
-
-    def seen(r):
-        if r.url.endswith(".css"):
-            sheets.append((r.url, r.status))
-
-    page.on("response", seen)
-    page.goto(url)
-    page.wait_for_load_state("load")
-    style = page.evaluate("""() => ({bg: getComputedStyle(document.body).backgroundColor,
-        margin: getComputedStyle(document.body).marginTop,
-        rules: Array.from(document.styleSheets).filter(s => s.href && s.href.endsWith('/static/campy.css'))
-                    .map(s => s.cssRules.length)})""")
-    page.remove_listener("response", seen)
-    # The user agent's default is a white body with an 8 px margin; campy.css says otherwise.
-    ok = (style["rules"] and style["rules"][0] > 20 and style["bg"] != "rgba(0, 0, 0, 0)"
-          and style["margin"] == "0px" and any(s == 200 for u, s in sheets if u.endswith("/static/campy.css")))
-    return {"url": url, "ok": bool(ok), "style": style, "sheets": sheets}

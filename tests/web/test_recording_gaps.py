@@ -1,10 +1,12 @@
 """Every gap in the footage has a named cause: a killed recorder, a camera that went away,
 a clean CamPy restart and a killed CamPy each leave one gap that `campy check`, the storage
-API and the storage page explain; a normal run leaves none."""
+API and the storage page explain; a normal run leaves none. Times on the page and from
+`campy check` are in server.timezone (here New York, never the host's UTC), zone named."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import time
 
 import pytest
 
+from campy.localtime import local_time
 from tests.helpers import CampyProcess, free_port, wait_until, write_config
 from tests.web.conftest import CAM_PASSWORD
 from tests.web.test_recording import recorder_pid, segments, wait_segments
@@ -27,6 +30,9 @@ def cam():
         yield sim
     finally:
         handle.stop()
+
+
+ZONE = "America/New_York"
 
 
 def _gaps(client):
@@ -54,7 +60,8 @@ def test_each_gap_names_its_cause(cam, tmp_path):
                 "password": "!secret sim_password"}]
     port = free_port()
     cfg = write_config(tmp_path / "campy.yaml", entries, port=port, password_secret=CAM_PASSWORD,
-                       recording={"segment_seconds": 2, "min_free": "null"})
+                       recording={"segment_seconds": 2, "min_free": "null"},
+                       server_extra=(f"timezone: {ZONE}",))
     campy = CampyProcess(cfg, port)
     try:
         c = campy.client()
@@ -90,6 +97,8 @@ def test_each_gap_names_its_cause(cam, tmp_path):
         c = campy.client()
         gap = _wait_gap(c, t, "the gap of the restart")
         assert gap["cause"] == "campy_down" and "clean stop" in gap["detail"], gap
+        stopped = local_time(ZONE).format(t - 10_000, "%Z")  # EST or EDT, whichever applies now
+        assert re.search(rf"clean stop at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {stopped}$", gap["detail"]), gap
 
         # 4. CamPy is killed.
         wait_segments(c, "gappy", 2, after_ms=gap["end_ms"])
@@ -107,10 +116,17 @@ def test_each_gap_names_its_cause(cam, tmp_path):
         page = c.get("/storage").text
         for cause in ("recorder_restart", "camera_offline", "campy_down"):
             assert f'data-cause="{cause}"' in page
+        # The page's gap times and texts are New York times; none says UTC.
+        assert "clean stop at" in page and "UTC" not in page.split("<h2>Gaps", 1)[1], page
+        assert f"{stopped}</td>" in page
         res = subprocess.run([sys.executable, "-m", "campy", "check", "--config", str(cfg)],
                              capture_output=True, text=True)
         assert res.returncode == 0, res.stdout + res.stderr
         assert "4 gap(s)" in res.stdout and "unexplained" not in res.stdout, res.stdout
+        assert f"(times in {ZONE}, server.timezone)" in res.stdout, res.stdout
+        lines = [x for x in res.stdout.splitlines() if x.startswith("  gap gappy")]
+        assert len(lines) == 4 and all(re.search(rf"\.\d\d\d {stopped} → .*\.\d\d\d {stopped} \(", x)
+                                       for x in lines), res.stdout
         for label in ("recorder restart", "camera offline", "CamPy down"):
             assert label in res.stdout, res.stdout
         # Between the faults, footage is continuous.
