@@ -186,10 +186,12 @@ export function attachRecordings(section) {
   }
 
   video.addEventListener("ended", () => {
-    // The stream stops at a gap or after an hour: carry on from where it stopped.
+    // A window ends at a gap or at its size limit: carry on from where it ends (the
+    // server's end, at a segment boundary, so the next window starts there without a repeat).
     if (state.startMs == null) return;
-    const reached = state.startMs + video.duration * 1000;
+    const reached = Math.max(state.endMs || 0, state.startMs + video.duration * 1000);
     const next = spansOf(section).find(([a, b]) => b > reached + 500);
+    state.startMs = null;  // not inside a loaded window until the next one loads
     if (next) play(Math.max(next[0], reached));
   });
 

@@ -135,7 +135,7 @@ def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,
                                                  "quarantines it)"))
     if max_bytes is not None:
         used = sum(r[4] for r in rows)
-        cams = len({r[1] for r in rows})
+        cams = len({(r[1], r[7]) for r in rows})  # one open segment per recorder (camera, stream)
         biggest = max((r[4] for r in rows), default=0)
         if used > max_bytes + cams * biggest:
             out.append(Violation(5, str(storage), f"recordings use {used} bytes, over the cap of {max_bytes} "

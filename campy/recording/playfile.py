@@ -56,20 +56,31 @@ class PlayFiles:
         """The file of [start_ms, end_ms) of ``segments`` (made now, or earlier and kept)."""
         key = f"{camera}-{stream}-{start_ms}-{end_ms}-{segments[0].id}-{segments[-1].id}.mp4"
         out = self.directory / key
-        if out.exists():
-            with contextlib.suppress(OSError):
-                os.utime(out)
-            return out
-        pending = self._making.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        while True:
+            if out.exists():
+                with contextlib.suppress(OSError):
+                    os.utime(out)
+                return out
+            pending = self._making.get(key)
+            if pending is None:
+                break
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                # The one who was making it went away: make it here.
         fut: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
         self._making[key] = fut
         try:
             async with self._sem:
                 await self._make(storage, segments, start_ms, end_ms, out)
             fut.set_result(out)
-        except BaseException as err:
+        except asyncio.CancelledError:
+            fut.cancel()  # the asker went away; a later ask makes the file again
+            raise
+        except Exception as err:
             fut.set_exception(err)
             fut.exception()  # retrieved: a waiter-less failure is not "never retrieved"
             raise
@@ -102,11 +113,15 @@ class PlayFiles:
 
     def _expire(self, *, keep: Path) -> None:
         try:
-            files = sorted((p for p in self.directory.iterdir() if p.suffix == ".mp4"),
-                           key=lambda p: p.stat().st_mtime, reverse=True)
+            every = list(self.directory.iterdir())
+            files = sorted((p for p in every if p.suffix == ".mp4"), key=lambda p: p.stat().st_mtime, reverse=True)
         except OSError:
             return
         now = time.time()
+        for p in every:  # a half-made file of a run CamPy did not finish
+            with contextlib.suppress(OSError):
+                if p.suffix == ".part" and now - p.stat().st_mtime > KEEP_S:
+                    p.unlink()
         for i, p in enumerate(files):
             with contextlib.suppress(OSError):
                 if p != keep and (i >= MAX_FILES or now - p.stat().st_mtime > KEEP_S):

@@ -157,3 +157,37 @@ def test_the_size_cap_counts_sub_footage_and_deletes_it_with_main_of_the_same_ag
     assert left == [(4000, "main"), (4300, "sub"), (6000, "main"), (6300, "sub"),
                     (8000, "main"), (8300, "sub"), (10_000, "main"), (10_300, "sub")]
     assert mgr.index.used_bytes() == 8 * one
+
+
+def test_a_playback_window_is_one_finite_mp4_made_once(tmp_path, clock):
+    """Two asks for the same window at once run one ffmpeg; the file has its index in front
+    and plays the window's length; the window is bounded by WINDOW_MS."""
+    from campy.recording import playfile
+    from campy.recording.probe import probe_sync
+
+    mgr = make_manager(tmp_path, clock)
+    segs = record(mgr, T0, 4, stream="sub")
+    files = playfile.PlayFiles(tmp_path / "playback")
+    made: list[int] = []
+    real = files._make
+
+    async def counting(*args):
+        made.append(1)
+        await real(*args)
+
+    files._make = counting
+
+    async def ask():
+        return await asyncio.gather(*(files.get(mgr.storage, camera="yard", stream="sub", segments=segs[1:],
+                                                start_ms=T0 + 2000, end_ms=T0 + 8000) for _ in range(2)))
+
+    a, b = asyncio.run(ask())
+    assert a == b and len(made) == 1
+    data = a.read_bytes()
+    assert 0 < data.find(b"moov") < data.find(b"mdat")
+    assert abs(probe_sync(a).duration_ms - 6000) < 300
+    assert asyncio.run(ask())[0] == a and len(made) == 1  # kept: a seek's Range requests reuse it
+    assert [s.start_ms for s in playfile.window(segs, T0)] == [T0, T0 + 2000, T0 + 4000, T0 + 6000]
+    long = [s.__class__(**{**{f: getattr(s, f) for f in s.__struct_fields__}, "start_ms": s.start_ms + i * 240_000,
+                           "end_ms": s.end_ms + i * 240_000}) for i, s in enumerate(segs)]
+    assert len(playfile.window(long, T0)) == 3  # the 4th ends past 10 minutes
