@@ -90,7 +90,23 @@ export function attachRecordings(section) {
 
   video.addEventListener("loadedmetadata", () => showSubNote(state.stream === "sub"));
 
-  async function play(ms) {
+  // Where `ms` plays from, per the server ({start_ms, end_ms, url, ...}), or the failed response.
+  async function locate(ms, stream, more) {
+    const q = (stream === "sub" ? "&stream=sub" : "") + (more ? "&more=true" : "");
+    return fetch(`/api/cameras/${encodeURIComponent(camera)}/playback?start=${ms}${q}`);
+  }
+
+  // Have the server make the window after this one now, so it is ready when playback gets
+  // there (the first window is short so that it starts quickly; the next ones are full).
+  async function prefetch(info) {
+    if (info.end_ms >= info.run_end_ms) return;  // a gap follows: the next span is another run
+    const res = await locate(info.end_ms, info.stream, true);
+    if (!res.ok) return;
+    const next = await res.json();
+    await fetch(next.url, { headers: { Range: "bytes=0-0" } }).catch(() => {});
+  }
+
+  async function play(ms, more = false) {
     const spans = spansOf(section);
     // A click in a gap plays the next recorded span.
     const span = spans.find(([a, b]) => ms < b);
@@ -107,8 +123,7 @@ export function attachRecordings(section) {
     }
     // Ask where playback really begins (the keyframe at or before `want`): the file's
     // time 0 is exactly that moment, so the clock below the video is right.
-    const q = stream === "sub" ? "&stream=sub" : "";
-    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/playback?start=${want}${q}`);
+    const res = await locate(want, stream, more);
     if (!res.ok) {
       if (stream === "sub") {
         // No sub recording at that time: the footage exists, but only in H.265.
@@ -131,6 +146,9 @@ export function attachRecordings(section) {
     showSubNote(info.stream === "sub");
     video.src = info.url;
     video.play().catch(() => {});
+    video.addEventListener("playing", () => {
+      if (state.startMs === info.start_ms) prefetch(info).catch(() => {});
+    }, { once: true });
     const fromInput = document.getElementById("export-from");
     const toInput = document.getElementById("export-to");
     if (fromInput && !fromInput.value) {
@@ -192,7 +210,7 @@ export function attachRecordings(section) {
     const reached = Math.max(state.endMs || 0, state.startMs + video.duration * 1000);
     const next = spansOf(section).find(([a, b]) => b > reached + 500);
     state.startMs = null;  // not inside a loaded window until the next one loads
-    if (next) play(Math.max(next[0], reached));
+    if (next) play(Math.max(next[0], reached), true);
   });
 
   const form = section.querySelector("form.export");

@@ -1,8 +1,8 @@
 """Seekable playback: a finite MP4 of a bounded span, made once and served with Range.
 
 ``play.mp4`` without an end streams one open-ended fragmented MP4 (no length, no index), so
-a browser's scrubber cannot move in it. With an end, the span (at most ``WINDOW_MS`` or
-``WINDOW_BYTES`` of footage, cut at segment ends) is stream-copied into an ordinary MP4 with
+a browser's scrubber cannot move in it. With an end, the span (at most ``WINDOW_MS``,
+``WINDOW_BYTES`` or ``WINDOW_FILES`` of footage, cut at segment ends) is stream-copied into an ordinary MP4 with
 its index in front (``+faststart``): the browser knows its duration at once and seeks with
 Range requests anywhere inside it. The file is kept a while for the Range requests a
 seek makes, then deleted.
@@ -27,16 +27,23 @@ log = logging.getLogger(__name__)
 
 WINDOW_MS = 10 * 60_000  # a window spans at most this much footage...
 WINDOW_BYTES = 96 * 1024 * 1024  # ...or this many bytes of segments (a 4K main stream: ~1-2 min)
+# ...or this many files: ffmpeg's concat demuxer probes every file before the first byte, and
+# probing decodes a frame (~0.1-0.4 s for 4K H.264 on a loaded box).
+WINDOW_FILES = 20
+# The first window after a click is short, so its first frame comes quickly; the page then
+# asks for the following (full) windows ahead of time, so they are ready when it gets there.
+FIRST_WINDOW_FILES = 3
 KEEP_S = 15 * 60  # a window's file lives this long after it was last asked for
 MAX_FILES = 24
 
 
-def window(segments: Sequence[Segment], start_ms: int) -> list[Segment]:
+def window(segments: Sequence[Segment], start_ms: int, *, files: int = WINDOW_FILES) -> list[Segment]:
     """The first segments of a contiguous run from ``start_ms`` that fit one window (at least one)."""
     out: list[Segment] = []
     size = 0
     for seg in segments:
-        if out and (seg.end_ms - start_ms > WINDOW_MS or size + seg.size_bytes > WINDOW_BYTES):
+        if out and (seg.end_ms - start_ms > WINDOW_MS or size + seg.size_bytes > WINDOW_BYTES
+                    or len(out) >= min(files, WINDOW_FILES)):
             break
         out.append(seg)
         size += seg.size_bytes

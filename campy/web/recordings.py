@@ -21,7 +21,7 @@ from campy.localtime import HOUR_MS, LocalTime, of_runtime
 from campy.errors import BadRequest, CampyError, Conflict, NotFound, QuotaExceeded
 from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_stream
 from campy.recording.model import DAY_MS, Segment
-from campy.recording.playfile import window
+from campy.recording.playfile import FIRST_WINDOW_FILES, WINDOW_FILES, window
 from campy.recording.probe import keyframes
 from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
 from campy.recording.timeline import day_timeline_svg, format_duration, merge_spans
@@ -211,7 +211,7 @@ class RecordingsApi(Controller):
         assert end_ms is not None
         if end_ms <= begin:
             raise BadRequest("end must be after start", fields={"end": "after start"})
-        # At most one window (``playfile.WINDOW_MS`` / ``WINDOW_BYTES``), whatever ``end`` says.
+        # At most one (full) window (``campy.recording.playfile``), whatever ``end`` says.
         segs = window([s for s in segs if s.start_ms < end_ms], begin)
         end_ms = min(end_ms, segs[-1].end_ms)
         try:
@@ -226,10 +226,13 @@ class RecordingsApi(Controller):
 
     @get("/cameras/{name:str}/playback")
     async def playback(self, request: Request[Any, Any, Any], name: FromPath[str],
-                       start: FromQuery[str | None] = None, stream: FromQuery[str | None] = None) -> dict[str, Any]:
+                       start: FromQuery[str | None] = None, stream: FromQuery[str | None] = None,
+                       more: FromQuery[bool] = False) -> dict[str, Any]:
         """Where playback of ``start`` really begins (the keyframe at or before it), the end of
         its seekable window and its URL (a finite MP4, ``play.mp4?start=..&end=..``); ``stream=sub``
         plays the camera's sub recording. ``run_end_ms`` is where the footage reaches a gap.
+        The window is short (a few segments, so it starts quickly) unless ``more=true`` asks
+        for a full one (the page does for the windows that follow).
 
         The file's time 0 is exactly ``start_ms``, so a player shows footage time as
         ``start_ms + currentTime``.
@@ -244,7 +247,7 @@ class RecordingsApi(Controller):
             if kfs:
                 # Rounded up to the ms: the concat demuxer starts at the keyframe at or before it.
                 begin = seg.start_ms + math.ceil(kfs[-1] * 1000)
-        end_ms = window(segs, begin)[-1].end_ms
+        end_ms = window(segs, begin, files=WINDOW_FILES if more else FIRST_WINDOW_FILES)[-1].end_ms
         tail = "" if which == "main" else "&stream=sub"
         return {"camera": name, "stream": which, "requested_ms": want, "start_ms": begin, "end_ms": end_ms,
                 "run_end_ms": segs[-1].end_ms, "codec": seg.codec,

@@ -171,6 +171,13 @@ def test_playback_windows_are_finite_mp4s_served_with_ranges(rec):
     assert next(s for s in probed["streams"] if s["codec_type"] == "video")["width"] == 640
     part = c.get(info["url"], headers={"Range": "bytes=1000-1999"})
     assert part.status_code == 206 and part.content == whole.content[1000:2000]
+    # The first window is short (3 segments: a quick start); `more=true` asks for a full one.
+    subs = wait_until(lambda: (s := segments(c, "front", stream="sub")) and len(s) >= 5 and s, timeout=60,
+                      what="5 sub segments of front")
+    short = c.get("/api/cameras/front/playback", params={"start": subs[0]["start_ms"], "stream": "sub"}).json()
+    full = c.get("/api/cameras/front/playback",
+                 params={"start": subs[0]["start_ms"], "stream": "sub", "more": "true"}).json()
+    assert short["end_ms"] == subs[2]["end_ms"] and full["end_ms"] >= subs[4]["end_ms"], (short, full, subs[:5])
 
 
 def test_segment_downloads_support_ranges(rec):
