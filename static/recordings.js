@@ -141,6 +141,7 @@ export function attachRecordings(section) {
     state.endMs = info.end_ms;
     state.stream = info.stream;
     section.dataset.playStartMs = String(info.start_ms);
+    section.dataset.playEndMs = String(info.end_ms);
     section.dataset.requestedMs = String(want);
     section.dataset.stream = info.stream;
     showSubNote(info.stream === "sub");

@@ -201,14 +201,13 @@ class RecordingsApi(Controller):
         (``campy.recording.playfile``). Stream copy begins at a keyframe: pass a ``start``
         from ``/playback`` to begin exactly there."""
         which = _stream(stream)
+        end_ms = parse_time(end, name="end")
         runtime, start_ms, segs = await _playable(request, name, start, which)
         begin = max(start_ms, segs[0].start_ms)
-        if end is None or end == "":
+        if end_ms is None:
             return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
                           headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
                                    "X-Campy-Codec": segs[0].codec, "Cache-Control": "no-store"})
-        end_ms = parse_time(end, name="end")
-        assert end_ms is not None
         if end_ms <= begin:
             raise BadRequest("end must be after start", fields={"end": "after start"})
         # At most one (full) window (``campy.recording.playfile``), whatever ``end`` says.

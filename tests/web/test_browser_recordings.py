@@ -177,6 +177,10 @@ def test_h265_footage_plays_from_the_sub_recording_and_says_so(browser, rec):  #
         assert note.is_visible()
         assert "Playing the sub stream (640×360): this browser cannot decode H.265" in note.inner_text()
         assert page.evaluate("document.getElementById('recordings').dataset.stream") == "sub"
+        # While this (short, quick to start) window plays, the page has the server make the next one.
+        end = int(page.evaluate("document.getElementById('recordings').dataset.playEndMs"))
+        wait_until(lambda: list(rec.data_file("playback").glob(f"front-sub-{end}-*.mp4")), timeout=30,
+                   what=f"the window from {end} made ahead")
         for width in (390, 1440):
             page.set_viewport_size({"width": width, "height": 900})
             page.locator("#sub-note").scroll_into_view_if_needed()

@@ -193,6 +193,7 @@ def test_segment_downloads_support_ranges(rec):
 
 def test_nonsense_is_refused_with_a_message_never_a_5xx(rec, rec_viewer):
     c = rec.client()
+    wait_segments(c, "back", 1)
     now = int(time.time() * 1000)
     cases = [
         ("GET", "/api/cameras/nope/recordings", {}, 404, "no camera"),
@@ -202,6 +203,11 @@ def test_nonsense_is_refused_with_a_message_never_a_5xx(rec, rec_viewer):
         ("GET", "/api/cameras/back/recordings?start=99999999999999999999", {}, 400, "out of range"),
         ("GET", "/api/cameras/back/play.mp4", {}, 400, "start is required"),
         ("GET", f"/api/cameras/back/play.mp4?start={now + 86_400_000}", {}, 404, "nothing was recorded"),
+        ("GET", f"/api/cameras/back/play.mp4?start={now - 600_000}&stream=hd", {}, 400, "stream must be"),
+        ("GET", f"/api/cameras/back/play.mp4?start={now - 600_000}&end=soon", {}, 400, "ISO 8601"),
+        ("GET", f"/api/cameras/back/play.mp4?start={now - 600_000}&end={now - 700_000}", {}, 400, "after start"),
+        # back's main stream is H.264: `record.sub: auto` records no sub stream for it.
+        ("GET", f"/api/cameras/back/playback?start={now - 600_000}&stream=sub", {}, 404, "on the sub stream"),
         ("GET", f"/api/cameras/back/export.mp4?start={now}", {}, 400, "required"),
         ("GET", f"/api/cameras/back/export.mp4?start={now - 2 * 86_400_000}&end={now}", {}, 400, "at most 24 hours"),
         ("GET", "/api/cameras/back/segments/999999/video.mp4", {}, 404, "no such segment"),
