@@ -44,6 +44,7 @@ from campy.perms import tighten
 from campy.detection.manager import DetectionManager
 from campy.recording.export import Exporter
 from campy.recording.manager import RecordingManager
+from campy.recording.playfile import PlayFiles
 from campy.streams import StreamNames, StreamSpec, scrub, secrets_of
 from campy.web.session_store import SQLiteSessionStore, schedule_purge
 from campy.web.throttle import DeviceCookies, LoginLimiter
@@ -139,6 +140,7 @@ class Runtime:
                                           config=lambda: self.config, source_url=self.restream_url,
                                           health=self.health)
         self.exporter = Exporter(directory=self.data_dir / "exports", clock=self.clock)
+        self.play_files = PlayFiles(self.data_dir / "playback")  # seekable playback windows
         self.alerts: Any = None
         self.detection = DetectionManager(db=self.db, clock=self.clock, config=lambda: self.config,
                                           data_dir=self.data_dir, source_url=self.stream_url,

@@ -1,6 +1,8 @@
-// Recordings page: click the timeline to play from that moment; playback runs on across
-// segments (the server streams one continuous MP4 up to the next gap) and then jumps to the
-// next recorded span. The clock under the video shows the footage's time in the server's
+// Recordings page: click the timeline to play from that moment. The server hands out one
+// finite MP4 per window of footage (up to 10 min, fewer for a 4K stream), so the player's own
+// scrubber seeks inside it; at its end playback carries on with the next window, across gaps.
+// A browser that cannot decode the main stream's H.265 plays the camera's sub recording
+// instead (record.sub) and says so. The clock under the video shows the footage's time in the server's
 // zone (server.timezone, in the section's data-timezone), whatever the browser's zone is.
 
 const HEVC_TYPES = ['video/mp4; codecs="hvc1.1.6.L153.B0"', 'video/mp4; codecs="hev1.1.6.L153.B0"'];
@@ -68,34 +70,86 @@ export function attachRecordings(section) {
   const video = document.getElementById("playback");
   const clock = document.getElementById("play-clock");
   const hevcNote = document.getElementById("hevc-note");
-  const state = { startMs: null, endMs: null };
+  const subNote = document.getElementById("sub-note");
+  const state = { startMs: null, endMs: null, stream: null };
 
-  function checkCodec() {
+  // The stream to play: "main", or "sub" when the main footage is H.265 and this browser
+  // cannot decode it.
+  function streamFor() {
     const wrap = section.querySelector(".timeline-wrap");
     const codecs = (wrap?.dataset.codecs || "").split(",");
-    const hevc = codecs.includes("hevc");
-    hevcNote.hidden = !(hevc && !canPlayHevc(video));
-    return hevcNote.hidden;
+    return codecs.includes("hevc") && !canPlayHevc(video) ? "sub" : "main";
   }
 
-  async function play(ms) {
+  function showSubNote(on) {
+    subNote.hidden = !on;
+    if (on && video.videoWidth) {
+      document.getElementById("sub-size").textContent = `${video.videoWidth}×${video.videoHeight}`;
+    }
+  }
+
+  video.addEventListener("loadedmetadata", () => showSubNote(state.stream === "sub"));
+
+  // Where `ms` plays from, per the server ({start_ms, end_ms, url, ...}), or the failed response.
+  async function locate(ms, stream, more) {
+    const q = (stream === "sub" ? "&stream=sub" : "") + (more ? "&more=true" : "");
+    return fetch(`/api/cameras/${encodeURIComponent(camera)}/playback?start=${ms}${q}`);
+  }
+
+  // Have the server make the window after this one now, so it is ready when playback gets
+  // there (the first window is short so that it starts quickly; the next ones are full).
+  async function prefetch(info) {
+    if (info.end_ms >= info.run_end_ms) return;  // a gap follows: the next span is another run
+    const res = await locate(info.end_ms, info.stream, true);
+    if (!res.ok) return;
+    const next = await res.json();
+    await fetch(next.url, { headers: { Range: "bytes=0-0" } }).catch(() => {});
+  }
+
+  async function play(ms, more = false) {
     const spans = spansOf(section);
     // A click in a gap plays the next recorded span.
     const span = spans.find(([a, b]) => ms < b);
     if (!span) { clock.textContent = "Nothing recorded after " + fmtTime(ms); return; }
     const want = Math.floor(Math.max(ms, span[0]));
-    if (!checkCodec()) { clock.textContent = "Cannot play H.265 here; export instead."; return; }
-    // Ask where playback really begins (the keyframe at or before `want`): the stream's
+    const stream = streamFor();
+    if (state.startMs != null && stream === state.stream && want >= state.startMs && want < state.endMs &&
+        video.readyState > 0) {
+      // Inside the loaded window: seek in it.
+      video.currentTime = (want - state.startMs) / 1000;
+      section.dataset.requestedMs = String(want);
+      video.play().catch(() => {});
+      return;
+    }
+    // Ask where playback really begins (the keyframe at or before `want`): the file's
     // time 0 is exactly that moment, so the clock below the video is right.
-    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/playback?start=${want}`);
-    if (!res.ok) { clock.textContent = "Nothing to play at " + fmtTime(want); return; }
+    const res = await locate(want, stream, more);
+    if (!res.ok) {
+      if (stream === "sub") {
+        // No sub recording at that time: the footage exists, but only in H.265.
+        hevcNote.hidden = false;
+        showSubNote(false);
+        clock.textContent = "Cannot play H.265 here and no sub stream was recorded then; export instead.";
+      } else {
+        clock.textContent = "Nothing to play at " + fmtTime(want);
+      }
+      return;
+    }
     const info = await res.json();
+    hevcNote.hidden = true;
     state.startMs = info.start_ms;
     state.endMs = info.end_ms;
+    state.stream = info.stream;
     section.dataset.playStartMs = String(info.start_ms);
+    section.dataset.playEndMs = String(info.end_ms);
     section.dataset.requestedMs = String(want);
+    section.dataset.stream = info.stream;
+    showSubNote(info.stream === "sub");
     video.src = info.url;
     video.play().catch(() => {});
+    video.addEventListener("playing", () => {
+      if (state.startMs === info.start_ms) prefetch(info).catch(() => {});
+    }, { once: true });
     const fromInput = document.getElementById("export-from");
     const toInput = document.getElementById("export-to");
     if (fromInput && !fromInput.value) {
@@ -151,11 +205,13 @@ export function attachRecordings(section) {
   }
 
   video.addEventListener("ended", () => {
-    // The stream stops at a gap or after an hour: carry on from where it stopped.
+    // A window ends at a gap or at its size limit: carry on from where it ends (the
+    // server's end, at a segment boundary, so the next window starts there without a repeat).
     if (state.startMs == null) return;
-    const reached = state.startMs + video.duration * 1000;
+    const reached = Math.max(state.endMs || 0, state.startMs + video.duration * 1000);
     const next = spansOf(section).find(([a, b]) => b > reached + 500);
-    if (next) play(Math.max(next[0], reached));
+    state.startMs = null;  // not inside a loaded window until the next one loads
+    if (next) play(Math.max(next[0], reached), true);
   });
 
   const form = section.querySelector("form.export");
@@ -164,7 +220,6 @@ export function attachRecordings(section) {
     ev.detail.parameters.start_ms = document.getElementById("export-from").value;
     ev.detail.parameters.end_ms = document.getElementById("export-to").value;
   });
-  checkCodec();
   section.recordings = { play, state };
   if (section.dataset.atMs) play(Number(section.dataset.atMs));  // opened from an event
 }

@@ -247,10 +247,14 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                     if getattr(rec_raw, key) < 0:
                         issue(path + ["record", key], "must not be negative")
                         ok = False
+                if rec_raw.sub is True and not cam.sub:
+                    issue(path + ["record", "sub"], "recording the sub stream needs the camera's 'sub' URL; "
+                                                    "add it, or set record.sub to auto or false")
+                    ok = False
                 record = RecordConfig(enabled=rec_raw.enabled, mode=rec_raw.mode, days=rec_raw.days,
                                       event_days=rec_raw.event_days,
                                       pre_roll_seconds=rec_raw.pre_roll_seconds,
-                                      post_roll_seconds=rec_raw.post_roll_seconds)
+                                      post_roll_seconds=rec_raw.post_roll_seconds, sub=rec_raw.sub)
         detect: DetectConfig | None = None
         if cam.detect is not None:
             detect = _camera_detect(cam.detect, path + ["detect"], convert=convert, issue=issue,

@@ -84,6 +84,9 @@ class CameraRecordRaw(msgspec.Struct, forbid_unknown_fields=True):
     event_days: float = 30.0
     pre_roll_seconds: float = 5.0
     post_roll_seconds: float = 5.0
+    # Record the sub stream beside the main one (so browsers without the main codec can play
+    # it back); "auto": when the main stream is H.265.
+    sub: bool | Literal["auto"] = "auto"
 
 
 class DetectorRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -224,6 +227,7 @@ class RecordConfig(msgspec.Struct, frozen=True):
     event_days: float = 30.0
     pre_roll_seconds: float = 5.0
     post_roll_seconds: float = 5.0
+    sub: bool | str = "auto"  # True, False or "auto" (on when the main stream is H.265)
 
 
 class DetectorSettings(msgspec.Struct, frozen=True):

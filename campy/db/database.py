@@ -234,6 +234,15 @@ def m008_grants(db: Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN acked_by TEXT")
 
 
+@migrations()
+def m009_segment_streams(db: Database) -> None:
+    """Which of a camera's streams a segment holds: 'main', or 'sub' (recorded beside the main
+    one so a browser without the main codec, e.g. H.265, can play the footage)."""
+    db.execute("ALTER TABLE segments ADD COLUMN stream TEXT NOT NULL DEFAULT 'main' "
+               "CHECK (stream IN ('main', 'sub'))")
+    db.execute("CREATE INDEX segments_camera_stream_start ON segments (camera, stream, start_ms)")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

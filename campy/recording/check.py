@@ -16,7 +16,7 @@ import msgspec
 from campy.localtime import local_time
 from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording.index import RecordingIndex
-from campy.recording.layout import INCOMING, QUARANTINE, parse_relpath
+from campy.recording.layout import INCOMING, QUARANTINE, parse_track_relpath
 from campy.recording.probe import probe_sync
 
 # A recovered segment's duration comes from ffprobe; allow for container rounding.
@@ -87,20 +87,22 @@ def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,
                 max_bytes: int | None) -> tuple[list[Violation], dict[str, int]]:
     out: list[Violation] = []
     rows = index.db.execute(
-        "SELECT id, camera, start_ms, end_ms, size_bytes, path, deleting FROM segments ORDER BY camera, start_ms"
+        "SELECT id, camera, start_ms, end_ms, size_bytes, path, deleting, stream FROM segments "
+        "ORDER BY camera, stream, start_ms"
     ).fetchall()
     known: set[str] = set()
-    prev: dict[str, tuple[int, str]] = {}
-    for seg_id, camera, start, end, size, rel, deleting in rows:
+    prev: dict[tuple[str, str], tuple[int, str]] = {}
+    for seg_id, camera, start, end, size, rel, deleting, stream in rows:
         known.add(rel)
         if deleting:
             out.append(Violation(3, rel, f"row {seg_id} is marked for deletion (a delete was cut short; "
                                          "the next start finishes it)"))
             continue
         path = storage / rel
-        parsed = parse_relpath(rel)
-        if parsed is None or parsed != (camera, start):
-            out.append(Violation(1, rel, f"row {seg_id}: the path does not match camera {camera} and start {start}"))
+        parsed = parse_track_relpath(rel)
+        if parsed is None or parsed != (camera, stream, start):
+            out.append(Violation(1, rel, f"row {seg_id}: the path does not match camera {camera}, stream {stream} "
+                                         f"and start {start}"))
         try:
             actual = path.stat().st_size
         except FileNotFoundError:
@@ -115,9 +117,10 @@ def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,
             elif abs(info.duration_ms - (end - start)) > _DURATION_SLACK_MS:
                 out.append(Violation(1, rel, f"row {seg_id}: plays {info.duration_ms} ms, the index says "
                                              f"{end - start} ms"))
-        if camera in prev and start < prev[camera][0]:
-            out.append(Violation(2, rel, f"overlaps {prev[camera][1]} by {prev[camera][0] - start} ms"))
-        prev[camera] = (max(end, prev.get(camera, (end, ""))[0]), rel)
+        track = (camera, stream)
+        if track in prev and start < prev[track][0]:
+            out.append(Violation(2, rel, f"overlaps {prev[track][1]} by {prev[track][0] - start} ms"))
+        prev[track] = (max(end, prev.get(track, (end, ""))[0]), rel)
     files = 0
     if storage.is_dir():
         for root, dirs, names in os.walk(storage):
@@ -137,7 +140,7 @@ def _check_once(index: RecordingIndex, storage: Path, *, deep: bool,
                                                  "quarantines it)"))
     if max_bytes is not None:
         used = sum(r[4] for r in rows)
-        cams = len({r[1] for r in rows})
+        cams = len({(r[1], r[7]) for r in rows})  # one open segment per recorder (camera, stream)
         biggest = max((r[4] for r in rows), default=0)
         if used > max_bytes + cams * biggest:
             out.append(Violation(5, str(storage), f"recordings use {used} bytes, over the cap of {max_bytes} "

@@ -17,12 +17,12 @@ from campy.db.connection import Db
 
 from campy.recording.model import LogRow, Mark, Segment
 
-_SEG_COLS = "id, camera, start_ms, end_ms, size_bytes, path, codec, audio"
+_SEG_COLS = "id, camera, start_ms, end_ms, size_bytes, path, codec, audio, stream"
 
 
 def _segment(row: Sequence[Any]) -> Segment:
     return Segment(id=row[0], camera=row[1], start_ms=row[2], end_ms=row[3], size_bytes=row[4],
-                   path=row[5], codec=row[6], audio=bool(row[7]))
+                   path=row[5], codec=row[6], audio=bool(row[7]), stream=row[8])
 
 
 def _mark(row: Sequence[Any]) -> Mark:
@@ -45,27 +45,35 @@ class RecordingIndex:
 
     # -- segments ---------------------------------------------------------------------
     def add_segment(self, *, camera: str, start_ms: int, end_ms: int, size_bytes: int, path: str,
-                    codec: str, audio: bool) -> int:
+                    codec: str, audio: bool, stream: str = "main") -> int:
         with self.db.write():
             cur = self.db.execute(
-                "INSERT INTO segments (camera, start_ms, end_ms, size_bytes, path, codec, audio) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [camera, start_ms, end_ms, size_bytes, path, codec, int(audio)])
+                "INSERT INTO segments (camera, start_ms, end_ms, size_bytes, path, codec, audio, stream) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [camera, start_ms, end_ms, size_bytes, path, codec, int(audio), stream])
         return int(cur.lastrowid or 0)
 
-    def last_end_ms(self, camera: str) -> int | None:
-        row = self.db.execute("SELECT MAX(end_ms) FROM segments WHERE camera = ?", [camera]).fetchone()
+    def last_end_ms(self, camera: str, stream: str = "main") -> int | None:
+        row = self.db.execute("SELECT MAX(end_ms) FROM segments WHERE camera = ? AND stream = ?",
+                              [camera, stream]).fetchone()
         return row[0] if row and row[0] is not None else None
 
-    def segments_between(self, camera: str, start_ms: int, end_ms: int, *, limit: int | None = None) -> list[Segment]:
-        """Segments of ``camera`` overlapping [start_ms, end_ms), in time order."""
-        sql = (f"SELECT {_SEG_COLS} FROM segments WHERE camera = ? AND deleting = 0 "
+    def last_codec(self, camera: str, stream: str = "main") -> str | None:
+        """The video codec of the newest segment of one stream of ``camera``."""
+        row = self.db.execute("SELECT codec FROM segments WHERE camera = ? AND stream = ? AND deleting = 0 "
+                              "ORDER BY start_ms DESC LIMIT 1", [camera, stream]).fetchone()
+        return row[0] if row else None
+
+    def segments_between(self, camera: str, start_ms: int, end_ms: int, *, limit: int | None = None,
+                         stream: str = "main") -> list[Segment]:
+        """Segments of one stream of ``camera`` overlapping [start_ms, end_ms), in time order."""
+        sql = (f"SELECT {_SEG_COLS} FROM segments WHERE camera = ? AND stream = ? AND deleting = 0 "
                "AND start_ms < ? AND end_ms > ? ORDER BY start_ms")
-        args: list[Any] = [camera, end_ms, start_ms]
+        args: list[Any] = [camera, stream, end_ms, start_ms]
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        # A segment that began before start_ms is found through the (camera, start_ms) index
+        # A segment that began before start_ms is found through the (camera, stream, start_ms) index
         # because no segment is longer than a few minutes; the end_ms test keeps it exact.
         return [_segment(r) for r in self.db.execute(sql, args).fetchall()]
 
@@ -97,7 +105,7 @@ class RecordingIndex:
         return [(r[0], r[1]) for r in self.db.execute("SELECT id, path FROM segments WHERE deleting = 1")]
 
     def camera_stats(self) -> list[dict[str, Any]]:
-        """Per camera: segments, bytes, oldest start and newest end."""
+        """Per camera: segments, bytes, oldest start and newest end (both streams)."""
         rows = self.db.execute(
             "SELECT camera, COUNT(*), SUM(size_bytes), MIN(start_ms), MAX(end_ms) FROM segments "
             "WHERE deleting = 0 GROUP BY camera ORDER BY camera").fetchall()
@@ -105,9 +113,11 @@ class RecordingIndex:
                 for r in rows]
 
     def recent_rate(self, *, since_ms: int) -> dict[str, tuple[int, int]]:
-        """Per camera: (bytes, recorded ms) of segments that ended after ``since_ms``."""
+        """Per camera: (bytes of both streams, recorded ms of the main one) of segments that
+        ended after ``since_ms``."""
         rows = self.db.execute(
-            "SELECT camera, SUM(size_bytes), SUM(end_ms - start_ms) FROM segments "
+            "SELECT camera, SUM(size_bytes), SUM(CASE WHEN stream = 'main' THEN end_ms - start_ms ELSE 0 END) "
+            "FROM segments "
             "WHERE end_ms > ? AND deleting = 0 GROUP BY camera", [since_ms]).fetchall()
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
@@ -216,8 +226,8 @@ class RecordingIndex:
     def gaps(self, *, min_ms: int, since_ms: int | None = None,
              camera: str | None = None) -> list[tuple[str, int, int]]:
         """(camera, end of a segment, start of the next) wherever they are more than
-        ``min_ms`` apart, in time order."""
-        where, args = "deleting = 0", list[Any]()
+        ``min_ms`` apart, in time order (main stream: the sub recording follows it)."""
+        where, args = "deleting = 0 AND stream = 'main'", list[Any]()
         if since_ms is not None:
             where += " AND start_ms >= ?"
             args.append(since_ms)

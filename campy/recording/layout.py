@@ -1,5 +1,8 @@
 """Where segment files live: ``<storage>/<camera>/<UTC YYYY-MM-DD>/<HH>/<start>.mp4``.
 
+A camera's sub stream recording (``record.sub``) lives beside it in ``<camera>.sub/`` with
+the same layout: a dot never appears in a camera name, so the two never clash.
+
 The file name is the segment's start (UTC, milliseconds), so a file found without an
 index row still says when it began. ffmpeg writes into ``<camera>/.incoming/`` (the
 segment muxer cannot create directories); a closed segment is renamed into place, on the
@@ -22,10 +25,24 @@ _INCOMING_RE = re.compile(r"^(\d{8})T(\d{6})Z?\.mp4$")
 _RUN_RE = re.compile(r"^(\d{10,16})-\d+\.mp4$")
 
 
-def segment_relpath(camera: str, start_ms: int) -> str:
+STREAMS = ("main", "sub")
+
+
+def track_dir(camera: str, stream: str = "main") -> str:
+    """The directory (under the storage root) of one camera's recording of one stream."""
+    return camera if stream == "main" else f"{camera}.{stream}"
+
+
+def split_track(dirname: str) -> tuple[str, str]:
+    """(camera, stream) of a directory made by ``track_dir``."""
+    camera, dot, stream = dirname.partition(".")
+    return (camera, stream) if dot and stream in STREAMS else (dirname, "main")
+
+
+def segment_relpath(camera: str, start_ms: int, stream: str = "main") -> str:
     """The path of a segment, relative to the storage root."""
     t = datetime.fromtimestamp(start_ms / 1000, UTC)
-    return (f"{camera}/{t:%Y-%m-%d}/{t:%H}/"
+    return (f"{track_dir(camera, stream)}/{t:%Y-%m-%d}/{t:%H}/"
             f"{t:%Y%m%dT%H%M%S}.{start_ms % 1000:03d}Z.mp4")
 
 
@@ -42,6 +59,15 @@ def parse_relpath(rel: str) -> tuple[str, int] | None:
     if segment_relpath(parts[0], start_ms) != rel:
         return None
     return parts[0], start_ms
+
+
+def parse_track_relpath(rel: str) -> tuple[str, str, int] | None:
+    """(camera, stream, start_ms) from a path made by ``segment_relpath``; None for anything else."""
+    parsed = parse_relpath(rel)
+    if parsed is None:
+        return None
+    camera, stream = split_track(parsed[0])
+    return camera, stream, parsed[1]
 
 
 def incoming_pattern(run_ms: int) -> str:
@@ -67,8 +93,8 @@ def incoming_start_ms(name: str) -> int | None:
     return int(t.timestamp()) * 1000
 
 
-def incoming_dir(storage: Path, camera: str) -> Path:
-    return storage / camera / INCOMING
+def incoming_dir(storage: Path, camera: str, stream: str = "main") -> Path:
+    return storage / track_dir(camera, stream) / INCOMING
 
 
 def quarantine_dir(storage: Path) -> Path:

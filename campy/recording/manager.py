@@ -7,6 +7,11 @@ the floor or the cap exceeded), checked every few seconds. A pass (read every ro
 delete) runs in a worker thread on its own SQLite connection, so the event loop never waits
 for it; so do the storage page's aggregates and the gap listing.
 
+Each camera's sub stream may be recorded beside the main one (``record.sub``; ``auto``: when
+the main stream is H.265, learnt from the health monitor, the main recorder's probe or the
+newest main segment), by a second recorder into ``<camera>.sub/``. Its segments follow the
+camera's retention rules like the main ones and count toward the size cap.
+
 The manager also keeps the recording log that explains gaps (``gaps.py``): its own starts
 and stops, every recorder exit and stop, camera state changes read from health, and what
 retention deleted between kept segments.
@@ -27,12 +32,12 @@ import msgspec
 from campy.clock import Clock
 from campy.config.model import CampyConfig, CameraConfig
 from campy.errors import BadRequest, NotFound
-from campy.localtime import local_time
 from campy.procs import cancel
 from campy.recording.gaps import GAP_TOLERANCE_MS, Gap, explain, log_window
 from campy.recording import quotas
 from campy.recording.index import RecordingIndex
 from campy.recording.model import DAY_MS, CameraPolicy, RetentionPlan, Segment
+from campy.recording.passes import GivenUp, RetentionResult, _given_up, _interior_deletions, _iso
 from campy.recording.recorder import Recorder, _check_writable
 from campy.recording.recovery import RecoveryReport, recover
 from campy.recording.retention import plan_retention
@@ -45,36 +50,7 @@ _HEALTH_CHECK_S = 1.0
 # Health states in which a camera sends nothing to record ("unknown": go2rtc unreachable).
 _DOWN_STATES = {"offline", "auth_failed", "unknown"}
 MAX_MARK_MS = DAY_MS
-
-
-class GivenUp(msgspec.Struct):
-    """Protected (marked) footage of one camera that the size cap or the floor took (rule 3b)."""
-
-    at_ms: int
-    camera: str
-    segments: int
-    size_bytes: int
-    start_ms: int
-    end_ms: int
-    limit: str  # "size" or "free"
-    timezone: str = "UTC"  # server.timezone: the zone of the times in ``message``
-
-    @property
-    def message(self) -> str:
-        why = "to keep recordings under the size cap" if self.limit == "size" else \
-            "to keep free space above the floor"
-        return (f"{self.segments} protected segments ({self.size_bytes / 1e9:.2f} GB, {self.camera}, "
-                f"{_iso(self.start_ms, self.timezone)} – {_iso(self.end_ms, self.timezone)}) were deleted {why}")
-
-
-class RetentionResult(msgspec.Struct):
-    at_ms: int
-    reason: str
-    deleted: int
-    freed_bytes: int
-    shortfall_bytes: int
-    took_ms: float
-    given_up: list[GivenUp] = []
+_SUB = ".sub"  # the key suffix of a camera's sub stream recorder
 
 
 def policy_of(cam: CameraConfig, *, grace_ms: int) -> CameraPolicy:
@@ -96,7 +72,10 @@ class RecordingManager:
         self._config = config
         self._source_url = source_url
         self.store = SegmentStore(storage=self.storage, index=self.index, clock=clock)
-        self.recorders: dict[str, Recorder] = {}
+        self.recorders: dict[str, Recorder] = {}  # main stream recorders, by camera
+        self.sub_recorders: dict[str, Recorder] = {}  # sub stream recorders, by camera
+        self._reconcile_lock = asyncio.Lock()
+        # tasks and their settings by key: the camera's name (main) or "<name>.sub"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._desired: dict[str, tuple[Any, ...]] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -187,11 +166,39 @@ class RecordingManager:
         while True:
             try:
                 self.check_health()
+                if self._sub_keys() != {k for k in self._desired if k.endswith(_SUB)}:
+                    await self.reconcile()  # `record.sub: auto` learnt the main codec
             except Exception:
                 log.exception("reading camera health for the recording log failed")
             await asyncio.sleep(_HEALTH_CHECK_S)
 
+    def main_is_hevc(self, name: str) -> bool:
+        """Whether the camera's main stream is H.265, from what is known now: go2rtc's codec
+        (health), the running main recorder's probe, else the newest main segment."""
+        codec: str | None = None
+        if self.health is not None:
+            codec = self.health.get(name).main_codec
+        rec = self.recorders.get(name)
+        if not codec and rec is not None and rec._info is not None:
+            codec = rec._info.codec
+        if not codec:
+            codec = self.index.last_codec(name)
+        return (codec or "").lower() in ("hevc", "h265")
+
+    def records_sub(self, cam: CameraConfig) -> bool:
+        """Whether the sub stream of ``cam`` is (to be) recorded."""
+        if not (cam.enabled and cam.record.enabled and cam.sub) or cam.record.sub is False:
+            return False
+        return cam.record.sub is True or self.main_is_hevc(cam.name)
+
+    def _sub_keys(self) -> set[str]:
+        return {n + _SUB for n, c in self._config().cameras.items() if self.records_sub(c)}
+
     async def reconcile(self) -> None:
+        async with self._reconcile_lock:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         cfg = self._config()
         if Path(cfg.recording.path) != self.store.storage:
             # A new storage path: stop everything, then start against the new path.
@@ -205,6 +212,9 @@ class RecordingManager:
         for name, cam in cfg.cameras.items():
             if cam.enabled and cam.record.enabled:
                 desired[name] = (self._source_url(name), cfg.recording.segment_seconds, str(cfg.recording.path))
+            if self.records_sub(cam):
+                desired[name + _SUB] = (self._source_url(name + "_sub"), cfg.recording.segment_seconds,
+                                        str(cfg.recording.path))
         for name in list(self._tasks):
             if desired.get(name) != self._desired.get(name):
                 await self._stop_recorder(name, "recording settings changed" if name in desired
@@ -215,10 +225,14 @@ class RecordingManager:
         self._desired = desired
 
     def _start_recorder(self, name: str, key: tuple[Any, ...]) -> None:
-        rec = Recorder(camera=name, url=key[0], storage=Path(key[2]), segment_seconds=key[1], sink=self.store,
+        camera, sub = (name[: -len(_SUB)], True) if name.endswith(_SUB) else (name, False)
+        # The sub recorder's exits stay out of the recording log: gaps are the main stream's.
+        rec = Recorder(camera=camera, url=key[0], storage=Path(key[2]), segment_seconds=key[1], sink=self.store,
                        clock=self.clock, scrub=self.scrub, on_storage_error=self._on_storage_error,
-                       on_event=self._on_recorder_event(name))
-        self.recorders[name] = rec
+                       on_event=None if sub else self._on_recorder_event(camera), stream="sub" if sub else "main")
+        (self.sub_recorders if sub else self.recorders)[camera] = rec
+        if sub:
+            log.info("camera %s: recording the sub stream beside the main one", camera)
         self._tasks[name] = asyncio.create_task(self._supervise(rec), name=f"recorder-{name}")
         self._desired[name] = key
 
@@ -234,12 +248,14 @@ class RecordingManager:
                 await asyncio.sleep(2)
 
     async def _stop_recorder(self, name: str, reason: str = "stopped") -> None:
-        rec = self.recorders.get(name)
+        recorders, camera = ((self.sub_recorders, name[: -len(_SUB)]) if name.endswith(_SUB)
+                             else (self.recorders, name))
+        rec = recorders.get(camera)
         if rec is not None:
             rec.stop_reason = reason
         self._desired.pop(name, None)
         await cancel(self._tasks.pop(name, None))
-        self.recorders.pop(name, None)
+        recorders.pop(camera, None)
 
     async def _on_storage_error(self, message: str) -> None:
         if self.storage_error != message:
@@ -369,14 +385,15 @@ class RecordingManager:
                 "start_ms": start_ms, "end_ms": end_ms, "keep_until_ms": keep}
 
     # -- views -----------------------------------------------------------------------
-    def segments(self, camera: str, start_ms: int, end_ms: int, *, limit: int | None = None) -> list[Segment]:
-        return self.index.segments_between(camera, start_ms, end_ms, limit=limit)
+    def segments(self, camera: str, start_ms: int, end_ms: int, *, limit: int | None = None,
+                 stream: str = "main") -> list[Segment]:
+        return self.index.segments_between(camera, start_ms, end_ms, limit=limit, stream=stream)
 
     async def segments_async(self, camera: str, start_ms: int, end_ms: int, *,
-                             limit: int | None = None) -> list[Segment]:
+                             limit: int | None = None, stream: str = "main") -> list[Segment]:
         """``segments`` in a worker thread (a day of one camera is ~9k rows)."""
-        return await asyncio.to_thread(lambda: self.index.in_thread().segments_between(camera, start_ms, end_ms,
-                                                                                     limit=limit))
+        return await asyncio.to_thread(lambda: self.index.in_thread().segments_between(
+            camera, start_ms, end_ms, limit=limit, stream=stream))
 
     def gaps(self, *, since_ms: int | None = None, camera: str | None = None,
              index: RecordingIndex | None = None, min_ms: int = GAP_TOLERANCE_MS) -> list[Gap]:
@@ -420,10 +437,12 @@ class RecordingManager:
             s = stats.get(name, {"segments": 0, "size_bytes": 0, "oldest_ms": None, "newest_ms": None})
             b, ms = rates.get(name, (0, 0))
             rec = self.recorders.get(name)
+            sub = self.sub_recorders.get(name)
             cameras.append({"camera": name, "segments": s["segments"], "size_bytes": s["size_bytes"] or 0,
                             "oldest_ms": s["oldest_ms"], "newest_ms": s["newest_ms"],
                             "bytes_per_second": (b * 1000 / ms) if ms else None,
-                            "recorder": rec.status() if rec else None})
+                            "recorder": rec.status() if rec else None,
+                            "sub_recorder": sub.status() if sub else None})
         warnings = []
         if self.storage_error:
             warnings.append(self.storage_error)
@@ -445,47 +464,3 @@ class RecordingManager:
                 "warnings": warnings, "protected_deleted_total": self.protected_deleted_total,
                 "given_up": [msgspec.structs.asdict(g) | {"message": g.message} for g in self.given_up],
                 "last_retention": msgspec.structs.asdict(last) if last else None}
-
-
-def _iso(ms: int, timezone: str) -> str:
-    """A time as people there read it, with the zone's abbreviation (CET, EDT, UTC)."""
-    return local_time(timezone).format(ms, "%Y-%m-%d %H:%M:%S %Z")
-
-
-def _interior_deletions(every: list[Segment], doomed: set[int], *, reason: str,
-                        now_ms: int) -> list[tuple[int, int | None, str | None, str, str]]:
-    """Log rows for deleted runs of segments that leave a gap (a kept segment before them);
-    deleting the oldest footage leaves none, so it is not logged."""
-    rows: list[tuple[int, int | None, str | None, str, str]] = []
-    by_cam: dict[str, list[Segment]] = {}
-    for s in every:
-        by_cam.setdefault(s.camera, []).append(s)
-    for cam, segs in by_cam.items():
-        kept_before = False
-        run: list[Segment] = []
-        for s in segs:
-            if s.id in doomed:
-                if kept_before:
-                    run.append(s)
-                continue
-            if run:
-                rows.append((run[0].start_ms, run[-1].end_ms, cam, "retention_delete", f"retention ({reason})"))
-                run = []
-            kept_before = True
-        if run:
-            rows.append((run[0].start_ms, run[-1].end_ms, cam, "retention_delete", f"retention ({reason})"))
-    return rows
-
-
-def _given_up(plan: RetentionPlan, deleted: list[Segment], *, now_ms: int,
-              timezone: str = "UTC") -> list[GivenUp]:
-    """Protected segments the plan deletes (rule 3b), summed per camera and limit."""
-    forced = {d.segment_id: d.reason for d in plan.deletions if d.protected}
-    groups: dict[tuple[str, str], list[Segment]] = {}
-    for seg in deleted:
-        if seg.id in forced:
-            groups.setdefault((seg.camera, forced[seg.id]), []).append(seg)
-    return [GivenUp(at_ms=now_ms, camera=cam, segments=len(segs), size_bytes=sum(s.size_bytes for s in segs),
-                    start_ms=min(s.start_ms for s in segs), end_ms=max(s.end_ms for s in segs), limit=limit,
-                    timezone=timezone)
-            for (cam, limit), segs in sorted(groups.items())]

@@ -28,6 +28,7 @@ class Segment(msgspec.Struct, frozen=True):
     path: str = ""  # relative to the storage root
     codec: str = ""
     audio: bool = False
+    stream: str = "main"  # or "sub": the camera's sub stream, recorded beside the main one
 
 
 class Mark(msgspec.Struct, frozen=True):

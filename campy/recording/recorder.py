@@ -50,9 +50,9 @@ _MAX_HELD = 6  # segments held at most while a run's backlog drains
 
 class SegmentSink(Protocol):
     async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None,
-                     info: ProbeResult | None = None) -> Any: ...
+                     info: ProbeResult | None = None, stream: str = "main") -> Any: ...
 
-    async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Any: ...
+    async def salvage(self, camera: str, file: Path, *, start_ms: int | None, stream: str = "main") -> Any: ...
 
 
 def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int, run_ms: int) -> list[str]:
@@ -77,8 +77,9 @@ class Recorder:
     def __init__(self, *, camera: str, url: str, storage: Path, segment_seconds: int, sink: SegmentSink,
                  clock: Clock, scrub: Callable[[str], str],
                  on_storage_error: Callable[[str], Awaitable[None]] | None = None,
-                 on_event: Callable[..., None] | None = None) -> None:
+                 on_event: Callable[..., None] | None = None, stream: str = "main") -> None:
         self.camera = camera
+        self.stream = stream  # "main" or "sub": which of the camera's streams this records
         self.url = url
         self.storage = storage
         self.segment_seconds = segment_seconds
@@ -105,7 +106,7 @@ class Recorder:
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
 
     def status(self) -> dict[str, Any]:
-        return {"camera": self.camera, "state": self.state, "error": self.error, "restarts": self.restarts,
+        return {"camera": self.camera, "stream": self.stream, "state": self.state, "error": self.error, "restarts": self.restarts,
                 "segments": self.segments, "last_segment_end_ms": self.last_segment_end_ms,
                 "pid": self.proc.pid if self.proc and self.proc.returncode is None else None}
 
@@ -113,7 +114,7 @@ class Recorder:
         failures = 0
         try:
             while True:
-                out = incoming_dir(self.storage, self.camera)
+                out = incoming_dir(self.storage, self.camera, self.stream)
                 problem = _check_writable(out)
                 if problem:
                     self.state, self.error = "error", problem
@@ -136,8 +137,8 @@ class Recorder:
                 # SIGINT lets ffmpeg close the open segment and print its line: index it like
                 # any other (no remux, no probe) before salvaging whatever is left.
                 with contextlib.suppress(Exception):
-                    await self._drain(incoming_dir(self.storage, self.camera))
-                await self._salvage_leftovers(incoming_dir(self.storage, self.camera))
+                    await self._drain(incoming_dir(self.storage, self.camera, self.stream))
+                await self._salvage_leftovers(incoming_dir(self.storage, self.camera, self.stream))
             if self.on_event is not None:
                 self.on_event("recorder_stop", self.stop_reason)
 
@@ -168,7 +169,7 @@ class Recorder:
         for path in leftovers:
             hint = self._next_start if path == leftovers[0] else None
             try:
-                seg = await self.sink.salvage(self.camera, path, start_ms=hint)
+                seg = await self.sink.salvage(self.camera, path, start_ms=hint, stream=self.stream)
             except Exception:
                 log.exception("camera %s: could not salvage %s", self.camera, path.name)
                 continue
@@ -289,7 +290,7 @@ class Recorder:
             if probed is not None:
                 self._info = probed
                 info = ProbeResult(duration_ms=end - start, codec=probed.codec, audio=probed.audio)
-        seg = await self.sink.commit(self.camera, file, start_ms=start, end_ms=end, info=info)
+        seg = await self.sink.commit(self.camera, file, start_ms=start, end_ms=end, info=info, stream=self.stream)
         self._next_start = end
         if seg is not None:
             if self.state != "recording" and self.error:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from campy.recording.layout import INCOMING, QUARANTINE, parse_relpath
+from campy.recording.layout import INCOMING, QUARANTINE, parse_track_relpath, split_track
 from campy.recording.probe import probe
 from campy.recording.store import SegmentStore
 
@@ -56,7 +56,7 @@ async def recover(store: SegmentStore) -> RecoveryReport:
     known = index.paths()
     seen: set[str] = set()
     for cam_dir in _camera_dirs(storage):
-        camera = cam_dir.name
+        camera, stream = split_track(cam_dir.name)
         incoming = cam_dir / INCOMING
         if incoming.is_dir():
             for f in sorted(incoming.iterdir()):
@@ -64,7 +64,7 @@ async def recover(store: SegmentStore) -> RecoveryReport:
                     with contextlib.suppress(OSError):
                         f.unlink()  # a half-written repair file
                     continue
-                seg = await store.salvage(camera, f, start_ms=None)
+                seg = await store.salvage(camera, f, start_ms=None, stream=stream)
                 if seg is not None:
                     report.salvaged += 1
                     seen.add(seg.path)
@@ -103,18 +103,18 @@ async def recover(store: SegmentStore) -> RecoveryReport:
 
 
 async def _index_orphan(store: SegmentStore, path: Path, rel: str) -> bool:
-    parsed = parse_relpath(rel)
+    parsed = parse_track_relpath(rel)
     info = await probe(path) if parsed else None
     if parsed is None or info is None:
         store.quarantine(path, camera=rel.split("/")[0], why="unknown or unplayable")
         return False
-    camera, start_ms = parsed
+    camera, stream, start_ms = parsed
     end_ms = start_ms + info.duration_ms
-    clash = store.index.segments_between(camera, start_ms, end_ms, limit=1)
+    clash = store.index.segments_between(camera, start_ms, end_ms, limit=1, stream=stream)
     if clash:
         store.quarantine(path, camera=camera, why="overlapping")
         return False
     store.index.add_segment(camera=camera, start_ms=start_ms, end_ms=end_ms, size_bytes=path.stat().st_size,
-                            path=rel, codec=info.codec, audio=info.audio)
-    store._last_end.pop(camera, None)
+                            path=rel, codec=info.codec, audio=info.audio, stream=stream)
+    store.forget(camera, stream)
     return True

@@ -39,19 +39,23 @@ class SegmentStore:
         self.storage = storage
         self.index = index
         self.clock = clock
-        self._last_end: dict[str, int] = {}
+        self._last_end: dict[tuple[str, str], int] = {}  # by (camera, stream)
         self._lock = asyncio.Lock()
 
-    def last_end(self, camera: str) -> int | None:
-        if camera not in self._last_end:
-            end = self.index.last_end_ms(camera)
+    def last_end(self, camera: str, stream: str = "main") -> int | None:
+        key = (camera, stream)
+        if key not in self._last_end:
+            end = self.index.last_end_ms(camera, stream)
             if end is None:
                 return None
-            self._last_end[camera] = end
-        return self._last_end[camera]
+            self._last_end[key] = end
+        return self._last_end[key]
+
+    def forget(self, camera: str, stream: str = "main") -> None:
+        self._last_end.pop((camera, stream), None)
 
     async def commit(self, camera: str, file: Path, *, start_ms: int, end_ms: int | None,
-                     info: ProbeResult | None = None) -> Segment | None:
+                     info: ProbeResult | None = None, stream: str = "main") -> Segment | None:
         """Index a closed segment file (in ``.incoming``); None if it holds nothing playable."""
         async with self._lock:
             try:
@@ -61,16 +65,19 @@ class SegmentStore:
             if info is None:
                 info = await probe(file)
             if size == 0 or info is None:
-                return await self._salvage_locked(camera, file, start_ms=start_ms)
+                return await self._salvage_locked(camera, file, start_ms=start_ms, stream=stream)
             duration = (end_ms - start_ms) if end_ms is not None else info.duration_ms
-            return self._place(camera, file, start_ms=start_ms, duration_ms=duration, size=size, info=info)
+            return self._place(camera, file, start_ms=start_ms, duration_ms=duration, size=size, info=info,
+                               stream=stream)
 
-    async def salvage(self, camera: str, file: Path, *, start_ms: int | None) -> Segment | None:
+    async def salvage(self, camera: str, file: Path, *, start_ms: int | None,
+                      stream: str = "main") -> Segment | None:
         """Index what can be played of a file ffmpeg did not close cleanly; quarantine the rest."""
         async with self._lock:
-            return await self._salvage_locked(camera, file, start_ms=start_ms)
+            return await self._salvage_locked(camera, file, start_ms=start_ms, stream=stream)
 
-    async def _salvage_locked(self, camera: str, file: Path, *, start_ms: int | None) -> Segment | None:
+    async def _salvage_locked(self, camera: str, file: Path, *, start_ms: int | None,
+                              stream: str = "main") -> Segment | None:
         if not file.exists():
             return None
         st = file.stat()
@@ -96,30 +103,30 @@ class SegmentStore:
                 start_ms = opened
         log.info("camera %s: salvaged %.1f s from an interrupted segment", camera, info.duration_ms / 1000)
         return self._place(camera, file, start_ms=start_ms, duration_ms=info.duration_ms,
-                           size=file.stat().st_size, info=info)
+                           size=file.stat().st_size, info=info, stream=stream)
 
     def _place(self, camera: str, file: Path, *, start_ms: int, duration_ms: int, size: int,
-               info: ProbeResult) -> Segment | None:
+               info: ProbeResult, stream: str = "main") -> Segment | None:
         if duration_ms <= 0:
             self.quarantine(file, camera=camera, why="empty")
             return None
-        last = self.last_end(camera)
+        last = self.last_end(camera, stream)
         if last is not None and start_ms < last:
-            # Segments of one camera never overlap (invariant 2): a run that began while the
+            # Segments of one camera's stream never overlap (invariant 2): a run that began while the
             # previous one was still flushing follows on from it.
             start_ms = last
         end_ms = start_ms + duration_ms
-        rel = segment_relpath(camera, start_ms)
+        rel = segment_relpath(camera, start_ms, stream)
         dest = self.storage / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         fsync_path(file)
         os.replace(file, dest)
         fsync_path(dest.parent, directory=True)
         seg_id = self.index.add_segment(camera=camera, start_ms=start_ms, end_ms=end_ms, size_bytes=size,
-                                        path=rel, codec=info.codec, audio=info.audio)
-        self._last_end[camera] = end_ms
+                                        path=rel, codec=info.codec, audio=info.audio, stream=stream)
+        self._last_end[(camera, stream)] = end_ms
         return Segment(id=seg_id, camera=camera, start_ms=start_ms, end_ms=end_ms, size_bytes=size, path=rel,
-                       codec=info.codec, audio=info.audio)
+                       codec=info.codec, audio=info.audio, stream=stream)
 
     def quarantine(self, file: Path, *, camera: str, why: str) -> None:
         qdir = quarantine_dir(self.storage)

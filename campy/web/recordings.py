@@ -21,6 +21,7 @@ from campy.localtime import HOUR_MS, LocalTime, of_runtime
 from campy.errors import BadRequest, CampyError, Conflict, NotFound, QuotaExceeded
 from campy.recording.export import MAX_EXPORT_MS, ExportJob, contiguous, play_stream
 from campy.recording.model import DAY_MS, Segment
+from campy.recording.playfile import FIRST_WINDOW_FILES, WINDOW_FILES, window
 from campy.recording.probe import keyframes
 from campy.recording.storage_chart import StorageRow, days_left, human_bytes, storage_chart_svg
 from campy.recording.timeline import day_timeline_svg, format_duration, merge_spans
@@ -118,16 +119,26 @@ async def _start_export(request: Request[Any, Any, Any], name: str, start_ms: in
     return job
 
 
-async def _playable(request: Request[Any, Any, Any], name: str,
-                    start: str | None) -> tuple[Any, int, list[Segment]]:
-    """(runtime, start in ms, the contiguous run of segments from there) or a 4xx."""
+def _stream(value: str | None) -> str:
+    if value in (None, "", "main"):
+        return "main"
+    if value == "sub":
+        return "sub"
+    raise BadRequest("stream must be 'main' or 'sub'", fields={"stream": "main or sub"})
+
+
+async def _playable(request: Request[Any, Any, Any], name: str, start: str | None,
+                    stream: str = "main") -> tuple[Any, int, list[Segment]]:
+    """(runtime, start in ms, the contiguous run of segments of ``stream`` from there) or a 4xx."""
     runtime = _camera(request, name)
     start_ms = parse_time(start, name="start")
     if start_ms is None:
         raise BadRequest("start is required", fields={"start": "required"})
-    segs = contiguous(await runtime.recording.segments_async(name, start_ms, start_ms + 3_600_000), start_ms)
+    segs = contiguous(await runtime.recording.segments_async(name, start_ms, start_ms + 3_600_000, stream=stream),
+                      start_ms)
     if not segs:
-        raise NotFound("nothing was recorded at or after that time (within an hour)")
+        what = "" if stream == "main" else " on the sub stream (is record.sub on?)"
+        raise NotFound(f"nothing was recorded{what} at or after that time (within an hour)")
     return runtime, start_ms, segs
 
 
@@ -146,11 +157,14 @@ class RecordingsApi(Controller):
 
     @get("/cameras/{name:str}/recordings")
     async def recordings(self, request: Request[Any, Any, Any], name: FromPath[str],
-                         start: FromQuery[str | None] = None, end: FromQuery[str | None] = None) -> list[dict[str, Any]]:
-        """Segments of a camera overlapping [start, end) (default: the last 24 h), oldest first."""
+                         start: FromQuery[str | None] = None, end: FromQuery[str | None] = None,
+                         stream: FromQuery[str | None] = None) -> list[dict[str, Any]]:
+        """Segments of a camera's main (or ``stream=sub``) recording overlapping [start, end)
+        (default: the last 24 h), oldest first."""
         runtime = _camera(request, name)
         start_ms, end_ms = time_range(start, end, now_ms=runtime.clock.now_ms())
-        segs = await runtime.recording.segments_async(name, start_ms, end_ms, limit=MAX_LIST_ROWS)
+        segs = await runtime.recording.segments_async(name, start_ms, end_ms, limit=MAX_LIST_ROWS,
+                                                      stream=_stream(stream))
         return [segment_view(name, s) for s in segs]
 
     @get("/cameras/{name:str}/timeline")
@@ -177,25 +191,53 @@ class RecordingsApi(Controller):
                              cache_seconds=3600)
 
     @get("/cameras/{name:str}/play.mp4")
-    async def play(self, request: Request[Any, Any, Any], name: FromPath[str],
-                   start: FromQuery[str | None] = None) -> Stream:
-        """One continuous fragmented MP4 from ``start`` to the next gap (stream copy). Stream
-        copy begins at a keyframe: pass a ``start`` from ``/playback`` to begin exactly there."""
-        runtime, start_ms, segs = await _playable(request, name, start)
+    async def play(self, request: Request[Any, Any, Any], name: FromPath[str], start: FromQuery[str | None] = None,
+                   end: FromQuery[str | None] = None, stream: FromQuery[str | None] = None) -> Response[Any]:
+        """Footage of the main (or ``stream=sub``) recording from ``start``, stream copy.
+
+        Without ``end``: one continuous fragmented MP4 up to the next gap (at most an hour),
+        streamed as it is made. With ``end`` (as ``/playback`` gives it): a finite MP4 of
+        [start, end) with its index in front, served with Range, so a player can seek in it
+        (``campy.recording.playfile``). Stream copy begins at a keyframe: pass a ``start``
+        from ``/playback`` to begin exactly there."""
+        which = _stream(stream)
+        end_ms = parse_time(end, name="end")
+        runtime, start_ms, segs = await _playable(request, name, start, which)
         begin = max(start_ms, segs[0].start_ms)
-        return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
-                      headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
-                               "X-Campy-Codec": segs[0].codec, "Cache-Control": "no-store"})
+        if end_ms is None:
+            return Stream(play_stream(runtime.recording.storage, segs, start_ms=begin), media_type="video/mp4",
+                          headers={"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(segs[-1].end_ms),
+                                   "X-Campy-Codec": segs[0].codec, "Cache-Control": "no-store"})
+        if end_ms <= begin:
+            raise BadRequest("end must be after start", fields={"end": "after start"})
+        # At most one (full) window (``campy.recording.playfile``), whatever ``end`` says.
+        segs = window([s for s in segs if s.start_ms < end_ms], begin)
+        end_ms = min(end_ms, segs[-1].end_ms)
+        try:
+            path = await runtime.play_files.get(runtime.recording.storage, camera=name, stream=which, segments=segs,
+                                                start_ms=begin, end_ms=end_ms)
+        except RuntimeError as err:
+            raise Conflict(f"could not read that footage: {err}") from None
+        resp = file_response(request, path, media_type="video/mp4")
+        resp.headers.update({"X-Campy-Start-Ms": str(begin), "X-Campy-End-Ms": str(end_ms),
+                             "X-Campy-Codec": segs[0].codec})
+        return resp
 
     @get("/cameras/{name:str}/playback")
     async def playback(self, request: Request[Any, Any, Any], name: FromPath[str],
-                       start: FromQuery[str | None] = None) -> dict[str, Any]:
-        """Where playback of ``start`` really begins (the keyframe at or before it) and its URL.
+                       start: FromQuery[str | None] = None, stream: FromQuery[str | None] = None,
+                       more: FromQuery[bool] = False) -> dict[str, Any]:
+        """Where playback of ``start`` really begins (the keyframe at or before it), the end of
+        its seekable window and its URL (a finite MP4, ``play.mp4?start=..&end=..``); ``stream=sub``
+        plays the camera's sub recording. ``run_end_ms`` is where the footage reaches a gap.
+        The window is short (a few segments, so it starts quickly) unless ``more=true`` asks
+        for a full one (the page does for the windows that follow).
 
-        The stream's time 0 is exactly ``start_ms``, so a player shows footage time as
+        The file's time 0 is exactly ``start_ms``, so a player shows footage time as
         ``start_ms + currentTime``.
         """
-        runtime, want, segs = await _playable(request, name, start)
+        which = _stream(stream)
+        runtime, want, segs = await _playable(request, name, start, which)
         seg = segs[0]
         begin = seg.start_ms
         if want > seg.start_ms:
@@ -204,8 +246,11 @@ class RecordingsApi(Controller):
             if kfs:
                 # Rounded up to the ms: the concat demuxer starts at the keyframe at or before it.
                 begin = seg.start_ms + math.ceil(kfs[-1] * 1000)
-        return {"camera": name, "requested_ms": want, "start_ms": begin, "end_ms": segs[-1].end_ms,
-                "codec": seg.codec, "url": f"/api/cameras/{name}/play.mp4?start={begin}"}
+        end_ms = window(segs, begin, files=WINDOW_FILES if more else FIRST_WINDOW_FILES)[-1].end_ms
+        tail = "" if which == "main" else "&stream=sub"
+        return {"camera": name, "stream": which, "requested_ms": want, "start_ms": begin, "end_ms": end_ms,
+                "run_end_ms": segs[-1].end_ms, "codec": seg.codec,
+                "url": f"/api/cameras/{name}/play.mp4?start={begin}&end={end_ms}{tail}"}
 
     @post("/cameras/{name:str}/exports", guards=[require_operator], status_code=202)
     async def create_export(self, request: Request[Any, Any, Any], name: FromPath[str],

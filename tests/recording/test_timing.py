@@ -86,11 +86,11 @@ def _recorder(tmp_path, monkeypatch, clock_s):
     monkeypatch.setattr(rec_mod, "probe", fake_probe)
 
     class Sink:
-        async def commit(self, camera, file, *, start_ms, end_ms, info=None):
+        async def commit(self, camera, file, *, start_ms, end_ms, info=None, stream="main"):
             committed.append((file.name, start_ms, end_ms, info))
             return type("S", (), {"end_ms": end_ms})()
 
-        async def salvage(self, camera, file, *, start_ms):
+        async def salvage(self, camera, file, *, start_ms, stream="main"):
             return None
 
     r = rec_mod.Recorder(camera="cam", url="rtsp://x", storage=tmp_path, segment_seconds=10, sink=Sink(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,69 @@ def test_both_cameras_record_copy_only_segments(rec):
     # On disk: <storage>/<camera>/<UTC day>/<hour>/<start>.mp4
     files = sorted(p.relative_to(rec.data_file("recordings")).as_posix()
                    for p in rec.data_file("recordings").glob("*/*/*/*.mp4"))
-    assert files and all(f.split("/")[0] in ("front", "back") and len(f.split("/")[1]) == 10 for f in files)
+    # (front's sub stream, recorded because its main stream is H.265, in front.sub/.)
+    assert files and all(f.split("/")[0] in ("front", "back", "front.sub") and len(f.split("/")[1]) == 10
+                         for f in files)
+
+
+def test_the_h265_camera_records_its_sub_stream_beside_the_main_one(rec):
+    """`record.sub: auto` (the default): front's main stream is H.265, so its sub stream is
+    recorded too, stream copy, as its own segments; back (H.264 main) records only its main."""
+    c = rec.client()
+    wait_segments(c, "front", 3)
+    subs = wait_until(lambda: (s := segments(c, "front", stream="sub")) and len(s) >= 3 and s, timeout=60,
+                      what="3 sub segments of front")
+    for a, b in zip(subs, subs[1:], strict=False):
+        assert 0 <= b["start_ms"] - a["end_ms"] <= 100, (a, b)
+    info = ffprobe(c.get(subs[1]["url"]).content)
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", 640, 360)
+    assert all(s["codec"] == "hevc" for s in segments(c, "front"))  # the main listing stays main
+    assert segments(c, "back", stream="sub") == []
+    db = sqlite3.connect(rec.data_file("campy.db"))
+    try:
+        rows = dict(db.execute("SELECT camera || '/' || stream, COUNT(*) FROM segments GROUP BY camera, stream"))
+        paths = [r[0] for r in db.execute("SELECT path FROM segments WHERE stream = 'sub'")]
+    finally:
+        db.close()
+    assert rows["front/main"] >= 3 and rows["front/sub"] >= 3 and "back/sub" not in rows, rows
+    assert paths and all(p.startswith("front.sub/") and rec.data_file("recordings/" + p).exists() for p in paths)
+    storage = c.get("/api/storage").json()
+    front = next(x for x in storage["cameras"] if x["camera"] == "front")
+    back = next(x for x in storage["cameras"] if x["camera"] == "back")
+    assert front["sub_recorder"]["state"] == "recording" and back["sub_recorder"] is None
+    assert c.get("/api/cameras/front/recordings", params={"stream": "hd"}).status_code == 400
+
+
+def test_playback_windows_are_finite_mp4s_served_with_ranges(rec):
+    """`/playback` hands out a bounded window; its URL is a finite MP4 (duration known, index in
+    front) that answers Range requests, so a player can seek in it; `stream=sub` plays the sub."""
+    c = rec.client()
+    subs = wait_until(lambda: (s := segments(c, "front", stream="sub")) and len(s) >= 3 and s, timeout=60,
+                      what="3 sub segments of front")
+    info = c.get("/api/cameras/front/playback", params={"start": subs[0]["start_ms"] + 500, "stream": "sub"}).json()
+    assert info["stream"] == "sub" and info["codec"] == "h264" and "&stream=sub" in info["url"]
+    assert subs[0]["start_ms"] <= info["start_ms"] <= subs[0]["start_ms"] + 500 < info["end_ms"]
+    assert info["end_ms"] <= info["run_end_ms"]
+    whole = c.get(info["url"])
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    assert int(whole.headers["content-length"]) == len(whole.content)
+    assert int(whole.headers["x-campy-start-ms"]) == info["start_ms"]
+    assert int(whole.headers["x-campy-end-ms"]) == info["end_ms"]
+    # +faststart: the index (moov) comes before the media (mdat), so the duration is known at once.
+    assert 0 < whole.content.find(b"moov") < whole.content.find(b"mdat")
+    probed = ffprobe(whole.content)
+    assert abs(float(probed["format"]["duration"]) * 1000 - (info["end_ms"] - info["start_ms"])) < 300
+    assert next(s for s in probed["streams"] if s["codec_type"] == "video")["width"] == 640
+    part = c.get(info["url"], headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.content == whole.content[1000:2000]
+    # The first window is short (3 segments: a quick start); `more=true` asks for a full one.
+    subs = wait_until(lambda: (s := segments(c, "front", stream="sub")) and len(s) >= 5 and s, timeout=60,
+                      what="5 sub segments of front")
+    short = c.get("/api/cameras/front/playback", params={"start": subs[0]["start_ms"], "stream": "sub"}).json()
+    full = c.get("/api/cameras/front/playback",
+                 params={"start": subs[0]["start_ms"], "stream": "sub", "more": "true"}).json()
+    assert short["end_ms"] == subs[2]["end_ms"] and full["end_ms"] >= subs[4]["end_ms"], (short, full, subs[:5])
 
 
 def test_segment_downloads_support_ranges(rec):
@@ -130,6 +193,7 @@ def test_segment_downloads_support_ranges(rec):
 
 def test_nonsense_is_refused_with_a_message_never_a_5xx(rec, rec_viewer):
     c = rec.client()
+    wait_segments(c, "back", 1)
     now = int(time.time() * 1000)
     cases = [
         ("GET", "/api/cameras/nope/recordings", {}, 404, "no camera"),
@@ -139,6 +203,11 @@ def test_nonsense_is_refused_with_a_message_never_a_5xx(rec, rec_viewer):
         ("GET", "/api/cameras/back/recordings?start=99999999999999999999", {}, 400, "out of range"),
         ("GET", "/api/cameras/back/play.mp4", {}, 400, "start is required"),
         ("GET", f"/api/cameras/back/play.mp4?start={now + 86_400_000}", {}, 404, "nothing was recorded"),
+        ("GET", f"/api/cameras/back/play.mp4?start={now - 600_000}&stream=hd", {}, 400, "stream must be"),
+        ("GET", f"/api/cameras/back/play.mp4?start={now - 600_000}&end=soon", {}, 400, "ISO 8601"),
+        ("GET", f"/api/cameras/back/play.mp4?start={now - 600_000}&end={now - 700_000}", {}, 400, "after start"),
+        # back's main stream is H.264: `record.sub: auto` records no sub stream for it.
+        ("GET", f"/api/cameras/back/playback?start={now - 600_000}&stream=sub", {}, 404, "on the sub stream"),
         ("GET", f"/api/cameras/back/export.mp4?start={now}", {}, 400, "required"),
         ("GET", f"/api/cameras/back/export.mp4?start={now - 2 * 86_400_000}&end={now}", {}, 400, "at most 24 hours"),
         ("GET", "/api/cameras/back/segments/999999/video.mp4", {}, 404, "no such segment"),
