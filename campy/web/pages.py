@@ -214,7 +214,7 @@ class PageController(Controller):
                        h265_fallback=v["h265_fallback"])
         return Template("camera_form.html", context={"mode": "edit", "cam": cam, "errors": {},
                                                      "password_set": v["password_set"],
-                                                     "simulated": name in runtime.store.readonly})
+                                                     "readonly": name in runtime.store.readonly})
 
     @post("/cameras/{name:str}/edit", guards=[require_admin], status_code=200)
     async def save_camera(self, request: HTMXRequest, name: FromPath[str], data: Form) -> Any:

@@ -56,24 +56,30 @@ class Revocations:
 
 
 async def until_revoked(source: AsyncIterator[T], revoked: asyncio.Event) -> AsyncIterator[T]:
-    """Items of ``source`` until ``revoked`` is set (then the stream simply ends)."""
+    """Items of ``source`` until ``revoked`` is set (then the stream simply ends).
+
+    However it ends (revoked, source exhausted, or the consumer cancelled because the client
+    went away), a pending ``anext`` is cancelled and awaited before ``source`` is closed:
+    closing a generator that is still running raises RuntimeError."""
     stop = asyncio.create_task(revoked.wait())
+    nxt: asyncio.Future[T] | None = None
     try:
         while True:
             nxt = asyncio.ensure_future(anext(source))
             done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
             if nxt not in done:
-                nxt.cancel()
-                # Let the cancelled ``anext`` finish before ``aclose`` below: closing a
-                # generator that is still running raises RuntimeError.
-                await asyncio.gather(nxt, return_exceptions=True)
                 return
             try:
-                yield nxt.result()
+                item = nxt.result()
             except StopAsyncIteration:
                 return
+            nxt = None
+            yield item
     finally:
         stop.cancel()
+        if nxt is not None and not nxt.done():
+            nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from campy.config import load_config
+from campy.localtime import LocalTime
 from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until, write_config
 from tests.web.conftest import CAM_PASSWORD
 from tests.web.test_browser import browser  # noqa: F401 - the module's Chromium fixture
+from tests.web.test_browser_recordings import STATE_JS, _click_time
 
 pytestmark = pytest.mark.browser
 
@@ -122,12 +125,29 @@ def test_first_run_from_login_to_h265_playback(browser, reolink, tmp_path):  # n
         assert page.locator("#sim-banner").count() == 0
         page.goto(campy.base_url + "/cameras/porch/settings")
         assert page.input_value("#record-form select[name=mode]") == "events"
-        from campy.config import load_config
-
         porch = load_config(config).cameras["porch"]
         assert porch.record.mode == "events" and len(porch.detect.motion_masks) == 1, porch
         mask = porch.detect.motion_masks[0]
         assert max(x for x, _ in mask) < 0.35 * porch.detect.width, mask  # the corner drawn at 30 %
+
+        # 7. Its H.265 footage plays back in this Chromium (no HEVC decoder) from the sub stream
+        # recorded beside the main one, and the page says so.
+        c = campy.client()
+        subs = wait_until(lambda: (r := c.get("/api/cameras/porch/recordings", params={"stream": "sub"}).json())
+                          and len(r) >= 3 and r, timeout=120, what="3 sub segments of porch")
+        target = subs[1]["start_ms"] + 800
+        zone = LocalTime(load_config(config).server.timezone)
+        day = zone.day_of(target)
+        page.goto(f"{campy.base_url}/cameras/porch/recordings?day={day}"
+                  f"&hour={(target - zone.day_start_ms(day)) // 3_600_000}")
+        page.wait_for_selector(".hour-strip svg.timeline rect.rec")
+        _click_time(page, ".hour-strip svg.timeline", target)
+        first = wait_until(lambda: (st := page.evaluate(STATE_JS))["frames"] > 5 and st, timeout=60,
+                           what="frames of porch's footage decoded")
+        assert first["err"] is None and "stream=sub" in first["src"], first
+        wait_until(lambda: (st := page.evaluate(STATE_JS))["frames"] > first["frames"] + 20
+                   and st["t"] > first["t"] + 2 and st, timeout=60, what="porch's footage playing on")
+        assert "this browser cannot decode H.265" in page.locator("#sub-note").inner_text()
     finally:
         ctx.close()
         campy.stop()

@@ -262,10 +262,14 @@ def test_simulated_camera_is_read_only_in_the_ui(campy, browser, admin_state):  
         page.goto(campy.base_url + f"/cameras/{SIM}/edit")
         assert page.locator("form.danger").count() == 0 and page.locator("#camera-form").count() == 0
         assert "simulated camera — read-only" in page.locator("main").inner_text()
-        # A camera of campy.yaml keeps its buttons.
+        # A camera of campy.yaml keeps its buttons and its edit form, and the add form is
+        # there while simulated cameras run.
         page.goto(campy.base_url + f"/cameras/{OWN}")
         assert page.locator(f'a[href="/cameras/{OWN}/edit"]').count() == 1
         assert "read-only" not in page.locator(".camera-head").inner_text()
+        for path in (f"/cameras/{OWN}/edit", "/cameras/new"):
+            page.goto(campy.base_url + path)
+            assert page.locator("#camera-form").count() == 1 and page.locator("#readonly-note").count() == 0, path
     finally:
         ctx.close()
 
