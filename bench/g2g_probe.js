@@ -3,7 +3,8 @@
 //   poster: the first <img class="poster"> that has loaded;  first: the first presented
 //   video frame (any <video>);  lat/recv: for frames carrying the clock pattern
 //   (campy/sim/clock.py), presentation minus painted time, and for WebRTC frames also
-//   receipt minus painted time (ms, wall clock: performance.timeOrigin + now);
+//   receipt minus painted time (ms, wall clock: performance.timeOrigin + the frame's
+//   presentationTime);
 //   painted: the last decoded paint time (epoch ms).
 // Decoding runs only when window.__g2gDecode is true (set by an earlier init script).
 (() => {
@@ -44,7 +45,7 @@
     const canvas = document.createElement("canvas");
     let ctx = null;
     const onFrame = (now, meta) => {
-      if (g.first === null) g.first = now;
+      if (g.first === null) g.first = meta && meta.presentationTime ? meta.presentationTime : now;
       if (window.__g2gDecode && video.videoWidth) {
         const vw = video.videoWidth, vh = video.videoHeight;
         if (canvas.width !== vw || canvas.height !== vh) {
@@ -54,10 +55,15 @@
         ctx.drawImage(video, 0, 0, vw, vh);
         const v = decode(ctx, vw, vh);
         g.seen++;
-        const wall = performance.timeOrigin + now;
+        // When the frame was handed to the compositor. Not ``now``: that is the rendering
+        // step's vsync time, which under load can precede the frame's own arrival (and even
+        // its paint time, which unwrapped as a 49-day latency).
+        const wall = performance.timeOrigin + (meta && meta.presentationTime ? meta.presentationTime : now);
         if (v === null) g.bad++;
         else {
-          const painted = unwrap(v, Math.ceil(wall));
+          // Unwrapped against a minute ahead: a clock a hair behind the painter's gives a
+          // small negative number (which the smoke test reports), never 2^32 ms.
+          const painted = unwrap(v, Math.ceil(wall) + 60000);
           g.painted = painted;
           g.lat.push(wall - painted);
           // recv[i] belongs to lat[i]; null for frames without receiveTime (MSE).
