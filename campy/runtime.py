@@ -421,6 +421,15 @@ class Runtime:
                                        links=self.links)
             await self.alerts.start()
         self.detection.alerts = self.alerts
+        if self.alerts is not None:  # Home Assistant discovery follows the cameras (campy/alerts/ha.py)
+            self.alerts.sync_ha(self.config, motion=self.detection.motion_cameras(),
+                                states={n: h.state for n, h in self.health.all().items()})
+            if self._ha_camera_state not in self.health.listeners:
+                self.health.listeners.append(self._ha_camera_state)
+
+    def _ha_camera_state(self, camera: str, state: str) -> None:
+        if self.alerts is not None:
+            self.alerts.camera_state(camera, state)
 
     async def _prune_loop(self, interval: float = 600.0) -> None:
         while True:

@@ -313,6 +313,10 @@ class DetectionManager:
         elif kind == "event":
             self._on_event(name, msg)
 
+    def motion_cameras(self) -> set[str]:
+        """Cameras with motion going on now."""
+        return set(self._motion_marks)
+
     def _end_motion(self, name: str, at_ms: int) -> None:
         mark = self._motion_marks.pop(name, None)
         if mark is not None:
@@ -358,6 +362,8 @@ class DetectionManager:
         self.broadcast.publish({"type": "event", "kind": kind, "event": view})
         if self.alerts is not None:
             self.alerts.submit_event(view, kind=str(kind))
+            snap = self.snapshot_dir(name) / row["snapshot"] if row["snapshot"] else None
+            self.alerts.ha_event(view, kind=str(kind), snapshot=snap)
 
     def prune(self, *, now_ms: int) -> int:
         """Forget events (and their snapshots) older than ``detection.snapshot_days``."""
