@@ -11,13 +11,15 @@ Entity                      State topic                       Payload
 motion (binary_sensor)      ``<p>/<camera>/motion``           ``ON`` / ``OFF``
 <label> occupancy (binary)  ``<p>/<camera>/occupancy/<label>`` ``ON`` / ``OFF``
 <label> count (sensor)      ``<p>/<camera>/count/<label>``    open events of that label, ``0``…
-snapshot (camera)           ``<p>/<camera>/snapshot``         JPEG of the latest event snapshot
-detection fps (sensor)      ``<p>/<camera>/detect_fps``       a number (only with detection on)
+snapshot (camera) [1]_      ``<p>/<camera>/snapshot``         JPEG of the latest event snapshot
+detection fps (sensor) [1]_ ``<p>/<camera>/detect_fps``       frames analysed per second
 state (sensor, enum)        ``<p>/<camera>/state``            ``online``, ``offline``, ``auth_failed`` …
 <kind> (binary, problem)    ``<p>/health/<camera>/<kind>/state``  ``ON`` / ``OFF`` (health alerts)
 ==========================  ================================  =====================================
 
-and on the CamPy device the system problems (``<p>/health/system/<kind>/state``). All state topics
+.. [1] only for a camera with detection on.
+
+On the CamPy device: the system problems (``<p>/health/system/<kind>/state``). All state topics
 are retained. Every entity's ``availability`` is CamPy's Last-Will topic ``<p>/availability``.
 
 Removal: CamPy subscribes to its own config topics, so it knows which configs the broker holds
@@ -33,7 +35,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +122,10 @@ def discovery_configs(cfg: CampyConfig, *, topics: Topics, discovery_prefix: str
                   "model": model, "via_device": node, **({"configuration_url": f"{url}/cameras/{name}"} if url else {})}
         add("binary_sensor", f"{name}_motion", "Motion", device, device_class="motion",
             state_topic=topics.camera(name, "motion"), payload_on="ON", payload_off="OFF")
-        add("camera", f"{name}_snapshot", "Snapshot", device, topic=topics.camera(name, "snapshot"))
         add("sensor", f"{name}_state", "State", device, device_class="enum", options=CAMERA_STATES,
             state_topic=topics.camera(name, "state"), entity_category="diagnostic")
-        if cam.detect is not None and cam.detect.enabled:
+        if cam.detect is not None and cam.detect.enabled:  # event snapshots exist only with detection
+            add("camera", f"{name}_snapshot", "Snapshot", device, topic=topics.camera(name, "snapshot"))
             add("sensor", f"{name}_detect_fps", "Detection fps", device, state_topic=topics.camera(name, "detect_fps"),
                 state_class="measurement", unit_of_measurement="fps", suggested_display_precision=1,
                 value_template="{{ value_json | float(0) }}", entity_category="diagnostic")
@@ -145,13 +149,15 @@ class HaDiscovery:
     paho's thread (the subscription callbacks); ``_lock`` guards what both touch.
     """
 
-    def __init__(self, mqtt: MqttPublisher, *, enabled: bool, discovery_prefix: str, url: str | None = None) -> None:
+    def __init__(self, mqtt: MqttPublisher, *, enabled: bool, discovery_prefix: str, url: str | None = None,
+                 snapshot_dir: Callable[[str], Path] | None = None) -> None:
         self.mqtt = mqtt
         self.enabled = enabled
         self.discovery_prefix = discovery_prefix.rstrip("/")
         self.node = topic_part(mqtt.config.client_id)
         self.topics = Topics(mqtt.config.topic_prefix)
         self.url = url
+        self.snapshot_dir = snapshot_dir  # camera → where its event snapshots are
         self._lock = threading.Lock()
         self._desired: dict[str, bytes] = {}
         self._held: dict[str, bytes] = {}  # config topic → payload the broker holds (seen on our subscription)
@@ -195,6 +201,8 @@ class HaDiscovery:
             self.mqtt.publish(self.topics.camera(name, "motion"), b"ON" if name in motion else b"OFF", retain=True)
             for label in detected_labels(cfg, cam):
                 self._publish_label(name, label)
+            if self.snapshot_dir is not None and cam.detect is not None and cam.detect.enabled:
+                self._spawn(self._latest_snapshot(name, self.snapshot_dir(name)))
         self._cameras = set(cfg.cameras)
         if changed or stale:
             log.info("Home Assistant discovery: %d config(s) published, %d removed", len(changed), len(stale))
@@ -248,9 +256,25 @@ class HaDiscovery:
         if len(ids) != before:
             self._publish_label(camera, label)
         if snapshot is not None and kind in ("start", "end"):  # first and best picture; not every update
-            task = asyncio.get_running_loop().create_task(self.snapshot(camera, snapshot))
-            self._snapshot_tasks.add(task)
-            task.add_done_callback(self._snapshot_tasks.discard)
+            self._spawn(self.snapshot(camera, snapshot))
+
+    def _spawn(self, work: Coroutine[Any, Any, bool]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._snapshot_tasks.add(task)
+        task.add_done_callback(self._snapshot_tasks.discard)
+
+    async def _latest_snapshot(self, camera: str, directory: Path) -> bool:
+        """The newest event snapshot on disk (what HA shows until the next event)."""
+        def newest() -> Path | None:
+            best: tuple[float, str] | None = None
+            with contextlib.suppress(OSError), os.scandir(directory) as entries:
+                for e in entries:
+                    if e.name.endswith(".jpg") and not e.name.endswith(".part.jpg") and e.is_file():
+                        best = max(best or (0.0, ""), (e.stat().st_mtime, e.name))
+            return directory / best[1] if best else None
+
+        path = await asyncio.to_thread(newest)
+        return await self.snapshot(camera, path) if path is not None else False
 
     def _publish_label(self, camera: str, label: str) -> None:
         n = len(self._open.get((camera, label), ()))

@@ -68,7 +68,8 @@ class AlertsBridge:
         self.ha: HaDiscovery | None = None
         if self.mqtt is not None and a.mqtt is not None:
             self.ha = HaDiscovery(self.mqtt, enabled=a.mqtt.ha_discovery, discovery_prefix=a.mqtt.discovery_prefix,
-                                  url=self.base_url)
+                                  url=self.base_url,
+                                  snapshot_dir=lambda name: cfg.server.data_dir / "snapshots" / name)
 
     async def start(self) -> None:
         if self.ha is not None:
