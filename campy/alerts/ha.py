@@ -269,7 +269,7 @@ class HaDiscovery:
             best: tuple[float, str] | None = None
             with contextlib.suppress(OSError), os.scandir(directory) as entries:
                 for e in entries:
-                    if e.name.endswith(".jpg") and not e.name.endswith(".part.jpg") and e.is_file():
+                    if _event_snapshot(e.name) and e.is_file():
                         best = max(best or (0.0, ""), (e.stat().st_mtime, e.name))
             return directory / best[1] if best else None
 
@@ -308,6 +308,11 @@ class HaDiscovery:
         for task in list(self._snapshot_tasks):
             task.cancel()
         await asyncio.gather(*self._snapshot_tasks, return_exceptions=True)
+
+
+def _event_snapshot(name: str) -> bool:
+    """An event's snapshot file (not the worker's rolling ``latest.jpg`` or a file being written)."""
+    return name.endswith(".jpg") and name != "latest.jpg" and not name.endswith(".part.jpg")
 
 
 def _state_topic_of(payload: bytes) -> str | None:

@@ -20,6 +20,9 @@ Topic                           Payload                                Retained 
 
 .. [1] by default; ``publish_state(..., retain=False)`` for values that are stale at once.
 
+Home Assistant discovery configs, and the per-camera state topics they read (``state``,
+``occupancy/<label>``, ``count/<label>``, ``snapshot``), are in ``campy.alerts.ha``.
+
 Event JSON: ``{"type": "start"|"update"|"end", "id": 7, "camera": "front", "label": "person",
 "score": 0.87, "start_ms": …, "end_ms": null, "zones": ["driveway"], "snapshot_url": "…",
 "clip_url": "…", "links_expire_ms": …}`` (times are UTC epoch milliseconds; the two URLs are
