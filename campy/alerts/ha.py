@@ -276,6 +276,12 @@ class HaDiscovery:
         path = await asyncio.to_thread(newest)
         return await self.snapshot(camera, path) if path is not None else False
 
+    def worker_gone(self, camera: str) -> None:
+        """The camera's detection worker exited: the events it had open will not end by themselves."""
+        for key in [k for k, ids in self._open.items() if k[0] == camera and ids]:
+            self._open[key].clear()
+            self._publish_label(*key)
+
     def _publish_label(self, camera: str, label: str) -> None:
         n = len(self._open.get((camera, label), ()))
         self.mqtt.publish(self.topics.per_label(camera, "occupancy", label), b"ON" if n else b"OFF", retain=True)

@@ -116,6 +116,10 @@ class AlertsBridge:
         if self.ha is not None:
             self.ha.event(view["camera"], view["label"], int(view["id"]), kind, snapshot=snapshot)
 
+    def ha_worker_gone(self, camera: str) -> None:
+        if self.ha is not None:
+            self.ha.worker_gone(camera)
+
     def camera_state(self, camera: str, state: str) -> None:
         if self.ha is not None:
             self.ha.camera_states({camera: state})

@@ -249,6 +249,8 @@ class DetectionManager:
                     st.state = "restarting"
             failures = 0 if self.clock.monotonic() - began > 60 else failures + 1
             self._end_motion(name, self.clock.now_ms())
+            if self.alerts is not None:  # its open events will not report an end: occupancy off
+                self.alerts.ha_worker_gone(name)
             await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
 
     async def _run_worker(self, name: str, settings: str) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from campy.alerts.ha import CAMERA_PROBLEMS, SYSTEM_PROBLEMS, discovery_configs, Topics
+from campy.alerts.ha import CAMERA_PROBLEMS, MAX_SNAPSHOT_BYTES, SYSTEM_PROBLEMS, discovery_configs, Topics
 from campy.config.loader import load_config
-from tests.alerts.conftest import MOSQUITTO, Broker, Subscriber
+from tests.alerts.conftest import MOSQUITTO, Broker, Subscriber, eventually
 from tests.helpers import CampyProcess, api, free_port, wait_until, write_config
 
 PASSWORD = "ha-disc-pw-3"
+GHOST = "homeassistant/binary_sensor/campy/ghost_motion/config"
 AVAILABILITY = {"topic": "campy/availability", "payload_available": "online", "payload_not_available": "offline"}
 
 
@@ -115,6 +116,10 @@ def setup(tmp_path_factory):
         stack.callback(ha.close)
         states = RawSubscriber(broker, "campy/#")
         stack.callback(states.close)
+        # Left on the broker by an earlier run, for a camera no longer in campy.yaml.
+        for topic, payload in ((GHOST, json.dumps({"name": "Motion", "state_topic": "campy/ghost/motion"})),
+                               ("campy/ghost/motion", "ON")):
+            ha.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
         proc = CampyProcess(cfg, port)
         try:
             yield proc, broker, ha, states
@@ -126,7 +131,10 @@ def test_every_discovery_config_is_complete_and_its_state_topic_gets_values(setu
     campy, broker, ha, states = setup
     expected = _expected_topics()
     configs = wait_until(lambda: _holding(ha, expected), timeout=60, what="all discovery configs")
+    wait_until(lambda: ha.last(GHOST) == b"", timeout=20, what="the stale config from before emptied")
+    configs = ha.configs()
     assert set(configs) == expected, set(configs) ^ expected
+    assert states.last("campy/ghost/motion") == b"", "the stale camera's state was left retained"
     for topic, p in configs.items():
         _check_payload(topic, p)
     assert len({p["unique_id"] for p in configs.values()}) == len(configs)
@@ -179,6 +187,67 @@ def test_availability_goes_offline_when_campy_stops(setup):
     left = campy.stop()
     assert not left, f"processes left behind: {left}"
     wait_until(lambda: states.last("campy/availability") == b"offline", timeout=20, what="availability offline")
+
+
+def test_discovery_off_removes_every_config_and_ha_birth_republishes(broker: Broker, tmp_path: Path):
+    """In process, on the real broker: HA's ``online`` brings the configs again; a publisher with
+    ``ha_discovery: false`` empties what an earlier one left (and leaves the states alone)."""
+    import asyncio
+
+    from campy.alerts.ha import HaDiscovery
+    from campy.alerts.mqtt import MqttConfig, MqttPublisher
+
+    cfg_path = write_config(tmp_path / "campy.yaml", [{"name": "gate", "main": "rtsp://10.0.0.9:554/live"}],
+                            port=free_port(), password_secret="x",
+                            extra_top=f"alerts: {{mqtt: {{host: 127.0.0.1, port: {broker.port}}}}}\n")
+    cfg = load_config(cfg_path)
+    motion = "homeassistant/binary_sensor/campy/gate_motion/config"
+
+    async def scenario() -> None:
+        sub = RawSubscriber(broker, "#")
+        try:
+            pub = MqttPublisher(MqttConfig(host=broker.host, port=broker.port))
+            ha = HaDiscovery(pub, enabled=True, discovery_prefix="homeassistant")
+            ha.start()
+            await pub.start()
+            ha.sync(cfg)
+            await eventually(lambda: motion in sub.configs(), what="gate's motion config")
+            sent = len([m for m in sub.raw if m[0] == motion])
+            sub.client.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
+            await eventually(lambda: len([m for m in sub.raw if m[0] == motion]) > sent,
+                             what="configs again after HA's birth message")
+            await eventually(lambda: sub.last("campy/gate/motion") == b"OFF", what="gate's motion OFF")
+            # Occupancy and count follow open events; a worker that died ends them.
+            ha.event("gate", "person", 1, "start")
+            ha.event("gate", "person", 2, "start")
+            await eventually(lambda: sub.last("campy/gate/count/person") == b"2", what="count 2")
+            assert sub.last("campy/gate/occupancy/person") == b"ON"
+            ha.event("gate", "person", 1, "end")
+            await eventually(lambda: sub.last("campy/gate/count/person") == b"1", what="count 1")
+            ha.worker_gone("gate")
+            await eventually(lambda: sub.last("campy/gate/count/person") == b"0", what="count 0")
+            assert sub.last("campy/gate/occupancy/person") == b"OFF"
+            # Snapshots: a JPEG goes out as is; a file over the bound does not.
+            small, big = tmp_path / "small.jpg", tmp_path / "big.jpg"
+            small.write_bytes(b"\xff\xd8" + b"x" * 1000 + b"\xff\xd9")
+            big.write_bytes(b"\xff\xd8" + b"x" * MAX_SNAPSHOT_BYTES)
+            assert await ha.snapshot("gate", big) is False
+            assert await ha.snapshot("gate", small) is True
+            await eventually(lambda: sub.last("campy/gate/snapshot") == small.read_bytes(), what="the snapshot")
+            await pub.stop()
+
+            pub = MqttPublisher(MqttConfig(host=broker.host, port=broker.port))
+            ha = HaDiscovery(pub, enabled=False, discovery_prefix="homeassistant")
+            ha.start()
+            await pub.start()
+            ha.sync(cfg)
+            await eventually(lambda: not sub.configs(), what="every config emptied")
+            await pub.stop()
+            assert sub.last("campy/gate/motion") == b"OFF"  # states are not HA's to remove
+        finally:
+            sub.close()
+
+    asyncio.run(scenario())
 
 
 def test_discovery_payloads_follow_the_config(tmp_path: Path):
