@@ -138,6 +138,7 @@ class HealthMonitor:
         self._tracks: dict[str, _Track] = {}
         self.go2rtc_up = False
         self.changed = asyncio.Event()
+        self.listeners: list[Callable[[str, str], None]] = []  # (camera, new state) on each change
 
     # -- reading -------------------------------------------------------------------
     def get(self, name: str) -> CameraHealth:
@@ -163,6 +164,11 @@ class HealthMonitor:
             log.info("camera %s: %s -> %s %s", name, h.state, state, message)
             h.since_ms = self._clock.now_ms()
             self.changed.set()
+            for listener in self.listeners:
+                try:
+                    listener(name, state)
+                except Exception:
+                    log.exception("camera %s: a health listener failed", name)
         h.state = state
         h.message = message
         for k, v in extra.items():

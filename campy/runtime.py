@@ -409,8 +409,15 @@ class Runtime:
     async def _start_alerts(self) -> None:
         """(Re)build alert delivery when the alerts section changed."""
         key = msgspec.json.encode(self.config.alerts)
-        if self.alerts is not None and self.alerts.key == key:
-            return
+        if self.alerts is None or self.alerts.key != key:
+            await self._rebuild_alerts(key)
+        if self.alerts is not None:  # Home Assistant discovery follows the cameras (campy/alerts/ha.py)
+            self.alerts.sync_ha(self.config, motion=self.detection.motion_cameras(),
+                                states={n: h.state for n, h in self.health.all().items()})
+            if self._ha_camera_state not in self.health.listeners:
+                self.health.listeners.append(self._ha_camera_state)
+
+    async def _rebuild_alerts(self, key: bytes) -> None:
         if self.alerts is not None:
             await self.alerts.stop()
             self.alerts = None
@@ -421,6 +428,10 @@ class Runtime:
                                        links=self.links)
             await self.alerts.start()
         self.detection.alerts = self.alerts
+
+    def _ha_camera_state(self, camera: str, state: str) -> None:
+        if self.alerts is not None:
+            self.alerts.camera_state(camera, state)
 
     async def _prune_loop(self, interval: float = 600.0) -> None:
         while True:

@@ -20,6 +20,9 @@ Topic                           Payload                                Retained 
 
 .. [1] by default; ``publish_state(..., retain=False)`` for values that are stale at once.
 
+Home Assistant discovery configs, and the per-camera state topics they read (``state``,
+``occupancy/<label>``, ``count/<label>``, ``snapshot``), are in ``campy.alerts.ha``.
+
 Event JSON: ``{"type": "start"|"update"|"end", "id": 7, "camera": "front", "label": "person",
 "score": 0.87, "start_ms": …, "end_ms": null, "zones": ["driveway"], "snapshot_url": "…",
 "clip_url": "…", "links_expire_ms": …}`` (times are UTC epoch milliseconds; the two URLs are
@@ -125,6 +128,9 @@ class MqttPublisher:
         self._attempted = False  # the first connect attempt after start() has an outcome
         self._stopping = False
         self._warned_drop = False
+        # topic filter -> callback(topic, payload, retained), (re)subscribed on every connect
+        self._subs: dict[str, Callable[[str, bytes, bool], None]] = {}
+        self.on_connected: list[Callable[[], None]] = []  # run in paho's thread after each connect
         self._client = self._make_client(max_queued, reconnect_delay)
 
     # -- topics ---------------------------------------------------------------------------
@@ -226,7 +232,14 @@ class MqttPublisher:
             self._warned_drop = False
             if self.announce:
                 client.publish(self.availability_topic, "online", qos=1, retain=True)
+            for pattern in self._subs:
+                client.subscribe(pattern, qos=1)
             log.info("MQTT connected to %s", where)
+            for hook in self.on_connected:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("MQTT: an on-connect hook failed")
         self._attempted = True
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -261,6 +274,19 @@ class MqttPublisher:
     def publish_state(self, camera: str, name: str, value: object, retain: bool = True) -> bool:
         """A per-camera state value on ``<prefix>/<camera>/<name>`` (retained by default)."""
         return self._publish(self.state_topic(camera, name), _state_payload(value), retain=retain)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool) -> bool:
+        """``payload`` on any ``topic`` (e.g. Home Assistant's discovery configs)."""
+        return self._publish(topic, payload, retain=retain)
+
+    def subscribe(self, pattern: str, callback: Callable[[str, bytes, bool], None]) -> None:
+        """Call ``callback(topic, payload, retained)`` (in paho's thread) for every message on
+        ``pattern``; the subscription is renewed on each reconnect."""
+        self._subs[pattern] = callback
+        self._client.message_callback_add(
+            pattern, lambda client, userdata, msg: callback(msg.topic, bytes(msg.payload), bool(msg.retain)))
+        if self.state == "connected":
+            self._client.subscribe(pattern, qos=1)
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool) -> bool:
         if self.state == "stopped":

@@ -13,9 +13,11 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from campy.alerts.dispatch import AlertDispatcher
+from campy.alerts.ha import HaDiscovery
 from campy.alerts.links import LinkSigner, clip_path, snapshot_path
 from campy.alerts.mqtt import MqttConfig, MqttPublisher
 from campy.alerts.rules import AlertEvent, AlertRule
@@ -63,8 +65,15 @@ class AlertsBridge:
                  for n, r in a.rules.items()]
         self.dispatcher = AlertDispatcher(rules=rules, webhooks=webhooks, mqtt=self.mqtt, clock=clock)
         self.base_url = base_url(cfg)
+        self.ha: HaDiscovery | None = None
+        if self.mqtt is not None and a.mqtt is not None:
+            self.ha = HaDiscovery(self.mqtt, enabled=a.mqtt.ha_discovery, discovery_prefix=a.mqtt.discovery_prefix,
+                                  url=self.base_url,
+                                  snapshot_dir=lambda name: cfg.server.data_dir / "snapshots" / name)
 
     async def start(self) -> None:
+        if self.ha is not None:
+            self.ha.start()
         if self.mqtt is not None:
             await self.mqtt.start()
             if self.mqtt.error:
@@ -73,6 +82,8 @@ class AlertsBridge:
 
     async def stop(self) -> None:
         await self.dispatcher.stop()
+        if self.ha is not None:
+            await self.ha.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
 
@@ -92,6 +103,26 @@ class AlertsBridge:
     def publish_state(self, camera: str, name: str, value: object) -> None:
         if self.mqtt is not None:
             self.mqtt.publish_state(camera, name, value)
+
+    # -- Home Assistant (campy/alerts/ha.py) ---------------------------------------------------
+
+    def sync_ha(self, cfg: CampyConfig, *, motion: set[str], states: dict[str, str]) -> None:
+        """Discovery configs for ``cfg``'s cameras (stale ones removed) and their current states."""
+        if self.ha is not None:
+            self.ha.sync(cfg, motion=motion)
+            self.ha.camera_states(states)
+
+    def ha_event(self, view: dict[str, Any], *, kind: str, snapshot: Path | None) -> None:
+        if self.ha is not None:
+            self.ha.event(view["camera"], view["label"], int(view["id"]), kind, snapshot=snapshot)
+
+    def ha_worker_gone(self, camera: str) -> None:
+        if self.ha is not None:
+            self.ha.worker_gone(camera)
+
+    def camera_state(self, camera: str, state: str) -> None:
+        if self.ha is not None:
+            self.ha.camera_states({camera: state})
 
     def status(self) -> dict[str, Any]:
         return {"mqtt": (self.mqtt.state if self.mqtt else None), "mqtt_error": (self.mqtt.error if self.mqtt else None),

@@ -44,6 +44,9 @@ def check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any
             issue(["alerts", "webhooks", name, "retries"], "must be between 0 and 10")
     if alerts.mqtt is not None and not 1 <= alerts.mqtt.port <= 65535:
         issue(["alerts", "mqtt", "port"], f"port {alerts.mqtt.port} is out of range 1-65535")
+    if alerts.mqtt is not None and not re.match(r"^[^/+#\s][^+#\s]*$", alerts.mqtt.discovery_prefix.rstrip("/")):
+        issue(["alerts", "mqtt", "discovery_prefix"],
+              "must be a topic prefix without '+', '#' or spaces, e.g. homeassistant")
     for name, rule in alerts.rules.items():
         if bad := unknown_labels(rule.labels, names):
             assert names is not None

@@ -307,6 +307,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                 name=str(name), title=cam.title, main=cam.main, sub=cam.sub,
                 username=cam.username, password=password, password_ref=ref,
                 enabled=cam.enabled, h265_fallback=cam.h265_fallback, record=record, detect=detect,
+                manufacturer=cam.manufacturer, model=cam.model,
             )
     raw_mqtt = (top.alerts or {}).get("mqtt")
     ref = raw_mqtt.get("password") if isinstance(raw_mqtt, dict) else None

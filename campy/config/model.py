@@ -130,6 +130,8 @@ class MqttRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     topic_prefix: str = "campy"
     client_id: str = "campy"
     tls: bool = False
+    ha_discovery: bool = True  # Home Assistant MQTT discovery configs (campy/alerts/ha.py)
+    discovery_prefix: str = "homeassistant"
 
 
 class WebhookRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -165,6 +167,8 @@ class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):
     h265_fallback: Literal["sub", "transcode"] = "sub"
     record: dict | None = None
     detect: dict | None = None
+    manufacturer: str | None = None  # shown in Home Assistant's device info
+    model: str | None = None
 
 
 class TopRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -281,6 +285,8 @@ class CameraConfig(msgspec.Struct, frozen=True):
     h265_fallback: str
     record: RecordConfig = RecordConfig()
     detect: DetectConfig | None = None
+    manufacturer: str | None = None
+    model: str | None = None
 
     @property
     def env_var(self) -> str:

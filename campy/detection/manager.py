@@ -249,6 +249,8 @@ class DetectionManager:
                     st.state = "restarting"
             failures = 0 if self.clock.monotonic() - began > 60 else failures + 1
             self._end_motion(name, self.clock.now_ms())
+            if self.alerts is not None:  # its open events will not report an end: occupancy off
+                self.alerts.ha_worker_gone(name)
             await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
 
     async def _run_worker(self, name: str, settings: str) -> None:
@@ -313,6 +315,10 @@ class DetectionManager:
         elif kind == "event":
             self._on_event(name, msg)
 
+    def motion_cameras(self) -> set[str]:
+        """Cameras with motion going on now."""
+        return set(self._motion_marks)
+
     def _end_motion(self, name: str, at_ms: int) -> None:
         mark = self._motion_marks.pop(name, None)
         if mark is not None:
@@ -358,6 +364,8 @@ class DetectionManager:
         self.broadcast.publish({"type": "event", "kind": kind, "event": view})
         if self.alerts is not None:
             self.alerts.submit_event(view, kind=str(kind))
+            snap = self.snapshot_dir(name) / row["snapshot"] if row["snapshot"] else None
+            self.alerts.ha_event(view, kind=str(kind), snapshot=snap)
 
     def prune(self, *, now_ms: int) -> int:
         """Forget events (and their snapshots) older than ``detection.snapshot_days``."""
