@@ -39,7 +39,7 @@ LOCK_NAME = "campy.lock"
 NAME_RE = re.compile(r"^campy-backup-(\d{8}-\d{6})(?:-\d+)?\.tar\.gz$")
 MEMBERS = ("campy.db", "campy.yaml", "secrets.yaml", "go2rtc.yaml")
 STEP_PAGES = 256  # pages copied per backup step (1 MiB at 4 KiB pages)
-MAX_RESTARTS = 20  # a copy restarted this often (busy writers) is finished in one step
+MAX_RESTARTS = 20  # without WAL: a copy restarted this often is finished in one step
 BEFORE = ".before-restore"
 
 
@@ -115,7 +115,7 @@ def schema_version(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def copy_db(src: Path, dst: Path, *, pages: int = STEP_PAGES) -> tuple[dict[str, Any], int]:
     """A consistent copy of the live database at ``src`` (online backup API, ``pages`` per
-    step; between steps writers go on), checked with ``PRAGMA integrity_check``.
+    step; writers go on), checked with ``PRAGMA integrity_check``.
     Returns (schema version, restarts)."""
     restarts = 0
     last = [-1]
@@ -131,14 +131,19 @@ def copy_db(src: Path, dst: Path, *, pages: int = STEP_PAGES) -> tuple[dict[str,
                 raise _TooBusy
         last[0] = remaining
 
-    source = sqlite3.connect(src, timeout=30)
+    source = sqlite3.connect(src, timeout=30, isolation_level=None)
     try:
+        if source.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            # A read transaction held across the steps: every step reads this one snapshot
+            # (writers go on, nothing restarts), and the copy is that snapshot.
+            source.execute("BEGIN")
+            source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         target = sqlite3.connect(dst)
         try:
+            target.execute("PRAGMA synchronous = OFF")  # a scratch copy; the archive is fsync'd
             try:
                 source.backup(target, pages=pages, progress=progress, sleep=0.002)
-            except _TooBusy:
-                # WAL: one step reads a snapshot and never blocks writers either.
+            except _TooBusy:  # no WAL, busy writers: one step under a shared lock
                 source.backup(target, pages=-1)
             target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
             check = target.execute("PRAGMA integrity_check").fetchall()

@@ -278,3 +278,108 @@ def test_a_full_disk_leaves_no_partial_archive(tmp_path):
         assert list(small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_copy_taken_under_steady_writes_is_a_consistent_snapshot(tmp_path):
+    """Writers go on during the copy (WAL, one page per step); the copy is one snapshot:
+    every transaction is in it whole or not at all, and no write restarts the copy."""
+    import threading
+
+    from campy.backup import copy_db
+
+    src = tmp_path / "live.db"
+    conn = sqlite3.connect(src)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t (pair INTEGER, half INTEGER, pad BLOB)")
+    with conn:  # enough pages that a 1-page step copy takes many steps
+        conn.executemany("INSERT INTO t VALUES (?, ?, zeroblob(2000))", [(-i - 1, h) for i in range(500)
+                                                                         for h in (0, 1)])
+    conn.close()
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        w = sqlite3.connect(src, timeout=30)
+        while not stop.is_set():
+            with w:  # two rows per transaction: a torn copy would hold an odd number
+                w.execute("INSERT INTO t VALUES (?, 0, zeroblob(100))", [written[0]])
+                w.execute("INSERT INTO t VALUES (?, 1, zeroblob(100))", [written[0]])
+            written[0] += 1
+        w.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        wait_until(lambda: written[0] > 10, timeout=30, what="the writer running")
+        at_start = written[0]
+        schema, restarts = copy_db(src, tmp_path / "copy.db", pages=1)
+        during = written[0] - at_start
+    finally:
+        stop.set()
+        t.join()
+    assert during > 0  # writers were not held off for the copy
+    assert restarts == 0
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        counts = copy.execute("SELECT pair, COUNT(*) FROM t WHERE pair >= 0 GROUP BY pair").fetchall()
+        assert counts and all(n == 2 for _, n in counts)
+        assert [p for p, _ in counts] == list(range(len(counts)))  # a prefix: no gaps
+    finally:
+        copy.close()
+    assert schema == {"migrations": 0, "latest": None}
+
+
+def test_the_nightly_job_is_scheduled_and_writes_a_backup(tmp_path):
+    """The job as CamPy schedules it (local time, id "backup"), run once by hand."""
+    import asyncio
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from campy.backup import schedule_backup
+    from campy.config import load_config
+
+    cfg_path = small_instance(tmp_path / "src")
+    text = cfg_path.read_text().replace("server:\n", "server:\n  timezone: Europe/Berlin\n")
+    cfg_path.write_text(text + f"backup:\n  at: \"02:30\"\n  path: {tmp_path / 'nightly'}\n")
+    runtime = SimpleNamespace(config=load_config(cfg_path), scheduler=AsyncIOScheduler())
+
+    async def scenario() -> None:
+        runtime.scheduler.start()
+        try:
+            job = schedule_backup(runtime)
+            assert job.id == "backup" and job.name == "nightly backup"
+            nxt = job.next_run_time.astimezone(ZoneInfo("Europe/Berlin"))
+            assert (nxt.hour, nxt.minute) == (2, 30)
+            await job.func()
+        finally:
+            runtime.scheduler.shutdown(wait=False)
+
+    asyncio.run(scenario())
+    (archive,) = (tmp_path / "nightly").iterdir()
+    assert archive.name.startswith("campy-backup-")
+
+    off = cfg_path.read_text().replace("backup:\n", "backup:\n  enabled: false\n")
+    cfg_path.write_text(off)
+    runtime.config = load_config(cfg_path)
+    runtime.scheduler = AsyncIOScheduler()
+    runtime.scheduler.add_job(print, "interval", hours=1, id="backup")
+    assert schedule_backup(runtime) is None and runtime.scheduler.get_job("backup") is None
+
+
+@pytest.mark.parametrize("section, words", [
+    ("backup:\n  at: \"25:00\"\n", "HH:MM"),
+    ("backup:\n  keep_days: 0\n", "more than 0"),
+    ("backup:\n  every: 3\n", "every"),
+])
+def test_bad_backup_settings_are_config_errors(tmp_path, section, words):
+    from campy.config import ConfigError, load_config
+
+    cfg = small_instance(tmp_path)
+    cfg.write_text(cfg.read_text() + section)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert words in str(err.value) and "backup" in str(err.value)
