@@ -324,6 +324,7 @@ def verify_archive(archive: Path, into: Path) -> dict[str, Any]:
     conn = sqlite3.connect(found["campy.db"])
     try:
         check = conn.execute("PRAGMA integrity_check").fetchall()
+        schema = schema_version(conn)  # from the database itself, not the manifest's word
     except sqlite3.DatabaseError as err:
         check = [(str(err),)]
     finally:
@@ -331,7 +332,19 @@ def verify_archive(archive: Path, into: Path) -> dict[str, Any]:
     if check != [("ok",)]:
         raise BackupError(f"{archive}: the database in it fails its integrity check "
                           f"({check[0][0]}); use another backup")
+    _check_schema(archive, manifest, schema)
     return dict(manifest)
+
+
+def _check_schema(archive: Path, manifest: dict[str, Any], schema: dict[str, Any]) -> None:
+    """A database from a newer CamPy (more migrations than this one knows) is refused."""
+    from campy.db.database import migrations
+
+    known = [m.name for m in migrations._migrations]
+    if schema["migrations"] > len(known):
+        raise BackupError(f"{archive} was made by a newer CamPy ({manifest.get('campy_version')}, "
+                          f"schema {schema.get('latest')}; this one knows up to {known[-1]}): "
+                          "upgrade CamPy, then restore")
 
 
 def restore_targets(config: Path, archived_yaml: Path) -> dict[str, Path]:

@@ -383,3 +383,18 @@ def test_bad_backup_settings_are_config_errors(tmp_path, section, words):
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
     assert words in str(err.value) and "backup" in str(err.value)
+
+
+def test_a_backup_from_a_newer_campy_is_refused(tmp_path):
+    cfg = small_instance(tmp_path / "src")
+    conn = sqlite3.connect(tmp_path / "src" / "data" / "campy.db")
+    with conn:  # as a later CamPy's migration would leave it
+        conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                     "VALUES ('campy', 'm999_future', '2030-01-01')")
+    conn.close()
+    r = campy_cli("backup", "--config", str(cfg), "--to", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    (archive,) = (tmp_path / "out").iterdir()
+    r = campy_cli("restore", str(archive), "--config", str(tmp_path / "target" / "campy.yaml"))
+    assert r.returncode == 1 and "newer CamPy" in r.stderr and "m999_future" in r.stderr, r.stderr
+    assert not (tmp_path / "target" / "campy.yaml").exists()
