@@ -1,4 +1,4 @@
-"""``campy`` on the command line: serve, demo, sim, check-config."""
+"""``campy`` on the command line: serve, demo, sim, check-config, user, backup, restore."""
 
 from __future__ import annotations
 
@@ -305,6 +305,46 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A backup archive of the configured instance; safe while CamPy runs and records."""
+    from campy.backup import BackupError, create_backup
+    from campy.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+        result = create_backup(cfg, args.to)
+    except (ConfigError, BackupError) as err:
+        print(f"campy: {err}", file=sys.stderr)
+        return 1
+    print(f"backup written: {result.path} ({result.size} bytes: {', '.join(result.files)}; "
+          f"{result.seconds:.1f} s)")
+    for p in result.pruned:
+        print(f"pruned (older than {cfg.backup.keep_days:g} days): {p}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Check a backup archive and put its files in place for a stopped CamPy."""
+    from campy.backup import BackupError, restore
+
+    def verified(manifest: dict[str, Any]) -> None:
+        print(f"archive ok: made {manifest.get('created')} by CamPy {manifest.get('campy_version')}, "
+              f"schema {manifest.get('schema', {}).get('latest')}; checksums and database integrity "
+              "verified")
+
+    try:
+        result = restore(args.archive, args.config, force=args.force, on_verified=verified)
+    except BackupError as err:
+        print(f"campy: {err}", file=sys.stderr)
+        return 1
+    for name, path in result.placed.items():
+        print(f"restored {name} → {path}")
+    for path in result.kept:
+        print(f"kept the previous file as {path}")
+    print(f"start CamPy with: campy serve --config {args.config}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="campy", description="CamPy network video recorder")
     parser.add_argument("--log-level", default=os.environ.get("CAMPY_LOG_LEVEL", "info"))
@@ -360,6 +400,21 @@ def main(argv: list[str] | None = None) -> int:
                             help="the cameras this user may see (default: every camera)")
         up.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG)
     p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("backup", help="write a backup archive of the database and config "
+                                      "(safe while CamPy runs)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--to", type=Path, metavar="DIR",
+                   help="the folder for the archive (default: backup.path or <data_dir>/backups)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="check a backup archive and restore it into a stopped CamPy")
+    p.add_argument("archive", type=Path, metavar="ARCHIVE")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="where campy.yaml goes; its data_dir and secrets_file place the rest")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing files (kept beside them as *.before-restore)")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("sim", help="run simulated Reolink RLC-810A cameras", add_help=False)
     p.set_defaults(func=None)

@@ -26,6 +26,7 @@ import msgspec
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ruamel.yaml import YAML
 
+from campy.backup import schedule_backup, start_backup, stop_backup
 from campy.alerts.links import LinkSigner
 from campy.clock import Clock
 from campy.config import CampyConfig, ConfigChange, ConfigError, ConfigStore, watch
@@ -289,6 +290,7 @@ class Runtime:
             print("Log in as 'admin' with the password printed at its first start "
                   "(forgot it? `campy user passwd admin`).", flush=True)
         self.sessions.purge_expired()
+        start_backup(self)  # the data dir's instance lock and the nightly backup job
         self.scheduler.start()
         if not self.config.go2rtc.url or os.environ.get("CAMPY_RELAY_HOST"):
             await self.viewers.start()
@@ -342,6 +344,7 @@ class Runtime:
         if self.server is not None:
             await self.server.stop()
         await self.client.aclose()
+        stop_backup(self)
 
     async def _on_go2rtc_ready(self) -> None:
         # A freshly (re)started go2rtc loaded the generated file, which holds every spec.
@@ -395,6 +398,7 @@ class Runtime:
         await self.recording.reconcile()
         await self._start_alerts()
         await self.detection.reconcile()
+        schedule_backup(self)  # backup.enabled/at may have changed
 
     async def _revoke_embeds_of_removed(self, touched: set[str] | frozenset[str]) -> None:
         """A deleted camera's embeds die with it (by UI, API or file edit), so a camera added

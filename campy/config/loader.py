@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError
 
 from campy.config.alerts import check_alerts, mqtt_secret
+from campy.config.backup import BackupRaw, build_backup
 from campy.config.detector import detection_config as _detection
 from campy.config.detector import label_hint as _label_hint
 from campy.config.detector import unknown_labels as _unknown_labels
@@ -214,6 +215,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     detection = _detection(convert(top.detection or {}, DetectionRaw, ["detection"]) or DetectionRaw(),
                            base=base, convert=convert, issue=issue)
     alerts = convert(top.alerts or {}, AlertsRaw, ["alerts"]) or AlertsRaw()
+    backup = build_backup(convert(top.backup or {}, BackupRaw, ["backup"]) or BackupRaw(), base=base, issue=issue)
 
     secrets_path = (base / server.secrets_file).resolve()
     secrets: dict[str, str] | None = None
@@ -333,6 +335,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         recording=recording,
         detection=detection,
         alerts=alerts,
+        backup=backup,
     )
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from campy.config.backup import BackupConfig
 from campy.config.urls import with_credentials
 from campy.streams import StreamSpec
 
@@ -177,6 +178,7 @@ class TopRaw(msgspec.Struct, forbid_unknown_fields=True):
     recording: dict = msgspec.field(default_factory=dict)
     detection: dict = msgspec.field(default_factory=dict)
     alerts: dict = msgspec.field(default_factory=dict)
+    backup: dict = msgspec.field(default_factory=dict)
     cameras: dict | None = None
 
 
@@ -321,6 +323,7 @@ class CampyConfig(msgspec.Struct, frozen=True):
     recording: RecordingConfig
     detection: DetectionConfig = DetectionConfig()
     alerts: AlertsRaw = AlertsRaw()
+    backup: BackupConfig = BackupConfig()
 
     def stream_specs(self) -> dict[str, StreamSpec]:
         out: dict[str, StreamSpec] = {}

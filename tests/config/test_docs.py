@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from campy.config import model
+from campy.config.backup import BackupRaw
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
 
@@ -37,6 +38,7 @@ def _section_keys(heading: str) -> set[str]:
     ("alerts.mqtt", model.MqttRaw),
     ("alerts.webhooks.<name>", model.WebhookRaw),
     ("alerts.rules.<name>", model.RuleRaw),
+    ("backup", BackupRaw),
 ])
 def test_every_key_is_documented(heading, struct):
     fields = {f.name for f in msgspec.structs.fields(struct)}
