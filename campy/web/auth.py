@@ -115,7 +115,7 @@ class CampyAuthMiddleware(SessionAuthMiddleware):
         if raw is None:
             return await super().authenticate_request(connection)
         if not connection.scope["path"].startswith(TOKEN_PATH_PREFIXES):
-            raise NotAuthorizedException("API tokens work on /api and /live only; log in for pages")
+            raise NotAuthorizedException("API tokens work on /api, /live and /metrics only; log in for pages")
         # A hash and one indexed read, plus a write at most once a minute: off the loop.
         user = await anyio.to_thread.run_sync(connection.app.state.runtime.tokens.verify, raw)
         if user is None:
