@@ -34,6 +34,7 @@ def setup(tmp_path_factory):
             admin = proc.client()
             r = api(admin, "POST", "/api/tokens", json={"name": "prometheus", "role": "metrics"})
             assert r.status_code == 201, r.text
+            proc.sim = cam  # the last test breaks it
             yield proc, admin, r.json()["token"]
         finally:
             left = proc.stop()
@@ -144,3 +145,25 @@ def test_who_may_read_the_metrics(setup):
     # A metrics token takes no camera grant.
     r = api(admin, "POST", "/api/tokens", json={"name": "m2", "role": "metrics", "cameras": ["walk"]})
     assert r.status_code == 400 and "cameras" in r.json()["error"]["fields"], r.text
+
+
+def _state(admin) -> str:
+    return admin.get("/api/cameras/walk").json()["state"]
+
+
+def test_a_camera_that_drops_and_returns_counts_one_reconnect(setup):
+    """Last in this module: it breaks the camera."""
+    campy, admin, token = setup
+    wait_until(lambda: _state(admin) == "online", timeout=60, what="the camera online")
+    assert _value(_scrape(campy, token), "campy_camera_reconnects_total", camera="walk") == 0
+    campy.sim.set_fault("refuse")  # closes its connections and stops listening
+    wait_until(lambda: _state(admin) in ("offline", "auth_failed"), timeout=40, what="the camera down")
+    m = _scrape(campy, token)
+    down = _state(admin)
+    assert _value(m, "campy_camera_state", camera="walk", state=down) == 1
+    assert _value(m, "campy_camera_uptime_seconds", camera="walk") == 0
+    campy.sim.set_fault("none")
+    wait_until(lambda: _state(admin) == "online", timeout=60, what="the camera back online")
+    m = _scrape(campy, token)
+    assert _value(m, "campy_camera_reconnects_total", camera="walk") == 1
+    assert _value(m, "campy_camera_state", camera="walk", state="online") == 1
