@@ -50,6 +50,8 @@ class CameraHealth:
     viewers: int = 0
     main_codec: str | None = None
     since_ms: int = 0
+    reconnects: int = 0  # times it came back online after being down (for /metrics)
+    bitrate_out_kbps: float = 0.0  # what go2rtc sends from its streams (viewers, recorders, detection)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class _Track:
     probe_failures: int = 0
     next_probe_at: float = 0.0
     stalled_since: float = 0.0
+    sent_by_consumer: dict[str, int] = field(default_factory=dict)
 
 
 def classify_error(text: str) -> str:
@@ -102,6 +105,11 @@ def _producer_state(stream: Any) -> dict[str, int]:
     """Every producer's id → bytes received, zeros included (a new connection has a new id)."""
     return {str(getattr(p, "id", None) or f"#{i}"): int(getattr(p, "bytes_recv", None) or 0)
             for i, p in enumerate(getattr(stream, "producers", None) or [])}
+
+
+def _consumer_bytes(stream: Any, prefix: str) -> dict[str, int]:
+    return {f"{prefix}/{getattr(c, 'id', None) or i}": int(getattr(c, "bytes_send", None) or 0)
+            for i, c in enumerate(getattr(stream, "consumers", None) or [])}
 
 
 def _viewers(stream: Any) -> int:
@@ -162,6 +170,8 @@ class HealthMonitor:
         h = self._health.setdefault(name, CameraHealth(name=name, since_ms=self._clock.now_ms()))
         if h.state != state:
             log.info("camera %s: %s -> %s %s", name, h.state, state, message)
+            if state == ONLINE and h.state in (OFFLINE, AUTH_FAILED, UNKNOWN):
+                h.reconnects += 1
             h.since_ms = self._clock.now_ms()
             self.changed.set()
             for listener in self.listeners:
@@ -222,6 +232,15 @@ class HealthMonitor:
             flowing = bool(track.at) and grown > 0 and any(
                 k in track.bytes_by_producer for k in current
             )
+            sent: dict[str, int] = {}
+            for s in specs:
+                if specs[s].camera == name and streams.get(s) is not None:
+                    sent.update(_consumer_bytes(streams[s], s))
+            if dt > 0:
+                out = sum(v - track.sent_by_consumer.get(k, 0) for k, v in sent.items()
+                          if v > track.sent_by_consumer.get(k, 0))
+                self._health.setdefault(name, CameraHealth(name=name)).bitrate_out_kbps = out * 8 / 1000 / dt
+            track.sent_by_consumer = sent
             track.bytes_by_producer, track.at = current, now
             log.debug("health %s: stream=%s current=%s grown=%s flowing=%s stalled_since=%s next_probe=%.1f now=%.1f state=%s", name, stream_name, current, grown, flowing, track.stalled_since, track.next_probe_at, now, self.get(name).state)
             if flowing:

@@ -243,6 +243,32 @@ def m009_segment_streams(db: Database) -> None:
     db.execute("CREATE INDEX segments_camera_stream_start ON segments (camera, stream, start_ms)")
 
 
+@migrations()
+def m010_metrics_tokens(db: Database) -> None:
+    """API tokens of role 'metrics': they may read /metrics and nothing else."""
+    db.execute(
+        """
+        CREATE TABLE tokens_new (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer', 'metrics')),
+            cameras TEXT,
+            scopes TEXT,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_ms INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            expires_ms INTEGER,
+            last_used_ms INTEGER,
+            revoked_ms INTEGER
+        )
+        """
+    )
+    db.execute("INSERT INTO tokens_new SELECT id, name, role, cameras, scopes, token_hash, created_ms, created_by, "
+               "expires_ms, last_used_ms, revoked_ms FROM tokens")
+    db.execute("DROP TABLE tokens")
+    db.execute("ALTER TABLE tokens_new RENAME TO tokens")
+
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -17,6 +17,8 @@ from campy.db.connection import Db
 from campy.db.users import ROLES, User, UserError, grant_from_json, grant_to_json
 
 PREFIX = "campy_"
+# A token's roles: a user's, or ``metrics`` (reads /metrics and nothing else).
+TOKEN_ROLES = (*ROLES, "metrics")
 _TOUCH_EVERY_MS = 60_000  # last-used time is written at most once a minute per token
 
 
@@ -49,8 +51,8 @@ class TokenStore:
         name = name.strip()
         if not 1 <= len(name) <= 100:
             raise UserError("name: give the token a name of 1-100 characters")
-        if role not in ROLES:
-            raise UserError(f"role: must be one of {', '.join(ROLES)}")
+        if role not in TOKEN_ROLES:
+            raise UserError(f"role: must be one of {', '.join(TOKEN_ROLES)}")
         if expires_s is not None and expires_s <= 0:
             raise UserError("expires_s: must be a positive number of seconds (or left out)")
         token_id, raw = mint(PREFIX)
@@ -83,7 +85,8 @@ class TokenStore:
                 self._db.execute("UPDATE tokens SET last_used_ms = ? WHERE id = ?", [now, token_id])
         role = row[1]
         return User(id=0, username=f"token:{token_id}", role=role,
-                    cameras=None if role == "admin" else grant_from_json(row[2]),
+                    cameras=None if role == "admin" else frozenset() if role == "metrics"
+                    else grant_from_json(row[2]),
                     via="token", token_id=token_id, scopes=grant_from_json(row[3]))
 
     def list(self) -> list[TokenInfo]:

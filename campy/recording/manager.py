@@ -83,6 +83,7 @@ class RecordingManager:
         self.last_retention: RetentionResult | None = None
         self.given_up: list[GivenUp] = []  # the most recent, newest last
         self.protected_deleted_total = 0  # protected segments deleted since start
+        self.retention_totals = {"passes": 0, "deleted": 0, "freed_bytes": 0}  # since start (/metrics)
         self.recovery: RecoveryReport | None = None
         self.storage_error: str | None = None
         self.health = health  # campy.health.HealthMonitor: read only, for the recording log
@@ -303,6 +304,9 @@ class RecordingManager:
             # tenths of a second; the worker thread uses its own connection.
             result = await asyncio.to_thread(self._retention_work, reason, self.store)
             self.last_retention = result
+            self.retention_totals["passes"] += 1
+            self.retention_totals["deleted"] += result.deleted
+            self.retention_totals["freed_bytes"] += result.freed_bytes
             for g in result.given_up:
                 log.warning("retention (%s): %s", reason, g.message)
                 self.protected_deleted_total += g.segments

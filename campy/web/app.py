@@ -30,6 +30,8 @@ from campy.web.events import EventsApi, EventsPages, ZonePages
 from campy.web.embed import ROUTES as EMBED_ROUTES
 from campy.web.headers import SecurityHeadersMiddleware
 from campy.web.live import LiveController, player
+from campy.metrics import HttpMetrics
+from campy.web.metrics import metrics
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.settings import CameraSettingsPages
@@ -91,9 +93,11 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
                 await runtime.stop()
 
     auth = make_session_auth(secure_cookie=secure_cookies)
+    http_metrics = HttpMetrics()
     app = Litestar(
         route_handlers=[
             healthz,
+            metrics,
             AuthController,
             PageController,
             ApiController,
@@ -133,9 +137,10 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
                                      render_plugins=render_plugins()),
         lifespan=[lifespan],
         logging_config=None,  # CamPy configures logging once, in campy.cli
-        state=State({"runtime": runtime, "tls_fingerprint": tls_fingerprint}),
+        state=State({"runtime": runtime, "tls_fingerprint": tls_fingerprint, "http_metrics": http_metrics}),
     )
     # Around the whole handler, not in `middleware=`: Litestar runs that only for matched
     # routes, and a 404 or 405 needs the security headers too.
     app.asgi_handler = SecurityHeadersMiddleware(app.asgi_handler)
+    app.asgi_handler = http_metrics.wrap(app.asgi_handler)  # counts every request, 404s included
     return app

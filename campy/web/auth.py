@@ -3,7 +3,8 @@
 Every route needs a session or a token except ``/healthz`` and the login form (HEAD
 included: only OPTIONS skips the check). Roles: ``admin`` (everything), ``operator``
 (watch, export, mark, acknowledge on granted cameras), ``viewer`` (watch granted cameras).
-``Authorization: Bearer <token>`` authenticates an API token on ``/api`` and ``/live``;
+``Authorization: Bearer <token>`` authenticates an API token on ``/api``, ``/live`` and
+``/metrics`` (a token of role ``metrics`` works on ``/metrics`` only);
 such requests skip CSRF (a browser cannot attach that header cross-site). The app-wide
 ``camera_guard`` checks the grant on every route with a ``{name}`` path parameter, so a
 camera route added later is covered without anyone remembering to; an ungranted camera
@@ -114,11 +115,13 @@ class CampyAuthMiddleware(SessionAuthMiddleware):
         if raw is None:
             return await super().authenticate_request(connection)
         if not connection.scope["path"].startswith(TOKEN_PATH_PREFIXES):
-            raise NotAuthorizedException("API tokens work on /api and /live only; log in for pages")
+            raise NotAuthorizedException("API tokens work on /api, /live and /metrics only; log in for pages")
         # A hash and one indexed read, plus a write at most once a minute: off the loop.
         user = await anyio.to_thread.run_sync(connection.app.state.runtime.tokens.verify, raw)
         if user is None:
             raise NotAuthorizedException("the API token is unknown, expired or revoked")
+        if user.role == "metrics" and connection.scope["path"] != "/metrics":
+            raise PermissionDeniedException("a metrics token may read /metrics only; use a token of another role")
         return AuthenticationResult(user=user, auth="token")
 
 
@@ -166,6 +169,12 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     """Guard: only admins may change anything."""
     if not current_user(connection).is_admin:
         raise PermissionDeniedException("only an admin may do this")
+
+
+def require_metrics(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for /metrics: an admin (session or token) or a token of role ``metrics``."""
+    if current_user(connection).role not in ("admin", "metrics"):
+        raise PermissionDeniedException("only an admin or a metrics token may read the metrics")
 
 
 def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or path == "/api" or "application/json" in (
+    # /metrics is for scrapers: a refusal there is JSON too, never a redirect to the login form.
+    return path.startswith("/api/") or path in ("/api", "/metrics") or "application/json" in (
         request.headers.get("accept") or ""
     ) and "text/html" not in (request.headers.get("accept") or "")
 

@@ -16,8 +16,8 @@ from litestar.params import Body, FromPath, JSONBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from campy.db.tokens import TokenInfo
-from campy.db.users import ROLES, UserError
+from campy.db.tokens import TOKEN_ROLES, TokenInfo
+from campy.db.users import UserError
 from campy.errors import BadRequest, NotFound
 from campy.web.auth import current_user, require_admin
 
@@ -37,11 +37,11 @@ class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
 def _check(runtime: Any, data: TokenIn) -> None:
     """Field errors the store does not know about (it does not read the config)."""
     fields: dict[str, str] = {}
-    if data.role not in ROLES:
-        fields["role"] = f"must be one of {', '.join(ROLES)}"
+    if data.role not in TOKEN_ROLES:
+        fields["role"] = f"must be one of {', '.join(TOKEN_ROLES)}"
     if data.cameras is not None:
-        if data.role == "admin":
-            fields["cameras"] = "an admin token sees every camera; leave cameras out"
+        if data.role in ("admin", "metrics"):
+            fields["cameras"] = f"an {data.role} token takes no camera grant; leave cameras out"
         elif not data.cameras:
             fields["cameras"] = "name at least one camera, or leave cameras out for every camera"
         else:
@@ -157,14 +157,14 @@ class TokenPages(Controller):
     @get("/")
     async def page(self, request: HTMXRequest) -> Template:
         runtime = request.app.state.runtime
-        return Template("tokens.html", context={"tokens": await _views(runtime), "roles": ROLES,
+        return Template("tokens.html", context={"tokens": await _views(runtime), "roles": TOKEN_ROLES,
                                                 "cameras": sorted(runtime.config.cameras), "created": None,
                                                 "errors": {}, "form": {}})
 
     @post("/", status_code=200)
     async def create(self, request: HTMXRequest, data: Form) -> Response[Any]:
         runtime = request.app.state.runtime
-        ctx: dict[str, Any] = {"roles": ROLES, "cameras": sorted(runtime.config.cameras), "created": None,
+        ctx: dict[str, Any] = {"roles": TOKEN_ROLES, "cameras": sorted(runtime.config.cameras), "created": None,
                                "errors": {}, "form": {k: str(v) for k, v in data.items() if k != "_csrf_token"}}
         status = 200
         try:
@@ -180,6 +180,6 @@ class TokenPages(Controller):
     async def revoke(self, request: HTMXRequest, token_id: FromPath[str]) -> Template:
         runtime = request.app.state.runtime
         await revoke_token(request, token_id)
-        ctx: dict[str, Any] = {"tokens": await _views(runtime), "roles": ROLES, "cameras": sorted(runtime.config.cameras),
+        ctx: dict[str, Any] = {"tokens": await _views(runtime), "roles": TOKEN_ROLES, "cameras": sorted(runtime.config.cameras),
                "created": None, "errors": {}, "form": {}}
         return Template("_tokens.html" if request.htmx else "tokens.html", context=ctx)

@@ -36,7 +36,7 @@ from tests.web.conftest import CAM_PASSWORD, camera_entries
 
 CAM1, CAM2 = "front", "back"
 RANK = {"viewer": 1, "operator": 2, "admin": 3}
-TOKEN_PREFIXES = ("/api/", "/live/")
+TOKEN_PREFIXES = ("/api/", "/live/", "/metrics")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ CREDENTIALS = ("signed", "embed")
 VW, OP, AD = "viewer", "operator", "admin"
 RULES: dict[str, Rule] = {
     "GET /healthz": Rule("public"),
+    "GET /metrics": Rule("metrics"),  # an admin, or a token of role metrics (which may use nothing else)
     "GET /login": Rule("public"),
     "POST /login": Rule("public"),
     "POST /logout": Rule(VW),
@@ -253,8 +254,8 @@ def _seed(data_dir, principals: dict[str, Principal]) -> int:
         for role, (username, password) in USERS.items():
             users.create(username=username, password=password, role=role, cameras=grant)
             principals[role] = Principal(role, role, frozenset(grant), username=username, password=password)
-        for role in ("viewer", "operator", "admin"):
-            cams = None if role == "admin" else grant
+        for role in ("viewer", "operator", "admin", "metrics"):
+            cams = None if role in ("admin", "metrics") else grant
             token_id, raw = tokens.create(name=f"{role} script", role=role, created_by="admin", cameras=cams)
             principals[f"{role}-token"] = Principal(f"{role}-token", role, None if cams is None else frozenset(cams),
                                                     token=raw, token_id=token_id)
@@ -463,6 +464,8 @@ def expected(p: Principal, method: str, path: str, rule: Rule, cam: str | None, 
         return "allowed"
     if p.role is None or (p.token and not path.startswith(TOKEN_PREFIXES)):
         return "refused"
+    if p.role == "metrics" or rule.role == "metrics":  # a metrics token: /metrics and nothing else
+        return "allowed" if p.role in ("metrics", "admin") and rule.role == "metrics" else "refused"
     if rule.role == "nothing":
         return "not-found"
     if RANK[p.role] < RANK[rule.role]:
@@ -634,7 +637,8 @@ def _run_ws(w: World, p: Principal, row: Row) -> None:
                 pytest.fail(f"{label}: go2rtc answered a principal who may not watch")
 
 
-PRINCIPALS = ["anonymous", "viewer", "operator", "admin", "viewer-token", "operator-token", "admin-token"]
+PRINCIPALS = ["anonymous", "viewer", "operator", "admin", "viewer-token", "operator-token", "admin-token",
+              "metrics-token"]
 
 
 @pytest.mark.parametrize("who", PRINCIPALS)

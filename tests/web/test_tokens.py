@@ -225,7 +225,7 @@ def test_tokens_are_refused_on_pages(setup, admin):
         for url in ("/", "/events", "/tokens", "/cameras/walk"):
             r = c.get(url)
             assert r.status_code == 401, (url, r.status_code)
-            assert "API tokens work on /api and /live only" in r.text, url
+            assert "API tokens work on /api, /live and /metrics only" in r.text, url
 
 
 def test_token_is_stored_hashed(setup, admin):
