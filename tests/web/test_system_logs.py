@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import CampyProcess, free_port, wait_until, write_config
 from tests.web.conftest import CAM_PASSWORD, camera_entries
+from tests.web.test_browser import _login, browser  # noqa: F401 - fixture used by name
 
 WRONG_PW = "not-the-Password-42"
 
@@ -97,3 +98,28 @@ def test_non_admins_cannot_read_the_logs(wrongpw):
     anon = httpx.Client(base_url=wrongpw.base_url, timeout=20)
     assert anon.get("/api/system/logs").status_code == 401
     assert "system-log-list" not in anon.get("/system/logs").text
+
+
+@pytest.mark.browser
+def test_filters_narrow_the_list_in_a_browser(wrongpw, browser):  # noqa: F811
+    _auth_failed(wrongpw.client())
+    ctx, page = _login(browser, wrongpw)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(wrongpw.base_url + "/system")
+        rows = page.locator("#system-log-list tbody tr")
+        wait_until(lambda: page.locator('#system-log-list tr[data-camera="wrongpw"]').count() >= 1,
+                   timeout=10, what="the wrongpw warning listed")
+        assert rows.count() > page.locator('#system-log-list tr[data-camera="wrongpw"]').count()
+        page.select_option("#system-logs select[name=camera]", "wrongpw")
+        wait_until(lambda: rows.count() >= 1 and all(
+            r.get_attribute("data-camera") == "wrongpw" for r in rows.all()),
+            timeout=10, what="only wrongpw rows after the camera filter")
+        page.fill("#system-logs input[name=q]", "no such words anywhere")
+        wait_until(lambda: page.locator("#system-log-list .log-empty").count() == 1,
+                   timeout=10, what="no rows for an unmatched text")
+        assert page.url.endswith("/system")  # swapped in place, not navigated
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    finally:
+        ctx.close()
