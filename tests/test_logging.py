@@ -145,3 +145,24 @@ def test_recent_log_is_bounded():
         logger.removeHandler(recent)
     entries = recent.entries()
     assert len(entries) == 10 and entries[0].message == "distinct 99"
+
+
+def test_log_settings_are_checked_in_the_config(tmp_path):
+    from campy.config import ConfigError, load_config
+
+    def load(lines: str):
+        path = tmp_path / "campy.yaml"
+        path.write_text(f"server:\n  data_dir: data\n{lines}cameras: {{}}\n")
+        return load_config(path)
+
+    cfg = load("")
+    assert (cfg.server.log_format, cfg.server.log_max_bytes, cfg.server.log_files) == ("plain", 10_000_000, 5)
+    cfg = load("  log_format: json\n  log_max_bytes: 65536\n  log_files: 2\n")
+    assert (cfg.server.log_format, cfg.server.log_max_bytes, cfg.server.log_files) == ("json", 65536, 2)
+    with pytest.raises(ConfigError) as err:
+        load("  log_format: xml\n")
+    assert "json" in {i.path: i.message for i in err.value.issues}["server.log_format"]
+    with pytest.raises(ConfigError) as err:
+        load("  log_max_bytes: 10\n  log_files: 1\n")
+    paths = {i.path: i.message for i in err.value.issues}
+    assert "4096" in paths["server.log_max_bytes"] and "2 and 100" in paths["server.log_files"]
