@@ -310,6 +310,7 @@ class Runtime:
                 env=self._env,
                 secrets=self.secret_values,
                 on_ready=self._on_go2rtc_ready,
+                camera_of=lambda name: self.stream_owner(self.names.public(name) or ""),
             )
             await self.server.start()
         else:

@@ -166,3 +166,30 @@ def test_log_settings_are_checked_in_the_config(tmp_path):
         load("  log_max_bytes: 10\n  log_files: 1\n")
     paths = {i.path: i.message for i in err.value.issues}
     assert "4096" in paths["server.log_max_bytes"] and "2 and 100" in paths["server.log_files"]
+
+
+def test_go2rtc_lines_name_their_camera(caplog):
+    import asyncio
+    from pathlib import Path
+
+    from campy.go2rtc.server import Go2rtcServer
+
+    srv = Go2rtcServer(binary=Path("go2rtc"), config_path=Path("g.yaml"), api_url="http://127.0.0.1:1",
+                       auth=("campy", API_PW), env={}, secrets=lambda: ["abcsuffix"],
+                       camera_of=lambda n: "front" if n == "front__abcsuffix" else None)
+
+    class Proc:
+        stdout = asyncio.StreamReader()
+
+    async def read():
+        Proc.stdout = asyncio.StreamReader()
+        Proc.stdout.feed_data(b'{"level":"warn","message":"[rtsp] error=EOF","stream":"front__abcsuffix"}\n'
+                              b'{"level":"warn","message":"[api] something","stream":"other"}\n')
+        Proc.stdout.feed_eof()
+        await srv._read_log(Proc())  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.INFO, logger="campy.go2rtc.log"):
+        asyncio.run(read())
+    recs = [r for r in caplog.records if r.name == "campy.go2rtc.log"]
+    assert [getattr(r, "camera", None) for r in recs] == ["front", None]
+    assert recs[0].getMessage() == "[rtsp] error=EOF stream=front__***"
