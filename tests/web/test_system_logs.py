@@ -74,11 +74,15 @@ def test_system_page_lists_the_warning_and_filters_narrow_it(wrongpw):
 
     part = c.get("/system/logs", params={"camera": "wrongpw"}, headers={"HX-Request": "true"}).text
     assert 'data-camera="wrongpw"' in part and "<html" not in part
-    assert "campy.go2rtc.log" not in part.split('id="system-log-list"')[1]
+    listed = part.split('id="system-log-list"')[1]
+    assert listed.count("<tr class=") == listed.count('data-camera="wrongpw"')  # only its rows
+    unfiltered = c.get("/system/logs", headers={"HX-Request": "true"}).text
+    assert unfiltered.count("<tr class=") > listed.count("<tr class=")  # the filter narrowed it
     none = c.get("/system/logs", params={"q": "no such words anywhere"}, headers={"HX-Request": "true"})
     assert "match the filter" in none.text and 'data-camera="wrongpw"' not in none.text
     errors_only = c.get("/api/system/logs", params={"level": "error", "camera": "wrongpw"}).json()
-    assert errors_only == []
+    assert all(r["level"] in ("ERROR", "CRITICAL") and r["camera"] == "wrongpw" for r in errors_only)
+    assert not any(r["logger"] == "campy.health" for r in errors_only)  # its warning is filtered out
     # bounded input: a refusal that says what to do
     r = c.get("/api/system/logs", params={"q": "x" * 201})
     assert r.status_code == 400 and "200 characters" in r.text
