@@ -79,7 +79,8 @@ async def _serve_runtime(config_path: Path, *, host: str | None, port: int | Non
         fingerprint = cert_fingerprint(tls[0])
     app = create_app(runtime, secure_cookies=tls is not None, tls_fingerprint=fingerprint)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning",
+        # log_config=None: uvicorn's records go through CamPy's handlers (file, scrubbing).
+        uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning", log_config=None,
                        timeout_graceful_shutdown=3, ws="websockets-sansio",
                        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
                        # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default: then any local

@@ -169,7 +169,10 @@ class HealthMonitor:
     def _set(self, name: str, state: str, message: str = "", **extra: Any) -> None:
         h = self._health.setdefault(name, CameraHealth(name=name, since_ms=self._clock.now_ms()))
         if h.state != state:
-            log.info("camera %s: %s -> %s %s", name, h.state, state, message)
+            # Losing a camera is a warning (kept for the system page's log list).
+            level = logging.WARNING if state in ("auth_failed", "offline") else logging.INFO
+            log.log(level, "camera %s: %s -> %s %s", name, h.state, state, message,
+                    extra={"camera": name})
             if state == ONLINE and h.state in (OFFLINE, AUTH_FAILED, UNKNOWN):
                 h.reconnects += 1
             h.since_ms = self._clock.now_ms()

@@ -40,6 +40,7 @@ from campy.web.viewers import Viewers
 from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
+from campy.logs import Installed, RecentLog, install as install_logs, uninstall as uninstall_logs
 from campy.looplag import LoopLagMonitor
 from campy.perms import tighten
 from campy.detection.manager import DetectionManager
@@ -147,6 +148,8 @@ class Runtime:
                                           data_dir=self.data_dir, source_url=self.stream_url,
                                           recording=self.recording, alerts=None)
         self.looplag = LoopLagMonitor()
+        self.recent_log = RecentLog()  # WARNING+ for the system page (campy/logs.py)
+        self._logging: Installed | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -271,6 +274,10 @@ class Runtime:
         return roots
 
     async def start(self) -> None:
+        srv = self.config.server  # log file, format and scrubbing (campy/logs.py)
+        self._logging = install_logs(data_dir=self.data_dir, log_format=srv.log_format,
+                                     max_bytes=srv.log_max_bytes, files=srv.log_files,
+                                     scrub=self.scrub, recent=self.recent_log)
         # What a looser umask (or an older CamPy) left readable by others becomes private.
         try:
             await asyncio.to_thread(tighten, self._private_paths())
@@ -305,6 +312,7 @@ class Runtime:
                 env=self._env,
                 secrets=self.secret_values,
                 on_ready=self._on_go2rtc_ready,
+                camera_of=lambda name: self.stream_owner(self.names.public(name) or ""),
             )
             await self.server.start()
         else:
@@ -345,6 +353,9 @@ class Runtime:
             await self.server.stop()
         await self.client.aclose()
         stop_backup(self)
+        if self._logging is not None:
+            uninstall_logs(self._logging)
+            self._logging = None
 
     async def _on_go2rtc_ready(self) -> None:
         # A freshly (re)started go2rtc loaded the generated file, which holds every spec.

@@ -7,11 +7,13 @@ and reconciler turn specs into go2rtc streams. Nothing here knows about either s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets as pysecrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -94,15 +96,18 @@ def secrets_of(specs: Mapping[str, StreamSpec]) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+@functools.lru_cache(maxsize=4096)
+def _encoded(secret: str) -> str:
+    return quote(secret, safe="")
+
+
 def scrub(text: str, secrets: list[str]) -> str:
     """Replace each secret (and its percent-encoded form) in ``text`` with ``***``."""
-    from urllib.parse import quote
-
     for s in secrets:
         if len(s) < 3:
             continue
         text = text.replace(s, "***")
-        enc = quote(s, safe="")
+        enc = _encoded(s)  # cached: every log record passes through here (campy/logs.py)
         if enc != s:
             text = text.replace(enc, "***")
     return text

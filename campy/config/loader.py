@@ -192,6 +192,10 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
         issue(["server", "audit_days"], "must be more than 0 and at most 36500 days (100 years), e.g. 90")
     if server.public_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", server.public_url):
         issue(["server", "public_url"], "must be an http(s) URL without query, e.g. https://nvr.example.net")
+    if not 4096 <= server.log_max_bytes <= 1 << 30:
+        issue(["server", "log_max_bytes"], "must be between 4096 and 1073741824 bytes, e.g. 10000000")
+    if not 2 <= server.log_files <= 100:
+        issue(["server", "log_files"], "must be between 2 and 100 (campy.log and the rotated files kept)")
     timezone = host_zone_name() if server.timezone is None else server.timezone
     if (problem := zone_problem(timezone)) is not None:
         issue(["server", "timezone"], problem)
@@ -327,6 +331,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                             secrets_file=secrets_path, tls=tls, behind_proxy=server.behind_proxy,
                             trusted_proxies=tuple(server.trusted_proxies),
                             audit_days=server.audit_days, timezone=timezone,
+                            log_format=server.log_format, log_max_bytes=server.log_max_bytes,
+                            log_files=server.log_files,
                             public_url=server.public_url.rstrip("/") if server.public_url else None),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port,

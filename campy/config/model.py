@@ -52,6 +52,9 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     behind_proxy: bool = False
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     timezone: str | None = None  # IANA zone for pages; None = the host's
+    log_format: Literal["plain", "json"] = "plain"
+    log_max_bytes: int = 10_000_000  # campy.log rotates at this size
+    log_files: int = 5  # campy.log and the rotated files kept
 
 
 class TlsRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -203,6 +206,9 @@ class ServerConfig(msgspec.Struct, frozen=True):
     behind_proxy: bool = False
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     timezone: str = "UTC"  # IANA zone name: pages, timeline days and export names
+    log_format: str = "plain"  # logs (campy/logs.py): plain text or JSON lines
+    log_max_bytes: int = 10_000_000
+    log_files: int = 5
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

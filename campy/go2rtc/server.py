@@ -14,6 +14,7 @@ import collections
 import json
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,9 @@ go2rtc_log = logging.getLogger("campy.go2rtc.log")
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
            "warn": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
+
+
+_STREAM_RE = re.compile(r"\bstream=(\S+)")
 
 
 def format_log_line(raw: str) -> tuple[int, str]:
@@ -55,8 +59,10 @@ class Go2rtcServer:
                  env: Mapping[str, str], secrets: Callable[[], list[str]] | None = None,
                  on_ready: Callable[[], Awaitable[None]] | None = None,
                  backoff: tuple[float, ...] = (0.2, 1, 2, 5, 10), ready_timeout: float = 15.0,
-                 strict_version: bool = False) -> None:
+                 strict_version: bool = False,
+                 camera_of: Callable[[str], str | None] | None = None) -> None:
         self.binary = binary
+        self._camera_of = camera_of  # go2rtc stream name → camera, to tag its log lines
         self.config_path = config_path
         self.api_url = api_url.rstrip("/")
         self.auth = auth
@@ -129,9 +135,11 @@ class Go2rtcServer:
             if not raw:
                 return
             level, text = format_log_line(raw.decode(errors="replace").rstrip())
+            m = _STREAM_RE.search(text) if self._camera_of else None
+            camera = self._camera_of(m.group(1)) if m and self._camera_of else None
             text = self._scrub(text)
             self._log_lines.append(text)
-            go2rtc_log.log(level, "%s", text)
+            go2rtc_log.log(level, "%s", text, extra={"camera": camera} if camera else None)
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout

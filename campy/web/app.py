@@ -37,6 +37,7 @@ from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.settings import CameraSettingsPages
 from campy.web.users import AccountPages, UsersApi, UsersPages
 from campy.web.signed import SignedLinks
+from campy.web.syslogs import SystemLogs
 from campy.web.tokens import TokenPages, TokensApi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -118,6 +119,7 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             TokensApi,
             TokenPages,
             SignedLinks,
+            SystemLogs,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

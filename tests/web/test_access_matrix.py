@@ -73,6 +73,8 @@ RULES: dict[str, Rule] = {
     "POST /cameras/{name:str}/edit": Rule(AD, "camera", mutates="camera"),
     "POST /cameras/{name:str}/delete": Rule(AD, "camera", mutates="camera"),
     "GET /system": Rule(AD),
+    "GET /system/logs": Rule(AD),
+    "GET /api/system/logs": Rule(AD),
     "GET /api/cameras": Rule(VW),
     "POST /api/cameras": Rule(AD),
     "GET /api/cameras/{name:str}": Rule(VW, "camera"),
