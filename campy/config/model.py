@@ -51,6 +51,7 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     behind_proxy: bool = False
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     timezone: str | None = None  # IANA zone for pages; None = the host's
+    maintenance_at: str = "03:30"  # local time (server.timezone) of the nightly DB check-up
 
 
 class TlsRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -197,6 +198,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     behind_proxy: bool = False
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     timezone: str = "UTC"  # IANA zone name: pages, timeline days and export names
+    maintenance_at: str = "03:30"  # HH:MM local time of the nightly jobs (campy/maintenance.py)
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

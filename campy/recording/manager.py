@@ -105,7 +105,6 @@ class RecordingManager:
         else:
             self.recovery = await recover(self.store)
         await self.reconcile()
-        self._loops.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._loops.append(asyncio.create_task(self._pressure_loop(), name="disk-pressure"))
         if self.health is not None:
             self._loops.append(asyncio.create_task(self._health_loop(), name="recording-health-log"))
@@ -331,14 +330,6 @@ class RecordingManager:
                                shortfall_bytes=plan.shortfall_bytes, took_ms=(self.clock.monotonic() - t0) * 1000,
                                given_up=_given_up(plan, segs, now_ms=now,
                                                   timezone=self._config().server.timezone))
-
-    async def _retention_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.retention_interval_seconds)
-            try:
-                await self.retention_pass("schedule")
-            except Exception:
-                log.exception("retention pass failed")
 
     async def _pressure_loop(self) -> None:
         while True:

@@ -31,6 +31,7 @@ from campy.web.embed import ROUTES as EMBED_ROUTES
 from campy.web.headers import SecurityHeadersMiddleware
 from campy.web.live import LiveController, player
 from campy.web.pages import AuthController, PageController
+from campy.web.system import SystemApi, SystemPages
 from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.settings import CameraSettingsPages
 from campy.web.users import AccountPages, UsersApi, UsersPages
@@ -111,6 +112,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             UsersPages,
             AccountPages,
             AuditController,
+            SystemApi,
+            SystemPages,
             TokensApi,
             TokenPages,
             SignedLinks,
