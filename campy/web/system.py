@@ -146,8 +146,13 @@ class SystemApi(Controller):
         return entry
 
     @get("/looplag", sync_to_thread=False)
-    def looplag(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return request.app.state.runtime.looplag.summary()  # type: ignore[no-any-return]
+    def looplag(self, request: Request[Any, Any, Any], histogram: bool = False) -> dict[str, Any]:
+        """p50/p99/max; ``?histogram=true`` adds the samples per whole ms since start."""
+        mon = request.app.state.runtime.looplag
+        out: dict[str, Any] = mon.summary()
+        if histogram:
+            out["histogram_ms"] = {str(k): v for k, v in sorted(mon.histogram().items())}
+        return out
 
     @get("/processes")
     async def procs(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
