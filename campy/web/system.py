@@ -24,6 +24,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 import campy
+from campy import procs as procs_mod
 from campy.errors import BadRequest
 from campy.web.auditing import audit
 from campy.web.auth import require_admin
@@ -37,6 +38,9 @@ class RunJob(msgspec.Struct, forbid_unknown_fields=True):
 
 def _labels(runtime: Any) -> dict[int, str]:
     labels: dict[int, str] = {}
+    guardian = getattr(procs_mod, "_guardian", None)
+    if guardian is not None and guardian.poll() is None:
+        labels[guardian.pid] = "guardian"
     server = runtime.server
     if server is not None and server.pid:
         labels[server.pid] = "go2rtc"
