@@ -72,8 +72,9 @@ class Maintenance:
 
     def schedule(self) -> None:
         s = self.scheduler
+        # coalesce + no misfire limit: a run delayed by a busy box still happens, once
         opts: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1,
-                                "misfire_grace_time": 3600}
+                                "misfire_grace_time": None}
         s.add_job(self.purge_expired, "interval", hours=1, id="purge-expired",
                   name="purge expired exports, tokens and embeds", **opts)
         s.add_job(self.purge_audit, "interval", days=1, id="purge-audit", name="purge old audit rows",
@@ -89,11 +90,12 @@ class Maintenance:
         if wanted == self._key:
             return
         interval, at, tz = wanted
-        opts: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1}
+        opts: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1,
+                                "misfire_grace_time": None}
         self.scheduler.add_job(self.retention, IntervalTrigger(seconds=interval), id="retention",
                                name="retention pass", **opts)
         self.scheduler.add_job(self.db_maintenance, _cron(at, tz), id="db-maintenance",
-                               name="database check, ANALYZE and VACUUM", misfire_grace_time=3600, **opts)
+                               name="database check, ANALYZE and VACUUM", **opts)
         if self._key is not None:
             log.info("jobs rescheduled: retention every %d s, maintenance at %s %s", interval, at, tz)
         self._key = wanted

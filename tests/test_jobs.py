@@ -62,3 +62,35 @@ def test_jobs_listed_errors_kept_and_run_now() -> None:
             sched.shutdown(wait=False)
 
     asyncio.run(main())
+
+
+def test_maintenance_jobs_follow_the_config(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from campy.config import ConfigError, load_config
+    from campy.maintenance import Maintenance
+    from tests.config.test_config import GOOD, write
+
+    monkeypatch.setenv("BACK_PW", "env-pw")
+    assert load_config(write(tmp_path, GOOD)).server.maintenance_at == "03:30"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, GOOD.replace("port: 8099", "port: 8099\n  maintenance_at: '25:00'")))
+    assert any(i.path == "server.maintenance_at" and "HH:MM" in i.message for i in err.value.issues)
+
+    def cfg(interval: int, at: str, tz: str) -> SimpleNamespace:
+        return SimpleNamespace(recording=SimpleNamespace(retention_interval_seconds=interval),
+                               server=SimpleNamespace(maintenance_at=at, timezone=tz))
+
+    rt = SimpleNamespace(scheduler=AsyncIOScheduler(timezone=UTC), config=cfg(60, "03:30", "UTC"))
+    m = Maintenance(rt)
+    m.schedule()
+    jobs = {j.id: j for j in rt.scheduler.get_jobs()}
+    assert {"retention", "db-maintenance", "purge-expired", "purge-audit", "prune-events"} <= set(jobs)
+    assert jobs["retention"].trigger.interval.total_seconds() == 60
+    assert "hour='3', minute='30'" in str(jobs["db-maintenance"].trigger)
+    rt.config = cfg(5, "04:15", "Europe/Berlin")
+    m.reschedule()
+    jobs = {j.id: j for j in rt.scheduler.get_jobs()}
+    assert jobs["retention"].trigger.interval.total_seconds() == 5
+    trig = jobs["db-maintenance"].trigger
+    assert "hour='4', minute='15'" in str(trig) and str(trig.timezone) == "Europe/Berlin"
