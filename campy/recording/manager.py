@@ -335,7 +335,8 @@ class RecordingManager:
         while True:
             await asyncio.sleep(_PRESSURE_CHECK_S)
             try:
-                if self.under_pressure():
+                # off the loop: SUM over every segment row, and a statfs
+                if await asyncio.to_thread(self.under_pressure):
                     await self.retention_pass("disk pressure")
             except Exception:
                 log.exception("disk pressure check failed")
