@@ -1,7 +1,7 @@
 """The nightly database check-up: integrity, indexes, statistics, and VACUUM when worth it.
 
 Runs on a worker thread (its own connection). Reads (``quick_check``/``integrity_check``,
-the index list) take no lock; ``ANALYZE`` and ``VACUUM`` hold the write lock, and ``VACUUM``
+the index list) take no lock; ``ANALYZE`` (sampled) and ``VACUUM`` hold the write lock, and ``VACUUM``
 runs only when over a quarter of the file is free pages, so the lock (which recorders
 wait for) is held for a rewrite only when it pays back.
 """
@@ -71,6 +71,8 @@ def maintain(db: Db, *, full_check: bool = False, vacuum_ratio: float = VACUUM_F
     rows = db.execute(f"PRAGMA {pragma}").fetchall()
     report.problems = [r[0] for r in rows if r[0] != "ok"]
     report.missing_indexes = sorted(expected_indexes() - _indexes(db))
+    # a sampled ANALYZE (a few ms, not a scan of every row): the write lock is held for it
+    db.execute("PRAGMA analysis_limit = 1000")
     with db.exclusive():
         db.execute("ANALYZE")
         report.analyzed = True
