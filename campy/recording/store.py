@@ -77,8 +77,10 @@ class SegmentStore:
             if size == 0 or info is None:
                 return await self._salvage_locked(camera, file, start_ms=start_ms, stream=stream)
             duration = (end_ms - start_ms) if end_ms is not None else info.duration_ms
-            return self._place(camera, file, start_ms=start_ms, duration_ms=duration, size=size, info=info,
-                               stream=stream)
+            # a worker thread: two fsyncs and a write that waits for the DB write lock (which a
+            # retention pass or the nightly DB job may hold); commits still go one at a time
+            return await asyncio.to_thread(self._place, camera, file, start_ms=start_ms, duration_ms=duration,
+                                           size=size, info=info, stream=stream)
 
     async def salvage(self, camera: str, file: Path, *, start_ms: int | None,
                       stream: str = "main") -> Segment | None:
