@@ -8,8 +8,8 @@ detection off), so 16 recorders run as in production but a small box copes:
 * **idle**: no job runs during the measurement (``retention_interval_seconds`` is a day, the
   daily jobs are not due, nobody scrapes);
 * **busy**: the same cameras, and the recording index seeded with ``--segments`` (100k)
-  synthetic rows (no files; within the retention window, so every pass reads and plans all
-  of them), ``retention_interval_seconds: 5``; the nightly database job run every minute
+  synthetic rows (each with an empty file, as recovery drops rows without one; within the
+  retention window, so every pass reads and plans all of them), ``retention_interval_seconds: 5``; the nightly database job run every minute
   (``POST /api/system/jobs/run``); a backup job run every minute when the build has one
   (a scheduled job with id ``backup`` in ``GET /api/system/jobs``; else skipped, and the
   table says so); and a scrape every 2 s: ``GET /metrics`` if it answers 200, else
@@ -63,6 +63,12 @@ def seed_index(data_dir: Path, cams: list[str], n: int) -> None:
         db.conn.executemany("INSERT INTO segments (camera, start_ms, end_ms, size_bytes, path, codec, audio) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.close()
+    # an (empty) file per row: startup recovery drops rows whose files are gone
+    rec = data_dir / "recordings"
+    for row in rows:
+        f = rec / row[4]
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.touch()
 
 
 def hist_stats(h: Counter[int]) -> dict[str, float]:
