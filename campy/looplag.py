@@ -78,6 +78,10 @@ class LoopLagMonitor:
                             lag_s * 1000, self.warn_s * 1000, self._unwarned)
                 self._last_warn, self._unwarned = now, 0
 
+    def histogram(self) -> dict[int, int]:
+        """Samples by whole-ms lag since start: two readings subtract to any interval's."""
+        return dict(self._hist)
+
     def summary(self) -> dict[str, Any]:
         """Lag in ms: ``recent`` (the last ``window_s``) and ``since_start``."""
         recent = sorted(lag for _, lag in self._recent)

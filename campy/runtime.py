@@ -15,6 +15,7 @@ import logging
 import os
 import secrets as pysecrets
 import shutil
+import time
 from collections.abc import Mapping
 from datetime import UTC
 from pathlib import Path
@@ -41,7 +42,9 @@ from campy.go2rtc import Go2rtcClient, Go2rtcServer, Reconciler, find_binary
 from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
 from campy.logs import Installed, RecentLog, install as install_logs, uninstall as uninstall_logs
+from campy.jobs import JobRegistry
 from campy.looplag import LoopLagMonitor
+from campy.maintenance import Maintenance
 from campy.perms import tighten
 from campy.detection.manager import DetectionManager
 from campy.recording.export import Exporter
@@ -107,6 +110,9 @@ class Runtime:
         # goes to a worker thread.
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         schedule_purge(self.scheduler, self.sessions)
+        self.jobs = JobRegistry(self.scheduler)  # every job's last run/result (campy/jobs.py)
+        self.maintenance = Maintenance(self)  # retention, purges, nightly DB check (campy/maintenance.py)
+        self.started_at = time.time()
         self._env: dict[str, str] = {}
         self._specs: dict[str, StreamSpec] = {}  # by public name (what users and the UI see)
         self._g2r_specs: dict[str, StreamSpec] = {}  # the same, by the secret names go2rtc serves
@@ -298,6 +304,7 @@ class Runtime:
                   "(forgot it? `campy user passwd admin`).", flush=True)
         self.sessions.purge_expired()
         start_backup(self)  # the data dir's instance lock and the nightly backup job
+        self.maintenance.schedule()
         self.scheduler.start()
         if not self.config.go2rtc.url or os.environ.get("CAMPY_RELAY_HOST"):
             await self.viewers.start()
@@ -320,8 +327,6 @@ class Runtime:
         await self.recording.start()
         await self._start_alerts()
         await self.detection.start()
-        self._tasks.append(asyncio.create_task(self._prune_loop(), name="prune-events"))
-        self._tasks.append(asyncio.create_task(self._audit_purge_loop(), name="purge-audit"))
         self._tasks.append(asyncio.create_task(self.health.run(), name="health"))
         self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="reconcile"))
         self._tasks.append(
@@ -371,17 +376,6 @@ class Runtime:
                 log.warning("go2rtc reconcile errors: %s", self.scrub(str(result.errors)))
             return result
 
-    async def _audit_purge_loop(self, interval: float = 86_400.0) -> None:
-        """Drop audit rows older than ``server.audit_days``: at start, then daily."""
-        while True:
-            try:
-                n = await asyncio.to_thread(self.audit.purge, self.config.server.audit_days)
-                if n:
-                    log.info("audit log: removed %d rows older than %g days", n, self.config.server.audit_days)
-            except Exception as err:
-                log.warning("audit log purge failed: %s", err)
-            await asyncio.sleep(interval)
-
     async def _reconcile_loop(self, interval: float = 10.0) -> None:
         """Re-check go2rtc every few seconds: repairs drift and retries what failed before
         (go2rtc refuses to preload a camera that is down, so it is retried here)."""
@@ -398,6 +392,7 @@ class Runtime:
         """A valid new config: regenerate go2rtc's file and reconcile only what changed."""
         log.info("config changed; cameras touched: %s", sorted(change.changed_cameras) or "none")
         self._refresh_specs()
+        self.maintenance.reschedule()
         self.health.forget(set(change.changed_cameras))
         await self._revoke_embeds_of_removed(change.changed_cameras)
         if self.server is not None:
@@ -447,14 +442,6 @@ class Runtime:
     def _ha_camera_state(self, camera: str, state: str) -> None:
         if self.alerts is not None:
             self.alerts.camera_state(camera, state)
-
-    async def _prune_loop(self, interval: float = 600.0) -> None:
-        while True:
-            try:
-                self.detection.prune(now_ms=self.clock.now_ms())
-            except Exception:
-                log.exception("pruning old events failed")
-            await asyncio.sleep(interval)
 
     async def _on_config_error(self, err: ConfigError) -> None:
         log.error("config file has errors; keeping the last good config:\n%s", err)

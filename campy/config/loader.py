@@ -200,6 +200,8 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
     if (problem := zone_problem(timezone)) is not None:
         issue(["server", "timezone"], problem)
         timezone = "UTC"
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", server.maintenance_at):
+        issue(["server", "maintenance_at"], "must be a local time HH:MM (24-hour), e.g. \"03:30\"")
     if g2r.url is not None and not re.match(r"^https?://[^\s/]+", g2r.url):
         issue(["go2rtc", "url"], "must be an http(s) URL of go2rtc's API, e.g. http://go2rtc:1984")
     if g2r.webrtc_host:
@@ -333,6 +335,7 @@ def build_config(doc: Any, data: dict[str, Any], *, file: Path,
                             audit_days=server.audit_days, timezone=timezone,
                             log_format=server.log_format, log_max_bytes=server.log_max_bytes,
                             log_files=server.log_files,
+                            maintenance_at=server.maintenance_at,
                             public_url=server.public_url.rstrip("/") if server.public_url else None),
         go2rtc=Go2rtcConfig(url=g2r.url, base_config=base_cfg, api_port=g2r.api_port,
                             rtsp_port=g2r.rtsp_port, webrtc_port=g2r.webrtc_port,

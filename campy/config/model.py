@@ -55,6 +55,7 @@ class ServerRaw(msgspec.Struct, forbid_unknown_fields=True):
     log_format: Literal["plain", "json"] = "plain"
     log_max_bytes: int = 10_000_000  # campy.log rotates at this size
     log_files: int = 5  # campy.log and the rotated files kept
+    maintenance_at: str = "03:30"  # local time (server.timezone) of the nightly DB check-up
 
 
 class TlsRaw(msgspec.Struct, forbid_unknown_fields=True):
@@ -209,6 +210,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     log_format: str = "plain"  # logs (campy/logs.py): plain text or JSON lines
     log_max_bytes: int = 10_000_000
     log_files: int = 5
+    maintenance_at: str = "03:30"  # HH:MM local time of the nightly jobs (campy/maintenance.py)
 
 
 class Go2rtcConfig(msgspec.Struct, frozen=True):

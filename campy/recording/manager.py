@@ -106,7 +106,6 @@ class RecordingManager:
         else:
             self.recovery = await recover(self.store)
         await self.reconcile()
-        self._loops.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._loops.append(asyncio.create_task(self._pressure_loop(), name="disk-pressure"))
         if self.health is not None:
             self._loops.append(asyncio.create_task(self._health_loop(), name="recording-health-log"))
@@ -336,19 +335,12 @@ class RecordingManager:
                                given_up=_given_up(plan, segs, now_ms=now,
                                                   timezone=self._config().server.timezone))
 
-    async def _retention_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.retention_interval_seconds)
-            try:
-                await self.retention_pass("schedule")
-            except Exception:
-                log.exception("retention pass failed")
-
     async def _pressure_loop(self) -> None:
         while True:
             await asyncio.sleep(_PRESSURE_CHECK_S)
             try:
-                if self.under_pressure():
+                # off the loop: SUM over every segment row, and a statfs
+                if await asyncio.to_thread(self.under_pressure):
                     await self.retention_pass("disk pressure")
             except Exception:
                 log.exception("disk pressure check failed")

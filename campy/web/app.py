@@ -33,6 +33,7 @@ from campy.web.live import LiveController, player
 from campy.metrics import HttpMetrics
 from campy.web.metrics import metrics
 from campy.web.pages import AuthController, PageController
+from campy.web.system import SystemApi, SystemPages
 from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.settings import CameraSettingsPages
 from campy.web.users import AccountPages, UsersApi, UsersPages
@@ -116,6 +117,8 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             UsersPages,
             AccountPages,
             AuditController,
+            SystemApi,
+            SystemPages,
             TokensApi,
             TokenPages,
             SignedLinks,

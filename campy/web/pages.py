@@ -231,11 +231,14 @@ class PageController(Controller):
         await delete_camera(request.app.state.runtime, name, request=request)
         return _go(request, "/")
 
-    @get("/system", guards=[require_admin], sync_to_thread=False)
-    def system(self, request: HTMXRequest) -> Template:
+    @get("/system", guards=[require_admin])
+    async def system(self, request: HTMXRequest) -> Template:
+        from campy.web.system import system_context
+
         runtime = request.app.state.runtime
         server = runtime.server
         return Template("system.html", context={
+            **await system_context(request),
             "go2rtc_up": runtime.health.go2rtc_up,
             "external": runtime.config.go2rtc.url,
             "pid": getattr(server, "pid", None),

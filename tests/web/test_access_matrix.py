@@ -135,6 +135,11 @@ RULES: dict[str, Rule] = {
     "HEAD /api/cameras/{name:str}/segments/{seg_id:int}/video.mp4": Rule(VW, "camera"),
     "POST /api/recording/retention": Rule(AD),
     "GET /api/storage": Rule(VW),
+    "GET /api/system/jobs": Rule(AD),
+    "POST /api/system/jobs/run": Rule(AD),
+    "GET /api/system/looplag": Rule(AD),
+    "GET /api/system/processes": Rule(AD),
+    "POST /system/jobs/run": Rule(AD),
     "GET /cameras/{name:str}/recordings": Rule(VW, "camera"),
     "POST /cameras/{name:str}/exports": Rule(OP, "camera"),
     "POST /cameras/{name:str}/marks": Rule(OP, "camera"),
@@ -454,6 +459,8 @@ def _request_args(w: World, p: Principal, method: str, path: str, cam: str | Non
                                    "password2": "new-password-2"}},
         "POST /api/tokens": {"json": {"name": "matrix", "role": "viewer", "cameras": [CAM1]}},
         "POST /tokens": {"data": {"name": "matrix", "role": "viewer", "cameras": CAM1}},
+        "POST /api/system/jobs/run": {"json": {"id": "purge-expired"}},
+        "POST /system/jobs/run": {"data": {"id": "purge-expired"}},
     }
     return dict(table.get(f"{method} {path}", {}))
 
