@@ -1,10 +1,10 @@
-"""A retention pass over 100k segments runs off the event loop: the loop keeps waking on
-time (lag under 50 ms, measured by campy/looplag.py), while the same pass run on the loop
-stalls it far longer (so this test can fail: a pass moved back onto the loop breaks it).
+"""A retention pass over 100k segments runs off the event loop: the loop keeps turning while
+the pass runs, and the same pass run on the loop does not let it turn at all (so this test can
+fail: a pass moved back onto the loop breaks it).
 
-On a box busy with other work the loop also wakes late for reasons of its own (the OS runs
-something else), so the bound is 50 ms over the largest lag of a control window of the same
-length with no pass running, measured right after.
+This checks the order of events, not time: how long the loop may stall is a figure for the
+benchmark (bench/looplag_bench.py, docs/benchmarks.md), which a loaded box would make a
+flaky assertion here. The lag is printed for information.
 
 The index is synthetic (bench/retention_db_bench.py: 100k rows, no files), with the clock
 set so the oldest fifth of each camera has expired: the pass reads, plans and deletes.
@@ -13,38 +13,50 @@ set so the oldest fifth of each camera has expired: the pass reads, plans and de
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.retention_db_bench import SEGMENT_MS, Shape, build, set_now
 from campy.looplag import LoopLagMonitor
 
-LIMIT_MS = 50.0
+TURNS = 20  # loop turns the pass must let happen before it finishes
 
 
-async def _max_lag_ms(work: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
-    """(the largest lag of a 5 ms ticker while ``work`` runs, (its result, its seconds))."""
+async def _during(work: Callable[[], Awaitable[Any]]) -> tuple[int, float, Any]:
+    """(loop turns completed while ``work`` ran, the largest lag of a 5 ms ticker meanwhile
+    in ms, the work's result)."""
+    turns = 0
+    running = True
+
+    async def spin() -> None:
+        nonlocal turns
+        while running:
+            await asyncio.sleep(0)
+            turns += 1
+
     mon = LoopLagMonitor(interval=0.005, warn_s=10.0)
-    task = asyncio.create_task(mon.run())
-    await asyncio.sleep(0.05)
+    ticker = asyncio.create_task(mon.run())
+    spinner = asyncio.create_task(spin())
+    await asyncio.sleep(0.02)
     try:
-        began = time.perf_counter()
-        result = await work(), time.perf_counter() - began
-        await asyncio.sleep(0.02)  # one more wake-up after the work
+        before = turns
+        result = await work()
+        during = turns - before
+        await asyncio.sleep(0.02)  # one more tick, so a stall the work caused is measured
     finally:
-        task.cancel()
-    return mon.max_s * 1000, result
+        running = False
+        await spinner
+        ticker.cancel()
+    return during, mon.max_s * 1000, result
 
 
-def test_retention_pass_over_100k_segments_does_not_stall_the_loop() -> None:
+def test_retention_pass_over_100k_segments_lets_the_loop_run() -> None:
     shape = Shape(segments=100_000, cameras=8, seed=1)
     b = build(shape)
     try:
-        async def main() -> tuple[float, Any, float, Any, float]:
+        async def main() -> tuple[int, float, Any, int, float, Any]:
             set_now(b, shape.now_fifth_expired())
-            off_ms, (off, off_s) = await _max_lag_ms(lambda: b.mgr.retention_pass("schedule"))
-            control_ms, _ = await _max_lag_ms(lambda: asyncio.sleep(off_s))
+            off_turns, off_ms, off = await _during(lambda: b.mgr.retention_pass("schedule"))
             # the next fifth expires; the same work, inline on the loop (as a hand-written
             # loop calling it synchronously would)
             set_now(b, shape.now_fifth_expired() + (shape.per_camera // 5) * SEGMENT_MS)
@@ -52,17 +64,15 @@ def test_retention_pass_over_100k_segments_does_not_stall_the_loop() -> None:
             async def inline() -> Any:
                 return b.mgr._retention_work("schedule", b.mgr.store)
 
-            on_ms, (on, _) = await _max_lag_ms(inline)
-            return off_ms, off, on_ms, on, control_ms
+            on_turns, on_ms, on = await _during(inline)
+            return off_turns, off_ms, off, on_turns, on_ms, on
 
-        off_ms, off, on_ms, on, control_ms = asyncio.run(main())
+        off_turns, off_ms, off, on_turns, on_ms, on = asyncio.run(main())
     finally:
         b.close()
-    print(f"loop lag: off the loop {off_ms:.1f} ms, inline {on_ms:.1f} ms, control {control_ms:.1f} ms "
-          f"({off.deleted} + {on.deleted} deleted)")
+    print(f"loop during the pass: off the loop {off_turns} turns (largest lag {off_ms:.1f} ms), "
+          f"inline {on_turns} turns ({on_ms:.1f} ms); {off.deleted} + {on.deleted} deleted")
     fifth = shape.segments // 5
     assert abs(off.deleted - fifth) <= shape.cameras and abs(on.deleted - fifth) <= shape.cameras, (off, on)
-    limit = LIMIT_MS + control_ms
-    assert on_ms > limit, f"the inline pass should stall the loop, but the largest lag was {on_ms:.1f} ms"
-    assert off_ms < limit, (f"retention_pass stalled the event loop for {off_ms:.1f} ms (limit {limit:.1f} ms: "
-                            f"50 + {control_ms:.1f} ms of the box's own lag; inline: {on_ms:.1f} ms)")
+    assert on_turns == 0, f"the inline pass should hold the loop, but it turned {on_turns} times"
+    assert off_turns >= TURNS, f"retention_pass held the loop: it turned only {off_turns} times during the pass"
