@@ -146,6 +146,9 @@ class Runtime:
                                           data_dir=self.data_dir, source_url=self.stream_url,
                                           recording=self.recording, alerts=None)
         self.looplag = LoopLagMonitor()
+        from campy.alerts.healthrun import HealthAlerts
+
+        self.health_alerts = HealthAlerts(self)  # scheduled at the end of start()
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -321,6 +324,7 @@ class Runtime:
                 name="config-watch",
             )
         )
+        self.health_alerts.schedule()
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -335,6 +339,7 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         await self.viewers.stop()
         await self.exporter.stop()
+        await self.health_alerts.stop()
         await self.detection.stop()
         if self.alerts is not None:
             await self.alerts.stop()
@@ -414,7 +419,8 @@ class Runtime:
         if self.alerts is not None:
             await self.alerts.stop()
             self.alerts = None
-        if self.config.alerts.rules or self.config.alerts.mqtt:
+        health = self.config.alerts.health
+        if self.config.alerts.rules or self.config.alerts.mqtt or (health.enabled and health.webhooks):
             from campy.alerts.wiring import AlertsBridge
 
             self.alerts = AlertsBridge(self.config, key=key, clock=self.clock, scrub=self.scrub,

@@ -30,6 +30,7 @@ from campy.web.events import EventsApi, EventsPages, ZonePages
 from campy.web.embed import ROUTES as EMBED_ROUTES
 from campy.web.headers import SecurityHeadersMiddleware
 from campy.web.live import LiveController, player
+from campy.web.notifications import NotificationPages
 from campy.web.pages import AuthController, PageController
 from campy.web.recordings import RecordingsApi, RecordingsPages
 from campy.web.settings import CameraSettingsPages
@@ -114,6 +115,7 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             TokensApi,
             TokenPages,
             SignedLinks,
+            NotificationPages,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],
