@@ -1,0 +1,59 @@
+"""The health alert state machine: hold times, one firing and one resolve per episode,
+flap damping (campy/alerts/health.py). Pure: no clock, no I/O."""
+
+from __future__ import annotations
+
+from campy.alerts.health import Episodes, Problem, RestartWindow
+
+KEY = ("camera_offline", "front")
+
+
+def _run(eps: Episodes, present: bool, t: float, hold: float = 3.0):
+    return eps.step({KEY: Problem("front is offline", hold)} if present else {}, now_s=t,
+                    now_ms=int(t * 1000))
+
+
+def test_fires_after_hold_once_and_resolves_once():
+    eps = Episodes(clear_after_s=2)
+    assert _run(eps, True, 0) == [] and _run(eps, True, 2.9) == []
+    fired = _run(eps, True, 3.0)
+    assert [(t.kind, t.scope, t.state, t.since_ms) for t in fired] == [("camera_offline", "front", "firing", 0)]
+    assert all(_run(eps, True, 3 + i * 0.5) == [] for i in range(1, 200))  # no storm while it lasts
+    assert _run(eps, False, 110) == [] and _run(eps, False, 111.9) == []
+    resolved = _run(eps, False, 112)
+    assert [(t.state, t.since_ms) for t in resolved] == [("resolved", 0)]
+    assert _run(eps, False, 200) == []
+
+
+def test_a_blip_shorter_than_the_hold_never_fires():
+    eps = Episodes(clear_after_s=2)
+    assert _run(eps, True, 0) == [] and _run(eps, False, 1) == []
+    assert _run(eps, True, 2) == [] and _run(eps, True, 4.9) == []  # the hold starts again
+    assert [t.state for t in _run(eps, True, 5)] == ["firing"]
+
+
+def test_flapping_within_clear_after_continues_the_same_episode():
+    eps = Episodes(clear_after_s=5)
+    _run(eps, True, 0, hold=0)
+    out = []
+    for i in range(1, 40):  # gone for 1 s, back for 1 s, 20 times over
+        out += _run(eps, i % 2 == 0, float(i), hold=0)
+    assert out == []
+    assert [t.state for t in _run(eps, False, 45, hold=0)] == ["resolved"]
+
+
+def test_resumed_episode_does_not_fire_again():
+    eps = Episodes(clear_after_s=1)
+    eps.resume(*KEY, since_ms=5, message="left open", now_s=0)
+    assert _run(eps, True, 10) == []
+    assert _run(eps, False, 11) == []
+    assert [(t.state, t.since_ms) for t in _run(eps, False, 12)] == [("resolved", 5)]
+
+
+def test_restart_window_counts_recent_restarts_only():
+    w = RestartWindow()
+    assert w.update(4, 0, 10) == 0  # the first sample is the baseline
+    assert w.update(5, 1, 10) == 1
+    assert w.update(7, 2, 10) == 3
+    assert w.update(7, 11.5, 10) == 2
+    assert w.update(7, 12.5, 10) == 0
