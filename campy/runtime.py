@@ -148,7 +148,7 @@ class Runtime:
         self.looplag = LoopLagMonitor()
         from campy.alerts.healthrun import HealthAlerts
 
-        self.health_alerts = HealthAlerts(self)  # scheduled at the end of start()
+        self.health_alerts = HealthAlerts(self)  # its loop starts at the end of start()
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -324,7 +324,7 @@ class Runtime:
                 name="config-watch",
             )
         )
-        self.health_alerts.schedule()
+        self._tasks.append(asyncio.create_task(self.health_alerts.run(), name="health-alerts"))
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -96,13 +96,15 @@ class Episodes:
 
 @dataclass
 class RestartWindow:
-    """Counts increments of a restart counter over the last ``window_s`` seconds."""
+    """Counts increments of a restart counter over the last ``window_s`` seconds. Counters
+    start at 0 with the thing they count (a worker's status, go2rtc's supervisor), so the
+    restarts before the first look count too."""
 
-    last: int | None = None
+    last: int = 0
     times: deque[float] = field(default_factory=deque)
 
     def update(self, count: int, now_s: float, window_s: float) -> int:
-        if self.last is not None and count > self.last:
+        if count > self.last:
             self.times.extend([now_s] * (count - self.last))
         self.last = count
         while self.times and now_s - self.times[0] > window_s:
@@ -115,7 +117,7 @@ class Observer:
 
     def __init__(self) -> None:
         self._restarts: dict[Key, RestartWindow] = {}
-        self._first_seen_ms: dict[str, int] = {}
+        self._first_seen_ms: dict[tuple[str, int], int] = {}
 
     def _window(self, key: Key, count: int, now_s: float, window_s: float) -> int:
         return self._restarts.setdefault(key, RestartWindow()).update(count, now_s, window_s)
@@ -142,8 +144,10 @@ class Observer:
                     f"camera {name} refuses CamPy's username or password: {st.message}".rstrip(": "),
                     h.offline_after_s)
             rec = rt.recording.recorders.get(name)
-            first = self._first_seen_ms.setdefault(name, now_ms)
             if rec is not None and go2rtc_up and st.state == "online":
+                # Counted from the last closed segment, the camera coming online, or this
+                # recorder's creation (a start or a recording config change), the latest.
+                first = self._first_seen_ms.setdefault((name, id(rec)), now_ms)
                 limit_ms = 3 * rec.segment_seconds * 1000
                 base = max(rec.last_segment_end_ms or 0, st.since_ms, first)
                 if now_ms - base > limit_ms:

@@ -1,4 +1,4 @@
-"""Health alerts at run time: a tick on ``runtime.scheduler`` observes, steps the episodes
+"""Health alerts at run time: a tick (``run``, a task of the runtime) observes, steps the episodes
 and delivers each transition to the notification list, the ``alerts.health.webhooks`` and
 MQTT.
 
@@ -31,7 +31,6 @@ from campy.alerts.webhook import post_event
 from campy.db.notifications import NotificationStore
 
 log = logging.getLogger(__name__)
-JOB_ID = "health-alerts"
 
 
 def state_topic(prefix: str, scope: str, kind: str) -> str:
@@ -65,9 +64,12 @@ class HealthAlerts:
     def cfg(self) -> Any:
         return self.rt.config.alerts.health
 
-    def schedule(self) -> None:
-        self.rt.scheduler.add_job(self.tick, "interval", seconds=self.cfg.tick_s, id=JOB_ID,
-                                  name="Health alerts", max_instances=1, coalesce=True, replace_existing=True)
+    async def run(self) -> None:
+        """Tick every ``alerts.health.tick_s`` seconds (read each time: a config change applies
+        at the next tick). A loop, not an APScheduler job: a job logs every run at INFO."""
+        while True:
+            await self.tick()
+            await asyncio.sleep(max(0.2, float(self.cfg.tick_s)))
 
     async def stop(self) -> None:
         for t in list(self._tasks):

@@ -52,8 +52,8 @@ def test_resumed_episode_does_not_fire_again():
 
 def test_restart_window_counts_recent_restarts_only():
     w = RestartWindow()
-    assert w.update(4, 0, 10) == 0  # the first sample is the baseline
-    assert w.update(5, 1, 10) == 1
-    assert w.update(7, 2, 10) == 3
-    assert w.update(7, 11.5, 10) == 2
-    assert w.update(7, 12.5, 10) == 0
+    assert w.update(0, 0, 10) == 0
+    assert w.update(1, 0.5, 10) == 1  # counters start at 0: a restart before the first look counts
+    assert w.update(3, 2, 10) == 3
+    assert w.update(3, 11, 10) == 2
+    assert w.update(3, 12.5, 10) == 0

@@ -16,8 +16,8 @@ from tests.alerts.conftest import MOSQUITTO, Broker, Subscriber, WebhookReceiver
 from tests.helpers import CampyProcess, api, free_port, wait_until, write_config
 from tests.web.conftest import CAM_PASSWORD
 
-HEALTH = {"offline_after_s": 2, "clear_after_s": 2, "disk_after_s": 1, "restart_window_s": 8,
-          "tick_s": 0.5, "webhooks": ["hook"]}
+HEALTH = {"offline_after_s": 2, "clear_after_s": 2, "disk_after_s": 1, "restart_window_s": 30,
+          "tick_s": 0.5, "crashloop_restarts": 2, "webhooks": ["hook"]}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def world(tmp_path_factory):
         cfg = write_config(d / "campy.yaml", [{"name": "flaky", "main": cam.main_url, "sub": cam.sub_url,
                                               "username": "admin", "password": "!secret sim_password"}],
                            port=port, password_secret=CAM_PASSWORD, extra_top=f"alerts: {json.dumps(alerts)}\n",
-                           recording={"segment_seconds": 2, "min_free": "1MB"})
+                           recording={"segment_seconds": 4, "min_free": "1MB"})
         sub = Subscriber(broker)
         stack.callback(sub.close)
         proc = CampyProcess(cfg, port)
@@ -76,7 +76,8 @@ def _episode(world, kind: str, scope: str, cause, undo, *, timeout: float = 60) 
                            _posts(hook, kind, scope, "firing")[-1], timeout=timeout, what=f"{kind} {scope} firing")
     except AssertionError as err:
         raise AssertionError(f"{err}\ncamera: {c.get('/api/cameras/flaky').json()}\n"
-                             f"health: {c.get('/api/notifications').json()['health']}") from None
+                             f"health: {c.get('/api/notifications').json()['health']}\n"
+                             f"detection: {c.get('/api/detection/status').json()}") from None
     assert fired["message"] and fired["since_ms"] <= fired["at_ms"] and isinstance(fired["id"], int)
     assert CAM_PASSWORD not in json.dumps(fired)
     wait_until(lambda: sub.on(_topic(kind, scope)) and sub.on(_topic(kind, scope))[-1].payload == "ON",
@@ -150,8 +151,8 @@ def _edit(cfg: Path, old: str, new: str) -> None:
 
 def test_config_error_fires_once_and_resolves(world):
     cfg = world[4]
-    _episode(world, "config_error", "system", lambda: _edit(cfg, "  segment_seconds: 2", "  segment_seconds: 1"),
-             lambda: _edit(cfg, "  segment_seconds: 1", "  segment_seconds: 2"))
+    _episode(world, "config_error", "system", lambda: _edit(cfg, "  segment_seconds: 4", "  segment_seconds: 1"),
+             lambda: _edit(cfg, "  segment_seconds: 1", "  segment_seconds: 4"))
 
 
 def test_recorder_failing_fires_once_and_resolves(world):
@@ -163,7 +164,7 @@ def test_recorder_failing_fires_once_and_resolves(world):
     wait_until(lambda: any(x["camera"] == "flaky" and (x["recorder"] or {}).get("segments")
                            for x in c.get("/api/storage").json()["cameras"]), timeout=60, what="a first segment")
     bad = f"\n  path: {blocker / 'recordings'}"
-    _episode(world, "recorder_failing", "flaky", lambda: _edit(cfg, "  segment_seconds: 2", "  segment_seconds: 2" + bad),
+    _episode(world, "recorder_failing", "flaky", lambda: _edit(cfg, "  segment_seconds: 4", "  segment_seconds: 4" + bad),
              lambda: _edit(cfg, bad, ""))
 
 
@@ -171,6 +172,54 @@ def test_disk_pressure_fires_once_and_resolves(world):
     cfg = world[4]
     _episode(world, "disk_pressure", "system", lambda: _edit(cfg, "min_free: 1MB", "min_free: 100TB"),
              lambda: _edit(cfg, "min_free: 100TB", "min_free: 1MB"))
+
+
+def test_protected_shortfall_fires_once_and_resolves(world):
+    """Marked footage deleted because the floor cannot be met otherwise: it fires at the pass
+    that gave it up and resolves at a later pass that had nothing protected left to give up
+    (the disk stays under pressure meanwhile)."""
+    campy, cfg, hook = world[0], world[4], world[2]
+    c = campy.client()
+    wait_until(lambda: c.get("/api/cameras/flaky/recordings").status_code == 200 and
+               c.get("/api/cameras/flaky/recordings").json(), timeout=60, what="segments to protect")
+    now = c.get("/api/cameras/flaky/recordings").json()[-1]["end_ms"]
+    mark = api(c, "POST", "/api/cameras/flaky/marks", json={"start_ms": now - 600_000, "end_ms": now})
+    assert mark.status_code == 201, mark.text
+    pressure = len(_posts(hook, "disk_pressure", "system", "resolved"))
+    _episode(world, "protected_shortfall", "system", lambda: _edit(cfg, "min_free: 1MB", "min_free: 100TB"),
+             lambda: None)
+    _edit(cfg, "min_free: 100TB", "min_free: 1MB")
+    wait_until(lambda: len(_posts(hook, "disk_pressure", "system", "resolved")) > pressure, timeout=60,
+               what="disk pressure resolved")
+
+
+def _workers(campy) -> list:
+    import psutil
+
+    out = []
+    for k in psutil.Process(campy.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "campy.detection.worker" in " ".join(k.cmdline()):
+                out.append(k)
+    return out
+
+
+def test_detection_crashloop_fires_once_and_resolves(world):
+    campy, cfg = world[0], world[4]
+    on = '    enabled: true\n    detect: {"fps": 2, "labels": ["person"]}'
+    _edit(cfg, "    enabled: true", on)
+    try:
+        def crash_twice():
+            for _ in range(2):
+                w = wait_until(lambda: _workers(campy), timeout=60, what="a detection worker")[0]
+                w.kill()
+                wait_until(lambda p=w.pid: _workers(campy) and all(x.pid != p for x in _workers(campy)),
+                           timeout=60, what="the worker restarted")
+
+        # Resolves once restart_window_s passes without restarts.
+        _episode(world, "detection_crashloop", "flaky", crash_twice, lambda: None)
+    finally:
+        _edit(cfg, on, "    enabled: true")
 
 
 def test_notifications_page_and_badge(world):
