@@ -126,6 +126,9 @@ class Observer:
         """``h``: the ``alerts.health`` config."""
         out: dict[Key, Problem] = {}
         cfg = rt.config
+        if len(self._first_seen_ms) > 4 * len(cfg.cameras) + 16:  # recorders replaced by config changes
+            live = {(n, id(r)) for n, r in rt.recording.recorders.items()}
+            self._first_seen_ms = {k: v for k, v in self._first_seen_ms.items() if k in live}
         out.update(self._cameras(rt, cfg, h, now_s=now_s, now_ms=now_ms))
         out.update(self._system(rt, cfg, h, now_s=now_s))
         return out

@@ -112,17 +112,18 @@ class HealthAlerts:
             await asyncio.to_thread(self.store.purge)
 
     async def _deliver(self, t: Transition) -> None:
+        message = self.rt.scrub(t.message)  # nothing secret reaches the list, a log or a receiver
         if t.state == "firing":
             self.stats["fired"] += 1
-            nid: int | None = await asyncio.to_thread(self.store.open, t.kind, t.scope, t.since_ms, t.message)
-            log.warning("health alert: %s (%s) firing: %s", t.kind, t.scope, self.rt.scrub(t.message))
+            nid: int | None = await asyncio.to_thread(self.store.open, t.kind, t.scope, t.since_ms, message)
+            log.warning("health alert: %s (%s) firing: %s", t.kind, t.scope, message)
         else:
             self.stats["resolved"] += 1
             await asyncio.to_thread(self.store.resolve, t.kind, t.scope, t.at_ms)
             nid = None
             log.info("health alert: %s (%s) resolved", t.kind, t.scope)
         body = payload(t, nid)
-        body["message"] = self.rt.scrub(body["message"])
+        body["message"] = message
         mqtt = self._mqtt()
         if mqtt is not None:
             ok = mqtt.publish_raw(f"{mqtt.prefix}/health", msgspec.json.encode(body), retain=False)
