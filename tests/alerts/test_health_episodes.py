@@ -57,3 +57,25 @@ def test_restart_window_counts_recent_restarts_only():
     assert w.update(3, 2, 10) == 3
     assert w.update(3, 11, 10) == 2
     assert w.update(3, 12.5, 10) == 0
+
+
+def test_health_config_is_checked_like_the_rest_of_alerts(tmp_path):
+    import pytest
+
+    from campy.config import ConfigError, load_config
+
+    p = tmp_path / "campy.yaml"
+    base = "cameras:\n  front:\n    main: rtsp://192.168.1.21/Preview_01_main\nalerts:\n"
+    p.write_text(base + "  webhooks: {ops: {url: 'http://127.0.0.1:9/x'}}\n  health: {offline_after_s: 5, webhooks: [ops]}\n")
+    h = load_config(p, environ={}).alerts.health
+    assert h.enabled and h.offline_after_s == 5 and h.webhooks == ["ops"] and h.clear_after_s == 30
+    p.write_text(base + "  health: {webhooks: [nosuch], tick_s: 0, surprise: 1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, environ={})
+    assert "surprise" in str(err.value)
+    p.write_text(base + "  health: {webhooks: [nosuch], tick_s: 0}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, environ={})
+    issues = {i.path: i.message for i in err.value.issues}
+    assert "no webhook named 'nosuch'" in issues["alerts.health.webhooks"]
+    assert "alerts.health.tick_s" in issues
