@@ -79,3 +79,27 @@ def test_health_config_is_checked_like_the_rest_of_alerts(tmp_path):
     issues = {i.path: i.message for i in err.value.issues}
     assert "no webhook named 'nosuch'" in issues["alerts.health.webhooks"]
     assert "alerts.health.tick_s" in issues
+
+
+def test_system_alerts_partial_renders(tmp_path):
+    """templates/_system_alerts.html, included by the system page, with a real store."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    from campy.alerts.healthrun import HealthAlerts
+    from campy.clock import Clock
+    from campy.db.database import open_db
+
+    rt = SimpleNamespace(db=open_db(tmp_path / "campy.db"), clock=Clock(),
+                         config=SimpleNamespace(alerts=SimpleNamespace(health=SimpleNamespace(enabled=True))))
+    ha = HealthAlerts(rt)
+    nid = ha.store.open("disk_pressure", "system", 1_000, "disk pressure: free space is below the floor")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader("templates"), autoescape=True)
+    env.filters["local"] = lambda ms, short=False: f"t{ms}"
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(runtime=SimpleNamespace(health_alerts=ha))))
+    html = env.get_template("_system_alerts.html").render(request=request)
+    assert 'data-kind="disk_pressure"' in html and "open" in html and "below the floor" in html
+    ha.store.resolve("disk_pressure", "system", 2_000)
+    assert ha.store.get(nid)["resolved_ms"] == 2_000 and ha.store.open_count() == 0
+    assert "t2000" in env.get_template("_system_alerts.html").render(request=request)
