@@ -67,10 +67,21 @@ def _ticks(c) -> int:
 def _episode(world, kind: str, scope: str, cause, undo, *, timeout: float = 60) -> None:
     """Cause a problem, see it fire once (webhook, MQTT ON, an open row), let it persist for
     many ticks without a repeat, undo it, see it resolve once (webhook, MQTT OFF, row closed)."""
-    campy, _, hook, sub, _ = world
-    c = campy.client()
+    hook = world[2]
     before = len(_posts(hook, kind, scope, "firing"))
     cause()
+    undone = False
+    try:
+        _fires_and_resolves(world, kind, scope, before, undo, timeout)
+        undone = True
+    finally:
+        if not undone:
+            undo()  # a failed step must not leave the fault on for the next test
+
+
+def _fires_and_resolves(world, kind: str, scope: str, before: int, undo, timeout: float) -> None:
+    campy, _, hook, sub, _ = world
+    c = campy.client()
     try:
         fired = wait_until(lambda: len(_posts(hook, kind, scope, "firing")) > before and
                            _posts(hook, kind, scope, "firing")[-1], timeout=timeout, what=f"{kind} {scope} firing")
@@ -101,9 +112,17 @@ def _episode(world, kind: str, scope: str, cause, undo, *, timeout: float = 60) 
 
 
 def _online(world) -> None:
+    """The camera online and recording (a segment closed since it came online): a settled start."""
     campy = world[0]
     c = campy.client()
-    wait_until(lambda: c.get("/api/cameras/flaky").json()["state"] == "online", timeout=60, what="flaky online")
+    wait_until(lambda: c.get("/api/cameras/flaky").json()["state"] == "online", timeout=90, what="flaky online")
+
+    def segments() -> int:
+        return sum((x["recorder"] or {}).get("segments") or 0 for x in c.get("/api/storage").json()["cameras"]
+                   if x["camera"] == "flaky")
+
+    n0 = segments()
+    wait_until(lambda: segments() > n0, timeout=90, what="flaky recording")
 
 
 def test_state_topics_are_announced_retained_off(world):
