@@ -34,7 +34,7 @@ def _runtime(n: int, path: str) -> SimpleNamespace:
     return SimpleNamespace(
         config=SimpleNamespace(cameras=cams),
         health=SimpleNamespace(go2rtc_up=True, get=health.__getitem__),
-        recording=SimpleNamespace(recorders=recs, last_retention=None, under_pressure=under_pressure),
+        recording=SimpleNamespace(recorders=recs, last_retention=None, given_up=[], under_pressure=under_pressure),
         detection=SimpleNamespace(status=det, service=SimpleNamespace(restarts=0)),
         server=SimpleNamespace(restarts=0, running=True, last_error=""),
         config_error=None)

@@ -130,7 +130,7 @@ class Observer:
             live = {(n, id(r)) for n, r in rt.recording.recorders.items()}
             self._first_seen_ms = {k: v for k, v in self._first_seen_ms.items() if k in live}
         out.update(self._cameras(rt, cfg, h, now_s=now_s, now_ms=now_ms))
-        out.update(self._system(rt, cfg, h, now_s=now_s))
+        out.update(self._system(rt, cfg, h, now_s=now_s, now_ms=now_ms))
         return out
 
     def _cameras(self, rt: Any, cfg: Any, h: Any, *, now_s: float, now_ms: int) -> Iterable[tuple[Key, Problem]]:
@@ -166,7 +166,7 @@ class Observer:
                         f"camera {name}: the detection worker restarted {n} times in "
                         f"{h.restart_window_s:g} s{': ' + det.error if det.error else ''}")
 
-    def _system(self, rt: Any, cfg: Any, h: Any, *, now_s: float) -> Iterable[tuple[Key, Problem]]:
+    def _system(self, rt: Any, cfg: Any, h: Any, *, now_s: float, now_ms: int) -> Iterable[tuple[Key, Problem]]:
         rec = rt.recording
         last = rec.last_retention
         pressure = rec.under_pressure()
@@ -176,8 +176,11 @@ class Observer:
             if short:
                 what += ("; " if what else "") + f"retention could not free {short / 1e6:.0f} MB"
             yield ("disk_pressure", SYSTEM), Problem(f"disk pressure: {what}", h.disk_after_s)
-        if last is not None and last.given_up:
-            yield ("protected_shortfall", SYSTEM), Problem(last.given_up[-1].message)
+        # A give-up is a moment, not a state: present while one is recent, so the passes of
+        # one squeeze make one episode.
+        recent = [g for g in rec.given_up if now_ms - g.at_ms < h.restart_window_s * 1000]
+        if recent:
+            yield ("protected_shortfall", SYSTEM), Problem(recent[-1].message)
         svc = rt.detection.service
         n = self._window(("detection_crashloop", SYSTEM), svc.restarts, now_s, h.restart_window_s)
         if n >= h.crashloop_restarts:

@@ -195,8 +195,8 @@ def test_disk_pressure_fires_once_and_resolves(world):
 
 def test_protected_shortfall_fires_once_and_resolves(world):
     """Marked footage deleted because the floor cannot be met otherwise: it fires at the pass
-    that gave it up and resolves at a later pass that had nothing protected left to give up
-    (the disk stays under pressure meanwhile)."""
+    that gave it up and resolves restart_window_s after the last give-up (the disk stays
+    under pressure meanwhile)."""
     campy, cfg, hook = world[0], world[4], world[2]
     c = campy.client()
     wait_until(lambda: c.get("/api/cameras/flaky/recordings").status_code == 200 and
