@@ -156,6 +156,9 @@ class Runtime:
         self.looplag = LoopLagMonitor()
         self.recent_log = RecentLog()  # WARNING+ for the system page (campy/logs.py)
         self._logging: Installed | None = None
+        from campy.alerts.healthrun import HealthAlerts
+
+        self.health_alerts = HealthAlerts(self)  # its loop starts at the end of start()
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
         self.generated_admin_password: str | None = None
@@ -336,6 +339,7 @@ class Runtime:
                 name="config-watch",
             )
         )
+        self._tasks.append(asyncio.create_task(self.health_alerts.run(), name="health-alerts"))
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -350,6 +354,7 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         await self.viewers.stop()
         await self.exporter.stop()
+        await self.health_alerts.stop()
         await self.detection.stop()
         if self.alerts is not None:
             await self.alerts.stop()
@@ -431,7 +436,8 @@ class Runtime:
         if self.alerts is not None:
             await self.alerts.stop()
             self.alerts = None
-        if self.config.alerts.rules or self.config.alerts.mqtt:
+        health = self.config.alerts.health
+        if self.config.alerts.rules or self.config.alerts.mqtt or (health.enabled and health.webhooks):
             from campy.alerts.wiring import AlertsBridge
 
             self.alerts = AlertsBridge(self.config, key=key, clock=self.clock, scrub=self.scrub,

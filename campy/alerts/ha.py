@@ -50,7 +50,8 @@ from campy.config.model import CameraConfig, CampyConfig
 log = logging.getLogger(__name__)
 
 CAMERA_PROBLEMS = ("camera_offline", "camera_auth_failed", "recorder_failing", "detection_crashloop")
-SYSTEM_PROBLEMS = ("disk_pressure", "protected_shortfall", "go2rtc_restarting", "config_error")
+SYSTEM_PROBLEMS = ("disk_pressure", "protected_shortfall", "go2rtc_restarting", "config_error",
+                   "detection_crashloop")  # the last: the shared inference service
 CAMERA_STATES = ["online", "offline", "auth_failed", "connecting", "disabled", "unknown"]
 MAX_SNAPSHOT_BYTES = 1 << 20  # a detect-sized JPEG is ~50 kB; larger files are not sent
 _REOLINK_PATHS = ("Preview_01_", "h264Preview_01_", "h265Preview_01_")

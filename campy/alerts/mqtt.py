@@ -14,10 +14,13 @@ Topic                           Payload                                Retained 
 ``<prefix>/alerts``             event JSON plus ``"rule": <name>``     no        an alert rule with ``mqtt: true``
                                                                                  fired (start, and the end of an
                                                                                  event it sent); see ``dispatch``
+``<prefix>/health/…``           health alerts (campy/alerts/healthrun)  [2]_      a health problem fires or resolves
 ``<prefix>/<camera>/<name>``    a state value: text as is, anything    yes [1]_  ``publish_state``, e.g.
                                 else as JSON (``12.5``, ``true``)                ``<prefix>/front/detect_fps``
 ==============================  =====================================  ========  ====================================
 
+.. [2] ``<prefix>/health`` (JSON, not retained) and ``<prefix>/health/<scope>/<kind>/state``
+   (``ON``/``OFF``, retained).
 .. [1] by default; ``publish_state(..., retain=False)`` for values that are stale at once.
 
 Home Assistant discovery configs, and the per-camera state topics they read (``state``,
@@ -287,6 +290,10 @@ class MqttPublisher:
             pattern, lambda client, userdata, msg: callback(msg.topic, bytes(msg.payload), bool(msg.retain)))
         if self.state == "connected":
             self._client.subscribe(pattern, qos=1)
+
+    def publish_raw(self, topic: str, payload: bytes, *, retain: bool) -> bool:
+        """``payload`` on a full ``topic`` (health alerts: ``<prefix>/health/...``)."""
+        return self._publish(topic, payload, retain=retain)
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool) -> bool:
         if self.state == "stopped":

@@ -61,3 +61,17 @@ def check_alerts(alerts: AlertsRaw, cameras: dict[str, CameraConfig], issue: Any
             issue(["alerts", "rules", name, "cooldown_seconds"], "must not be negative")
         if rule.mqtt and alerts.mqtt is None and not rule.webhooks:
             issue(["alerts", "rules", name], "sends nowhere: no webhooks and no alerts.mqtt broker")
+    check_health(alerts, issue)
+
+
+def check_health(alerts: AlertsRaw, issue: Any) -> None:
+    h, at = alerts.health, ["alerts", "health"]
+    for hook_name in h.webhooks:
+        if hook_name not in alerts.webhooks:
+            issue([*at, "webhooks"], f"no webhook named '{hook_name}' (add it under alerts.webhooks)")
+    for key, low, high in (("offline_after_s", 0, 86_400), ("disk_after_s", 0, 86_400),
+                           ("clear_after_s", 0, 86_400), ("restart_window_s", 1, 86_400), ("tick_s", 0.2, 600)):
+        if not low <= getattr(h, key) <= high:
+            issue([*at, key], f"must be {low}-{high} seconds")
+    if not 1 <= h.crashloop_restarts <= 100:
+        issue([*at, "crashloop_restarts"], "must be 1-100 restarts")

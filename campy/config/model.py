@@ -155,11 +155,26 @@ class RuleRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mqtt: bool = True
 
 
+class HealthAlertsRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``alerts.health``: CamPy's own problems (campy/alerts/health.py, docs/alerts.md)."""
+
+    enabled: bool = True
+    offline_after_s: float = 60.0  # a camera offline (or refusing its login) this long fires
+    disk_after_s: float = 60.0  # free space below the floor (or a retention shortfall) this long
+    clear_after_s: float = 30.0  # a problem must stay gone this long to resolve (flap damping)
+    restart_window_s: float = 600.0  # restarts counted over this window
+    crashloop_restarts: int = 3  # detection worker restarts within the window = crash loop
+    tick_s: float = 5.0  # how often conditions are evaluated
+    webhooks: list[str] = msgspec.field(default_factory=list)
+    mqtt: bool = True  # publish to alerts.mqtt (when configured)
+
+
 class AlertsRaw(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mqtt: MqttRaw | None = None
     webhooks: dict[str, WebhookRaw] = msgspec.field(default_factory=dict)
     rules: dict[str, RuleRaw] = msgspec.field(default_factory=dict)
     link_ttl_s: int = 86_400  # signed snapshot/clip links in alerts stay valid this long
+    health: HealthAlertsRaw = HealthAlertsRaw()
 
 
 class CameraRaw(msgspec.Struct, forbid_unknown_fields=True):

@@ -269,6 +269,27 @@ def m010_metrics_tokens(db: Database) -> None:
     db.execute("ALTER TABLE tokens_new RENAME TO tokens")
 
 
+@migrations()
+def m011_notifications(db: Database) -> None:
+    """Health alert episodes for the notification list (campy/alerts/healthrun.py): one row
+    per episode, open while ``resolved_ms`` is NULL."""
+    db.execute(
+        """
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            scope TEXT NOT NULL,      -- a camera's name or 'system'
+            started_ms INTEGER NOT NULL,
+            resolved_ms INTEGER,
+            message TEXT NOT NULL,
+            acked_by TEXT,
+            acked_ms INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX notifications_open ON notifications (resolved_ms, kind, scope)")
+    db.execute("CREATE INDEX notifications_started ON notifications (started_ms)")
+
 def open_db(path: Path | str) -> Db:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 

@@ -32,6 +32,7 @@ from campy.web.headers import SecurityHeadersMiddleware
 from campy.web.live import LiveController, player
 from campy.metrics import HttpMetrics
 from campy.web.metrics import metrics
+from campy.web.notifications import NotificationPages
 from campy.web.pages import AuthController, PageController
 from campy.web.system import SystemApi, SystemPages
 from campy.web.recordings import RecordingsApi, RecordingsPages
@@ -123,6 +124,7 @@ def create_app(runtime: Any, *, manage_runtime: bool = True, secure_cookies: boo
             TokenPages,
             SignedLinks,
             SystemLogs,
+            NotificationPages,
             create_static_files_router(path="/static", directories=[STATIC], name="static",
                                        include_in_schema=False),
         ],

@@ -39,6 +39,7 @@ def _section_keys(heading: str) -> set[str]:
     ("alerts.webhooks.<name>", model.WebhookRaw),
     ("alerts.rules.<name>", model.RuleRaw),
     ("backup", BackupRaw),
+    ("alerts.health", model.HealthAlertsRaw),
 ])
 def test_every_key_is_documented(heading, struct):
     fields = {f.name for f in msgspec.structs.fields(struct)}

@@ -111,6 +111,11 @@ RULES: dict[str, Rule] = {
     "POST /account": Rule(VW),
     "GET /api/audit": Rule(AD),
     "GET /audit": Rule(AD),
+    "GET /api/notifications": Rule(AD),
+    "POST /api/notifications/{nid:int}/ack": Rule(AD),
+    "GET /notifications": Rule(AD),
+    "POST /notifications/{nid:int}/ack": Rule(AD),
+    "GET /notifications/badge": Rule(AD),
     "GET /api/tokens": Rule(AD),
     "POST /api/tokens": Rule(AD),
     "DELETE /api/tokens/{token_id:str}": Rule(AD, mutates="token"),
@@ -392,7 +397,7 @@ def _fill(w: World, path: str, cam: str | None, made: dict[str, str]) -> str:
     values = {"file": "video-stream.js", "file_path": "campy.css", "path": "swagger", "zone": "porch",
               "index": "1", "hook": "nosuch", "rule": "nosuch",
               "username": USERS["viewer"][0], "token_id": w.principals["viewer-token"].token_id or "",
-              "embed_id": w.embed[0]}
+              "embed_id": w.embed[0], "nid": "1"}
     if path.startswith("/embed/assets/"):
         values["file"] = "embed.js"
 
