@@ -179,7 +179,9 @@ def test_go2rtc_lines_name_their_camera(caplog):
                        camera_of=lambda n: "front" if n == "front__abcsuffix" else None)
 
     class Proc:
-        stdout = asyncio.StreamReader()
+        # Made inside the running loop below: a StreamReader made here, with no loop, needs
+        # asyncio.get_event_loop(), which raises once an earlier test's asyncio.run() ended.
+        stdout: asyncio.StreamReader | None = None
 
     async def read():
         Proc.stdout = asyncio.StreamReader()
