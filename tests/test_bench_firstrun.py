@@ -5,6 +5,7 @@ test's run), not a timing assertion."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -36,8 +37,18 @@ def test_probe_decodes_the_painted_time_in_chromium(tmp_path):
                 ctx, page = new_page(browser, decode=True)
                 t_start = time.time() * 1000
                 page.goto(g.base + "/stream.html?src=clock&mode=webrtc,mse")
-                got = wait_until(lambda: (p := probe(page)) and len(p["lat"]) >= 10 and p, timeout=90,
-                                 what="10 decoded clock frames")
+                seen: list[dict] = []  # the probe's last state, for the failure message
+
+                def ten_decoded():
+                    p = probe(page)
+                    seen[:] = [{k: (v if k not in ("lat", "recv") else len(v or [])) for k, v in (p or {}).items()}]
+                    return p and len(p["lat"]) >= 10 and p
+
+                try:
+                    got = wait_until(ten_decoded, timeout=90, what="10 decoded clock frames")
+                except AssertionError as err:
+                    raise AssertionError(f"{err}; probe: {seen}; clock frames painted: {getattr(cam._sources.get('main'), 'frames', None)}; "
+                                         f"load {os.getloadavg()}") from None
                 t_end = time.time() * 1000
                 ctx.close()
             finally:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from tests.helpers import CampyProcess, free_port, write_config
 
 CAM_PASSWORD = "s3cret-Cam!pw"
+
+
+@contextlib.contextmanager
+def sim_camera(name: str, **options):
+    """A simulated camera (user admin, CAM_PASSWORD) on its own thread, stopped on exit."""
+    from campy.sim.camera import SimCamera
+
+    cam = SimCamera(name, username="admin", password=CAM_PASSWORD, **options)
+    handle = cam.run_in_thread()
+    try:
+        yield cam
+    finally:
+        handle.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 
 from campy.localtime import LocalTime
 from tests.helpers import wait_until
-from tests.web.conftest import CAM_PASSWORD, camera_entries, serve_sims
+from tests.web.conftest import camera_entries, serve_sims, sim_camera
 from tests.web.test_browser import _login, browser  # noqa: F401 - the fixture is used by name
 from tests.web.test_recording import wait_segments
 
@@ -39,14 +39,8 @@ def clockcam():
     """A 640×360 H.264 camera with a steady 2 s GOP, for the test that plays across segments:
     what it checks (the keyframe playback starts at, crossing segment boundaries) does not need
     4K, and Chromium's software decoding of 4K on a loaded 2-core box can fall far behind."""
-    from campy.sim.camera import SimCamera
-
-    cam = SimCamera("clock", username="admin", password=CAM_PASSWORD, clock=True)
-    handle = cam.run_in_thread()
-    try:
+    with sim_camera("clock", clock=True) as cam:
         yield cam
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")

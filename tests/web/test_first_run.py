@@ -11,7 +11,7 @@ import pytest
 from campy.config import load_config
 from campy.localtime import LocalTime
 from tests.helpers import ADMIN_PASSWORD, CampyProcess, free_port, wait_until, write_config
-from tests.web.conftest import CAM_PASSWORD
+from tests.web.conftest import CAM_PASSWORD, sim_camera
 from tests.web.test_browser import browser  # noqa: F401 - the module's Chromium fixture
 from tests.web.test_browser_recordings import STATE_JS, _click_time
 
@@ -23,14 +23,8 @@ WRONG = "not-the-cameras-password"
 @pytest.fixture(scope="module")
 def reolink():
     """A simulated RLC-810A with its default H.265 main stream, for the user to add."""
-    from campy.sim.camera import SimCamera
-
-    cam = SimCamera("porch", username="admin", password=CAM_PASSWORD, main_codec="h265")
-    handle = cam.run_in_thread()
-    try:
+    with sim_camera("porch", main_codec="h265") as cam:
         yield cam
-    finally:
-        handle.stop()
 
 
 def _stylesheet_applied(page) -> bool:

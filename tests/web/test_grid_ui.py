@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.helpers import wait_until
-from tests.web.conftest import CAM_PASSWORD, camera_entries, serve_sims
+from tests.web.conftest import camera_entries, serve_sims, sim_camera
 from tests.web.test_browser import _login, browser  # noqa: F401  (the module's Chromium fixture)
 from tests.web.test_screenshots import artifacts_dir
 
@@ -34,15 +34,9 @@ TILES_JS = """() => Array.from(document.querySelectorAll('[data-stream]')).map(s
 @pytest.fixture(scope="module")
 def gone():
     """A third simulated camera that refuses connections: its tile must say offline."""
-    from campy.sim.camera import SimCamera
-
-    cam = SimCamera("gone", username="admin", password=CAM_PASSWORD, main_codec="h264")
-    handle = cam.run_in_thread()
-    cam.set_fault("refuse")
-    try:
+    with sim_camera("gone", main_codec="h264") as cam:
+        cam.set_fault("refuse")
         yield cam
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")
