@@ -262,6 +262,7 @@ class Snapshot(Collector):
                        ["camera"])
         state = _gauge("campy_detection_state", "1 for the detection worker's current state", ["camera", "state"])
         restarts = _counter("campy_detection_restarts", "Times the detection worker was restarted", ["camera"])
+        frames = _counter("campy_detection_frames", "Frames the detection worker analysed", ["camera"])
         for name, s in sorted(self.loop["detection"].items()):
             fps.add_metric([name], s.fps)
             if s.motion_ms is not None:
@@ -270,6 +271,7 @@ class Snapshot(Collector):
                 infer.add_metric([name], s.inference_ms / 1000)
             state.add_metric([name, s.state], 1.0)
             restarts.add_metric([name], s.restarts)
+            frames.add_metric([name], s.frames_total)
         svc = self.loop["service"]
         svc_ms = _gauge("campy_inference_service_inference_seconds", "The shared inference service's time per frame")
         if svc.inference_ms is not None:
@@ -280,7 +282,7 @@ class Snapshot(Collector):
                           "detection.snapshot_days)", ["camera", "label"])
         for cam, label, n in sorted(self.thread["events"]):
             events.add_metric([cam, label], n)
-        yield from (fps, motion, infer, state, restarts, svc_ms, svc_req, events)
+        yield from (fps, motion, infer, state, restarts, frames, svc_ms, svc_req, events)
 
     def _storage(self) -> Iterator[Metric]:
         st = self.storage

@@ -19,10 +19,53 @@ REPO = Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "admin-test-password-1"
 
 
+# Ports handed to servers a test starts. They come from below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 here): a port the kernel picked with bind(0) and
+# released again could be taken as the source port of any outgoing connection on the box (an
+# ffmpeg, a browser, another run's client) before the server binds it ("address already in use",
+# seen once in a full run). Below that range only an explicit bind can take a port; a lock file
+# per port keeps two test runs on the same box (CI beside a benchmark) from handing out the same
+# one, and no run hands out a port twice.
+_PORT_RANGE = (20000, 32000)
+_PORT_LOCKS = Path(os.environ.get("CAMPY_TEST_PORT_LOCKS", "/tmp/campy-test-ports"))
+_held: dict[int, int | None] = {}  # port -> fd of its lock file (None once released)
+_MAX_LOCKS = 256  # the oldest locks are released beyond this (their servers bound long ago)
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):  # go2rtc's WebRTC port takes both
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    import fcntl
+    import random
+
+    _PORT_LOCKS.mkdir(parents=True, exist_ok=True)
+    for _ in range(2000):
+        port = random.randrange(*_PORT_RANGE)
+        if port in _held:
+            continue
+        fd = os.open(_PORT_LOCKS / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another test process holds it
+            os.close(fd)
+            continue
+        if _bindable(port):
+            _held[port] = fd
+            open_fds = [p for p, f in _held.items() if f is not None]
+            for old in open_fds[:-_MAX_LOCKS]:
+                os.close(_held[old])  # type: ignore[arg-type]
+                _held[old] = None
+            return port
+        os.close(fd)
+    raise RuntimeError(f"no free port in {_PORT_RANGE} after 2000 tries")
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):

@@ -76,6 +76,8 @@ class CameraStatus(msgspec.Struct):
     objects_skipped: int = 0  # motion frames the object detector could not look at
     inferences: int = 0  # motion frames it looked at (since the worker started)
     service_connects: int = 0  # times the worker (re)connected to the inference service
+    frames_total: int = 0  # frames analysed, summed over every run of the worker (only grows)
+    analysed_run: int = 0  # frames the current run has reported
 
 
 class ServiceStatus(msgspec.Struct):
@@ -297,6 +299,10 @@ class DetectionManager:
                         "objects_state", "objects_skipped", "inferences", "service_connects"):
                 if key in msg:
                     setattr(st, key, msg[key])
+            if "analysed" in msg:  # a run counts from 0: a smaller figure is a new run
+                n = int(msg["analysed"])
+                st.frames_total += n - st.analysed_run if n >= st.analysed_run else n
+                st.analysed_run = n
             if st.state == "error":
                 log.error("camera %s: detection: %s", name, st.error)
             if self.alerts is not None:
@@ -379,7 +385,10 @@ class DetectionManager:
         return len(old)
 
     def status_view(self) -> dict[str, Any]:
-        return {n: msgspec.structs.asdict(s) for n, s in sorted(self.status.items())}
+        views = {n: msgspec.structs.asdict(s) for n, s in sorted(self.status.items())}
+        for v in views.values():
+            del v["analysed_run"]  # bookkeeping for frames_total
+        return views
 
     def service_view(self) -> dict[str, Any]:
         """The shared inference service (``state: off`` when no camera needs the model)."""

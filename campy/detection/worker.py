@@ -149,6 +149,7 @@ class Pipeline:
         self._last_seen_frame: np.ndarray | None = None  # the last frame with detections
         self.skipped = 0  # motion frames the object detector could not look at
         self.inferences = 0  # motion frames it did look at
+        self.analysed = 0  # frames analysed since this worker started
         self.run_id = now_ms()
         self.last_frame_saved = 0.0
         Path(s.snapshot_dir).mkdir(parents=True, exist_ok=True)
@@ -161,6 +162,7 @@ class Pipeline:
 
     def process(self, frame: np.ndarray, t_ms: int) -> None:
         self.frames.append(time.monotonic())
+        self.analysed += 1
         t0 = time.perf_counter()
         boxes = self.motion.detect(frame)
         self.motion_ms.append((time.perf_counter() - t0) * 1000)
@@ -276,7 +278,7 @@ class Pipeline:
                 "last_motion_ms": self.last_motion_ms, "error": error,
                 "objects": self.detector is not None or self.client is not None,
                 "objects_state": self.objects_state, "objects_skipped": self.skipped,
-                "inferences": self.inferences,
+                "inferences": self.inferences, "analysed": self.analysed,
                 "service_connects": self.client.connects if self.client is not None else 0}
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ import msgspec
 import psutil
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, JSONBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -144,7 +144,7 @@ class SystemApi(Controller):
         return {"jobs": request.app.state.runtime.jobs.snapshot()}
 
     @post("/jobs/run", status_code=202)
-    async def run_job(self, request: Request[Any, Any, Any], data: RunJob) -> dict[str, Any]:
+    async def run_job(self, request: Request[Any, Any, Any], data: JSONBody[RunJob]) -> dict[str, Any]:
         entry = _run(request, data.id)
         await audit(request, "job.run", target=data.id)
         return entry
