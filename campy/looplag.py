@@ -5,18 +5,28 @@ every request, health poll and supervisor at once; the overshoot of a short slee
 cheapest honest measure of it. Figures are kept for a recent window (p50/p99/max over the last
 minutes) and since start (a millisecond histogram, so memory stays bounded however long CamPy
 runs). A stall over ``warn_s`` is logged as a warning, at most once per ``warn_every_s``.
+
+A stall is only worth reporting with where it happened, so a watchdog thread looks at the loop
+thread while a sleep is overdue and notes its innermost CamPy frame (``file:line function``),
+or ``idle (select)`` when the loop was not running code at all: then the CPU or the GIL was
+busy elsewhere (another thread, another process), not the loop. Sites are counted since start
+and the warning names the last one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
+_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep  # .../campy/
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -54,14 +64,38 @@ class LoopLagMonitor:
         self.stalls = 0  # samples over warn_s since start
         self._last_warn: float | None = None
         self._unwarned = 0  # stalls since the last warning (rate limiting)
+        self.sites: Counter[str] = Counter()  # where the loop was during stalls, since start
+        self._beat: float | None = None  # when the current sleep started (None: not sleeping)
+        self._site: str | None = None  # what the watchdog saw during the current sleep
 
     async def run(self) -> None:
-        while True:
-            before = self._clock()
-            await asyncio.sleep(self.interval)
-            self.record(self._clock() - before - self.interval)
+        stop = threading.Event()
+        watchdog = threading.Thread(target=self._watch, args=(threading.get_ident(), stop),
+                                    name="loop-lag-watchdog", daemon=True)
+        watchdog.start()
+        try:
+            while True:
+                before = self._clock()
+                self._beat, self._site = before, None
+                await asyncio.sleep(self.interval)
+                self._beat = None
+                self.record(self._clock() - before - self.interval, site=self._site)
+        finally:
+            stop.set()
 
-    def record(self, lag_s: float, *, now: float | None = None) -> None:
+    def _watch(self, loop_thread: int, stop: threading.Event) -> None:
+        """While a sleep is overdue by more than ``warn_s``, note where the loop thread is."""
+        while not stop.wait(self.warn_s / 4):
+            beat = self._beat
+            if beat is None or self._site is not None:
+                continue
+            if self._clock() - beat - self.interval > self.warn_s:
+                frame = sys._current_frames().get(loop_thread)
+                site = frame_site(frame) if frame is not None else None
+                if self._beat == beat:  # still the same sleep
+                    self._site = site
+
+    def record(self, lag_s: float, *, now: float | None = None, site: str | None = None) -> None:
         now = self._clock() if now is None else now
         lag_s = max(0.0, lag_s)
         self.samples += 1
@@ -73,9 +107,11 @@ class LoopLagMonitor:
         if lag_s > self.warn_s:
             self.stalls += 1
             self._unwarned += 1
+            if site is not None:
+                self.sites[site] += 1
             if self._last_warn is None or now - self._last_warn >= self.warn_every_s:
-                log.warning("event loop stalled for %.0f ms (over %.0f ms; %d stall(s) since the last warning)",
-                            lag_s * 1000, self.warn_s * 1000, self._unwarned)
+                log.warning("event loop stalled for %.0f ms (over %.0f ms; %d stall(s) since the last warning)%s",
+                            lag_s * 1000, self.warn_s * 1000, self._unwarned, f" in {site}" if site else "")
                 self._last_warn, self._unwarned = now, 0
 
     def histogram(self) -> dict[int, int]:
@@ -89,12 +125,30 @@ class LoopLagMonitor:
             "interval_ms": round(self.interval * 1000),
             "warn_ms": round(self.warn_s * 1000),
             "stalls": self.stalls,
+            "stall_sites": dict(self.sites.most_common(10)),
             "recent": _stats((x * 1000 for x in recent), len(recent), window_s=self.window_s),
             "since_start": {"samples": self.samples,
                             "p50_ms": _hist_percentile(self._hist, self.samples, 0.5),
                             "p99_ms": _hist_percentile(self._hist, self.samples, 0.99),
                             "max_ms": round(self.max_s * 1000, 1)},
         }
+
+
+def frame_site(frame: Any) -> str:
+    """The innermost frame of CamPy's own code (``campy/x.py:12 fn``) under ``frame``, with the
+    library call it was in; ``idle (select)`` when the loop was waiting for I/O."""
+    inner = f"{frame.f_code.co_name}"
+    f = frame
+    while f is not None:
+        path = os.path.abspath(f.f_code.co_filename)
+        if path.startswith(_PKG) and path != os.path.abspath(__file__):
+            rel = "campy/" + path[len(_PKG):]
+            return f"{rel}:{f.f_lineno} {f.f_code.co_name}" + ("" if f is frame else f" → {inner}")
+        f = f.f_back
+    if frame.f_code.co_name in ("select", "poll", "_run_once") and frame.f_code.co_filename.endswith(
+            ("selectors.py", "base_events.py")):
+        return "idle (select)"
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno} {inner}"
 
 
 def _stats(values_ms: Iterable[float], n: int, *, window_s: float) -> dict[str, Any]:

@@ -28,6 +28,9 @@ def test_a_blocked_loop_is_recorded_and_warned(caplog: pytest.LogCaptureFixture)
 
             async def blocker() -> None:
                 time.sleep(0.3)  # blocks the whole loop, as a sync DB call would
+                deadline = time.monotonic() + 10  # ... and until the watchdog has looked at it
+                while mon._site is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
 
             await asyncio.create_task(blocker())
             await _until(lambda: mon.stalls >= 1)
@@ -45,6 +48,9 @@ def test_a_blocked_loop_is_recorded_and_warned(caplog: pytest.LogCaptureFixture)
     assert len(warnings) == 1 and "event loop stalled for" in warnings[0]
     ms = int(warnings[0].split("stalled for ")[1].split(" ms")[0])
     assert ms >= 250  # the warning names the lag
+    # ... and where the loop was: the watchdog thread saw the blocking function.
+    assert warnings[0].endswith("blocker"), warnings[0]
+    assert list(s["stall_sites"]) == [warnings[0].split(" in ", 1)[1]]
 
 
 def test_warnings_are_rate_limited_and_count_what_they_skipped(caplog: pytest.LogCaptureFixture) -> None:
