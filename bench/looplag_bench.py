@@ -87,10 +87,12 @@ def hist_stats(h: Counter[int]) -> dict[str, float]:
     return {"samples": total, "p50": q(0.5), "p99": q(0.99), "max": max(k for k, v in h.items() if v)}
 
 
-def reading(c: Any) -> Counter[int]:
+def reading(c: Any) -> tuple[Counter[int], Counter[str]]:
+    """The lag histogram and the stall sites (where the loop was during stalls), since start."""
     r = c.get("/api/system/looplag", params={"histogram": "true"})
     r.raise_for_status()
-    return Counter({int(k): v for k, v in r.json()["histogram_ms"].items()})
+    body = r.json()
+    return Counter({int(k): v for k, v in body["histogram_ms"].items()}), Counter(body.get("stall_sites") or {})
 
 
 class Driver(threading.Thread):
@@ -153,7 +155,8 @@ def one_run(tmp: Path, sims: list[Any], *, busy: bool, minutes: float, segments:
         if driver:
             driver.stop_flag.set()
             driver.join(10)
-        out.update(hist_stats(after - before))
+        out.update(hist_stats(after[0] - before[0]))
+        out["sites"] = after[1] - before[1]
         jobs = {j["id"]: j for j in c.get("/api/system/jobs").json()["jobs"]}
         out["retention"] = jobs["retention"]
         if driver:
@@ -192,6 +195,9 @@ def main() -> int:
                  if r["run"] == "busy" else "none")
         print(f"| {r['run']} | {r['samples']} | {r['p50']} | {r['p99']} | {r['max']} | {ret['runs']} "
               f"({ret['duration_ms']} ms) | {extra} |")
+    for r in rows:
+        sites = ", ".join(f"{site} ({n})" for site, n in r["sites"].most_common(8)) or "none"
+        print(f"\n{r['run']}: where the loop was during stalls over 100 ms: {sites}")
     return 0
 
 
