@@ -245,6 +245,11 @@ class Snapshot(Collector):
                             ["camera", "stream"])
         restarts = _counter("campy_recorder_restarts", "Times the recorder's ffmpeg was restarted",
                             ["camera", "stream"])
+        fps = _gauge("campy_recorder_frames_per_second",
+                     "Video frames per second of stream time the recorder received from the camera "
+                     "(absent while not recording)", ["camera", "stream"])
+        frames = _counter("campy_recorder_frames", "Video frames the recorder copied since CamPy started",
+                          ["camera", "stream"])
         for r in sorted(self.loop["recorders"], key=lambda r: (r["camera"], r["stream"])):
             lab = [r["camera"], r["stream"]]
             for s in RECORDER_STATES:
@@ -253,7 +258,10 @@ class Snapshot(Collector):
                 age.add_metric(lab, max(now_ms - r["last_segment_end_ms"], 0) / 1000)
             segments.add_metric(lab, r.get("segments") or 0)
             restarts.add_metric(lab, r.get("restarts") or 0)
-        yield from (state, age, segments, restarts)
+            if r.get("fps") is not None:
+                fps.add_metric(lab, r["fps"])
+            frames.add_metric(lab, r.get("frames_total") or 0)
+        yield from (state, age, segments, restarts, fps, frames)
 
     def _detection(self) -> Iterator[Metric]:
         fps = _gauge("campy_detection_fps", "Frames per second the detection worker analyses", ["camera"])

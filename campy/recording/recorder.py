@@ -46,6 +46,47 @@ log = logging.getLogger(__name__)
 _BACKOFF = (0.5, 1.0)
 _STABLE_RUN_S = 30.0
 _MAX_HELD = 6  # segments held at most while a run's backlog drains
+STATS_PERIOD_S = 5  # ffmpeg's -progress block every this many seconds: the frame rate's window
+_PROGRESS = re.compile(r"^(frame|fps|stream_\d+_\d+_q|bitrate|total_size|out_time(_us|_ms)?|dup_frames|drop_frames"
+                       r"|speed|progress)=\S*$")
+
+
+class FrameCount:
+    """Frames the recorder's ffmpeg copied, from its ``-progress`` blocks on stderr: a total over
+    every run (only grows) and the frame rate of the last block, per second of *stream* time
+    (what the camera sends, not how fast ffmpeg happened to be scheduled)."""
+
+    def __init__(self) -> None:
+        self.before = 0  # frames of the runs that ended
+        self.run = 0  # frames of the current run
+        self.fps: float | None = None
+        self._block: dict[str, str] = {}
+        self._last: tuple[int, int] | None = None  # (frames, out_time_us) of the previous block
+
+    @property
+    def total(self) -> int:
+        return self.before + self.run
+
+    def new_run(self) -> None:
+        self.before, self.run, self.fps, self._last, self._block = self.total, 0, None, None, {}
+
+    def feed(self, line: str) -> bool:
+        """Take one stderr line; False when it is not a progress line (a warning, an error)."""
+        if not _PROGRESS.match(line):
+            return False
+        key, _, value = line.partition("=")
+        if key != "progress":
+            self._block[key] = value
+            return True
+        try:
+            frames, out_us = int(self._block["frame"]), int(self._block["out_time_us"])
+        except (KeyError, ValueError):
+            return True
+        self.run = max(self.run, frames)
+        if self._last is not None and out_us > self._last[1] and frames >= self._last[0]:
+            self.fps = round((frames - self._last[0]) / ((out_us - self._last[1]) / 1e6), 2)
+        self._last, self._block = (frames, out_us), {}
+        return True
 
 
 class SegmentSink(Protocol):
@@ -59,6 +100,7 @@ def ffmpeg_args(*, url: str, out_dir: Path, segment_seconds: int, run_ms: int) -
     """The recorder's ffmpeg command line (stream copy only, never a re-encode)."""
     return [
         ffmpeg_bin(), "-nostdin", "-hide_banner", "-loglevel", "warning",
+        "-stats_period", str(STATS_PERIOD_S), "-progress", "pipe:2",  # frame counts (FrameCount)
         "-rtsp_transport", "tcp", "-timeout", "5000000",  # µs without data → exit, then restart
         "-i", url,
         "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
@@ -104,10 +146,12 @@ class Recorder:
         self._pending: list[tuple[Path, float, float, int | None]] = []
         self._reported: str | None = None  # the last exit reason reported to on_event
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self.frames = FrameCount()
 
     def status(self) -> dict[str, Any]:
         return {"camera": self.camera, "stream": self.stream, "state": self.state, "error": self.error, "restarts": self.restarts,
                 "segments": self.segments, "last_segment_end_ms": self.last_segment_end_ms,
+                "fps": self.frames.fps if self.state == "recording" else None, "frames_total": self.frames.total,
                 "pid": self.proc.pid if self.proc and self.proc.returncode is None else None}
 
     async def run(self) -> None:
@@ -183,6 +227,7 @@ class Recorder:
         self._timeline = RunTimeline(prev_end_ms=self.last_segment_end_ms)
         self._info, self._run_segments, self._pending = None, 0, []
         self._stderr.clear()
+        self.frames.new_run()
         self.proc = await asyncio.create_subprocess_exec(
             *ffmpeg_args(url=self.url, out_dir=out, segment_seconds=self.segment_seconds,
                          run_ms=self.clock.now_ms()),
@@ -225,7 +270,7 @@ class Recorder:
             if not line:
                 return
             text = line.decode(errors="replace").strip()
-            if text:
+            if text and not self.frames.feed(text):
                 self._stderr.append(text)
 
     async def _on_line(self, out: Path, line: str) -> None:

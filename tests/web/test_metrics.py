@@ -58,6 +58,12 @@ def _value(samples: dict[str, list], name: str, **labels: str) -> float:
     return found[0]
 
 
+def _recorder(source) -> dict:
+    """The main recorder's status of camera walk, from /api/storage (a client) or its JSON."""
+    cams = source["cameras"] if isinstance(source, dict) else source.get("/api/storage").json()["cameras"]
+    return next(c for c in cams if c["camera"] == "walk")["recorder"] or {}
+
+
 def _event_count(admin, label: str) -> int:
     r = admin.get("/api/events", params={"camera": "walk", "label": label, "limit": 1000})
     assert r.status_code == 200, r.text
@@ -70,6 +76,8 @@ def test_metrics_parse_and_agree_with_the_api(setup):
                       timeout=60, what="the camera online")
     wait_until(lambda: admin.get("/api/storage").json()["used_bytes"] > 0, timeout=60, what="a recorded segment")
     wait_until(lambda: _event_count(admin, "person") > 0, timeout=120, what="a person event")
+
+    wait_until(lambda: _recorder(admin).get("fps") is not None, timeout=60, what="the recorder's frame rate")
 
     before_storage, before_events = admin.get("/api/storage").json(), _event_count(admin, "person")
     before_frames = admin.get("/api/detection/status").json()["walk"]["frames_total"]
@@ -95,6 +103,13 @@ def test_metrics_parse_and_agree_with_the_api(setup):
     assert _value(m, "campy_disk_free_bytes") > 0 and _value(m, "campy_disk_total_bytes") > 0
     assert _value(m, "campy_recorder_state", camera="walk", stream="main", state="recording") == 1
     assert _value(m, "campy_recorder_last_segment_age_seconds", camera="walk", stream="main") >= 0
+    # The camera's frame rate as recorded: the simulator's main stream is 25 fps (frames per
+    # second of stream time, so a slow box does not change it; lost UDP packets could lower it).
+    fps = _value(m, "campy_recorder_frames_per_second", camera="walk", stream="main")
+    assert 12.5 <= fps <= 26, fps
+    rec_before, rec_after = (_recorder({"cameras": s}) for s in (before_storage["cameras"], after_storage["cameras"]))
+    assert 0 < rec_before["frames_total"] <= _value(m, "campy_recorder_frames_total", camera="walk",
+                                                    stream="main") <= rec_after["frames_total"]
     # Detection and its events, by label.
     assert before_events <= _value(m, "campy_events_total", camera="walk", label="person") <= after_events
     # Frames analysed is a counter: it lies between the two API reads. (The fps gauge is a rate over
