@@ -20,6 +20,10 @@ def _setup_logging(level: str) -> None:
     )
     # Every request to go2rtc is routine; its failures are logged by CamPy itself.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs two INFO lines per job run (a retention pass every minute: ~2,900 lines a
+    # day); the jobs registry keeps each run's time and result for the system page, and a
+    # failed or missed run is still logged (ERROR/WARNING).
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
 
 
 async def _serve(config_path: Path, *, host: str | None, port: int | None,

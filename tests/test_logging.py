@@ -195,3 +195,55 @@ def test_go2rtc_lines_name_their_camera(caplog):
     recs = [r for r in caplog.records if r.name == "campy.go2rtc.log"]
     assert [getattr(r, "camera", None) for r in recs] == ["front", None]
     assert recs[0].getMessage() == "[rtsp] error=EOF stream=front__***"
+
+
+def test_job_runs_are_not_logged_but_job_failures_are(logs):
+    """APScheduler's two INFO lines per run stay out of the log (the system page has each job's
+    last run and result); a job that raises is still logged, with its exception."""
+    import asyncio
+
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from campy.cli import _setup_logging
+
+    executors = logging.getLogger("apscheduler.executors")
+    old_level = executors.level
+    root = logging.getLogger()
+    root_level = root.level
+    done, _, _ = logs()
+    try:
+        _setup_logging("info")
+        root.setLevel(logging.INFO)
+
+        async def main() -> None:
+            finished: set[str] = set()
+            both = asyncio.Event()
+            sched = AsyncIOScheduler()
+
+            def seen(event) -> None:
+                finished.add(event.job_id)
+                if finished == {"fine", "broken"}:
+                    both.set()
+
+            def broken() -> None:
+                raise RuntimeError("the disk went away")
+
+            sched.add_listener(seen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+            sched.add_job(lambda: None, id="fine", name="a fine job")
+            sched.add_job(broken, id="broken", name="a broken job")
+            sched.start()
+            try:
+                await asyncio.wait_for(both.wait(), 30)
+            finally:
+                sched.shutdown(wait=False)
+
+        asyncio.run(main())
+        for h in done.handlers:
+            h.flush()
+        text = done.path.read_text()
+        assert "a broken job" in text and "the disk went away" in text
+        assert "Running job" not in text and "executed successfully" not in text
+    finally:
+        executors.setLevel(old_level)
+        root.setLevel(root_level)
