@@ -126,7 +126,8 @@ class Driver(threading.Thread):
                             self.job_runs[j] += 1
 
 
-def one_run(tmp: Path, sims: list[Any], *, busy: bool, minutes: float, segments: int) -> dict[str, Any]:
+def one_run(tmp: Path, sims: list[Any], *, busy: bool, minutes: float, segments: int,
+            stall_ms: int) -> dict[str, Any]:
     d = tmp / ("busy" if busy else "idle")
     d.mkdir()
     port = free_port()
@@ -136,7 +137,7 @@ def one_run(tmp: Path, sims: list[Any], *, busy: bool, minutes: float, segments:
     cfg = write_config(d / "campy.yaml", cams, port=port, password_secret=CAM_PW, recording=rec)
     if busy:
         seed_index(d / "data", [s.name for s in sims], segments)
-    campy = CampyProcess(cfg, port)
+    campy = CampyProcess(cfg, port, env={"CAMPY_LOOP_STALL_MS": str(stall_ms)})
     out: dict[str, Any] = {"run": "busy" if busy else "idle"}
     try:
         c = campy.client()
@@ -173,7 +174,13 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--quick", action="store_true", help="2 minutes per run")
     ap.add_argument("--segments", type=int, default=100_000)
+    ap.add_argument("--stall-ms", type=int, default=25,
+                    help="CamPy's stall threshold (CAMPY_LOOP_STALL_MS): stalls over it are located")
+    ap.add_argument("--runs", default="idle,busy", help="which runs, comma-separated (idle, busy)")
     args = ap.parse_args()
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if not runs or set(runs) - {"idle", "busy"}:
+        ap.error("--runs takes idle, busy or both")
     minutes = 2.0 if args.quick else args.minutes
     from campy.sim.camera import SimCamera
 
@@ -181,7 +188,8 @@ def main() -> int:
     handles = [s.run_in_thread() for s in sims]
     try:
         with tempfile.TemporaryDirectory(prefix="campy-looplag-") as tmp:
-            rows = [one_run(Path(tmp), sims, busy=b, minutes=minutes, segments=args.segments) for b in (False, True)]
+            rows = [one_run(Path(tmp), sims, busy=r == "busy", minutes=minutes, segments=args.segments,
+                            stall_ms=args.stall_ms) for r in runs]
     finally:
         for h in handles:
             h.stop()
@@ -197,7 +205,7 @@ def main() -> int:
               f"({ret['duration_ms']} ms) | {extra} |")
     for r in rows:
         sites = ", ".join(f"{site} ({n})" for site, n in r["sites"].most_common(8)) or "none"
-        print(f"\n{r['run']}: where the loop was during stalls over 100 ms: {sites}")
+        print(f"\n{r['run']}: where the loop was during stalls over {args.stall_ms} ms: {sites}")
     return 0
 
 

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,22 @@ class LoopLagMonitor:
                             "p99_ms": _hist_percentile(self._hist, self.samples, 0.99),
                             "max_ms": round(self.max_s * 1000, 1)},
         }
+
+
+def stall_threshold_s(env: Mapping[str, str] = os.environ) -> float:
+    """The stall threshold: ``CAMPY_LOOP_STALL_MS`` (10-10000, default 100), in seconds. Lower
+    it to find where shorter stalls happen (bench/looplag_bench.py uses 25)."""
+    raw = env.get("CAMPY_LOOP_STALL_MS", "").strip()
+    if not raw:
+        return 0.1
+    try:
+        ms = float(raw)
+    except ValueError:
+        ms = -1.0
+    if not 10 <= ms <= 10_000:
+        log.warning("CAMPY_LOOP_STALL_MS=%r is not a number of milliseconds from 10 to 10000; using 100", raw)
+        return 0.1
+    return ms / 1000
 
 
 def frame_site(frame: Any) -> str:

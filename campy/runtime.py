@@ -43,7 +43,7 @@ from campy.go2rtc.confgen import build_config, write_config
 from campy.health import HealthMonitor
 from campy.logs import Installed, RecentLog, install as install_logs, uninstall as uninstall_logs
 from campy.jobs import JobRegistry
-from campy.looplag import LoopLagMonitor
+from campy.looplag import LoopLagMonitor, stall_threshold_s
 from campy.maintenance import Maintenance
 from campy.perms import tighten
 from campy.detection.manager import DetectionManager
@@ -153,7 +153,7 @@ class Runtime:
         self.detection = DetectionManager(db=self.db, clock=self.clock, config=lambda: self.config,
                                           data_dir=self.data_dir, source_url=self.stream_url,
                                           recording=self.recording, alerts=None)
-        self.looplag = LoopLagMonitor()
+        self.looplag = LoopLagMonitor(warn_s=stall_threshold_s())
         self.recent_log = RecentLog()  # WARNING+ for the system page (campy/logs.py)
         self._logging: Installed | None = None
         from campy.alerts.healthrun import HealthAlerts

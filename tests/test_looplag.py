@@ -80,3 +80,14 @@ def test_recent_window_forgets_old_lag_but_since_start_keeps_it() -> None:
     assert s["recent"]["samples"] == 61
     assert s["since_start"]["max_ms"] == 900 and s["since_start"]["samples"] == 100
     assert s["since_start"]["p50_ms"] == 1 and s["since_start"]["p99_ms"] == 1
+
+
+def test_stall_threshold_from_the_environment(caplog):
+    from campy.looplag import stall_threshold_s
+
+    assert stall_threshold_s({}) == 0.1
+    assert stall_threshold_s({"CAMPY_LOOP_STALL_MS": "25"}) == 0.025
+    for bad in ("abc", "5", "20000"):
+        caplog.clear()
+        assert stall_threshold_s({"CAMPY_LOOP_STALL_MS": bad}) == 0.1
+        assert "CAMPY_LOOP_STALL_MS" in caplog.text
