@@ -15,6 +15,7 @@ import pytest
 from tests.alerts.conftest import MOSQUITTO, Broker, Subscriber, WebhookReceiver
 from tests.helpers import CampyProcess, api, free_port, wait_until, write_config
 from tests.web.conftest import CAM_PASSWORD
+from tests.web.test_browser import _login, browser  # noqa: F401 - fixture used by name
 
 HEALTH = {"offline_after_s": 2, "clear_after_s": 2, "disk_after_s": 1, "restart_window_s": 30,
           "tick_s": 0.5, "crashloop_restarts": 2, "webhooks": ["hook"]}
@@ -255,3 +256,23 @@ def test_notifications_page_and_badge(world):
     assert missing.status_code == 400 and "no notification 999999" in missing.text
     # the ack form answers with the acknowledgement line
     assert "acknowledged by admin" in api(c, "POST", f"/notifications/{rows[0]['id']}/ack").text
+
+
+FIT_JS = """() => ({rows: document.querySelectorAll('tr[data-kind]').length,
+  wide: document.documentElement.scrollWidth, view: window.innerWidth})"""
+
+
+@pytest.mark.browser
+def test_notification_lists_fit_a_phone(world, browser):  # noqa: F811
+    """The episodes above left rows: on a 390 px phone the notification list and the system
+    page's recent alerts are cards, not a table that scrolls sideways."""
+    campy = world[0]
+    ctx, page = _login(browser, campy, viewport={"width": 390, "height": 844})
+    try:
+        for url in ("/notifications", "/system"):
+            page.goto(campy.base_url + url)
+            fit = page.evaluate(FIT_JS)
+            assert fit["rows"] >= 2, f"{url}: {fit}"  # not an empty list that fits trivially
+            assert fit["wide"] <= fit["view"], f"{url} scrolls sideways at 390 px: {fit}"
+    finally:
+        ctx.close()
