@@ -19,7 +19,7 @@ import msgspec
 import psutil
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, JSONBody
+from litestar.params import Body, FromQuery, JSONBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -150,7 +150,7 @@ class SystemApi(Controller):
         return entry
 
     @get("/looplag", sync_to_thread=False)
-    def looplag(self, request: Request[Any, Any, Any], histogram: bool = False) -> dict[str, Any]:
+    def looplag(self, request: Request[Any, Any, Any], histogram: FromQuery[bool] = False) -> dict[str, Any]:
         """p50/p99/max; ``?histogram=true`` adds the samples per whole ms since start."""
         mon = request.app.state.runtime.looplag
         out: dict[str, Any] = mon.summary()
