@@ -56,6 +56,17 @@ def test_backup_of_a_recording_campy_restores_into_a_fresh_dir(sims, tmp_path): 
         r = api(admin, "POST", "/api/cameras/front/marks", json={"seconds": 20, "label": "doorbell"})
         assert r.status_code == 201, r.text
         mark_id = r.json()["id"]
+        # A detection event, written as the detection manager writes one (this config has no
+        # detector to make one), while CamPy runs: WAL lets a second writer in.
+        live = sqlite3.connect(old / "data" / "campy.db", timeout=30)
+        try:
+            with live:
+                now_ms = int(datetime.now(UTC).timestamp() * 1000)
+                event_id = live.execute(
+                    "INSERT INTO events (camera, key, label, score, start_ms, end_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    ("front", "backup-test-event", "person", 0.87, now_ms - 5_000, now_ms)).lastrowid
+        finally:
+            live.close()
         before = wait_until(lambda: len(ids := segment_ids(admin, "back")) >= 2 and ids, timeout=90,
                             what="segments of camera back in the index")
 
@@ -109,6 +120,8 @@ def test_backup_of_a_recording_campy_restores_into_a_fresh_dir(sims, tmp_path): 
         admin = proc.client()
         marks = admin.get("/api/cameras/front/timeline").json()["marks"]
         assert any(m["id"] == mark_id and m["label"] == "doorbell" for m in marks)
+        events = admin.get("/api/events", params={"camera": "front"}).json()
+        assert any(e["id"] == event_id and e["label"] == "person" for e in events), events
         r = campy_cli("check", "--config", str(new / "campy.yaml"))
         assert "config" in r.stdout and "index rows" in r.stdout, r.stdout + r.stderr
     finally:
