@@ -135,6 +135,8 @@ def serve_main(config: Path, *, host: str | None, port: int | None, sim_cameras:
     except (InstallError, OSError, TlsError) as err:
         print(f"campy: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: everything has been stopped on the way out
+        print("CamPy stopped", flush=True)
     return 0
 
 

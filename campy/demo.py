@@ -11,6 +11,8 @@ has a camera, the next start runs without simulated cameras.
 
 from __future__ import annotations
 
+import asyncio
+
 import io
 import os
 import secrets
@@ -101,6 +103,17 @@ class Simulators:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        # Ctrl-C: uvicorn shuts down and then raises the SIGINT again, which cancels the main
+        # task while the simulators stop. Finish stopping them (their ffmpeg reaped before the
+        # loop closes), then let the cancellation end the program.
+        stopping = asyncio.ensure_future(self._stop_all())
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            await stopping
+            raise
+
+    async def _stop_all(self) -> None:
         for sim in self.sims:
             await sim.stop()
 

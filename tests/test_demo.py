@@ -173,3 +173,30 @@ def test_overlay_cameras_are_shown_but_never_written(tmp_path):
     store.reload()
     assert store.config.cameras["sim1"].main == "rtsp://127.0.0.1:9/mine" and store.readonly == frozenset()
     store.set_camera_enabled("sim1", False)
+
+
+def test_ctrl_c_stops_serve_cleanly(tmp_path):
+    """Ctrl-C in the terminal of `make run` (SIGINT to the process group): CamPy and its
+    simulated cameras stop, exit 0, with no traceback and no process left. (uvicorn raises the
+    SIGINT again once it has shut down; that used to cancel the simulators' stop halfway.)"""
+    port = free_port()
+    config = write_config(tmp_path / "campy.yaml", [], port=port, password_secret="unused")
+    campy = CampyProcess(config, port)
+    seen: dict[int, psutil.Process] = {}
+    try:
+        c = campy.client()
+        wait_until(lambda: [x["state"] for x in c.get("/api/cameras").json()] == ["online", "online"],
+                   timeout=90, what="both simulated cameras online")
+        for k in psutil.Process(campy.proc.pid).children(recursive=True):
+            seen[k.pid] = k
+        assert any("-stream_loop" in " ".join(k.cmdline()) for k in seen.values()), "no simulator ffmpeg"
+        os.killpg(campy.proc.pid, signal.SIGINT)
+        code = campy.proc.wait(timeout=60)
+        log = campy.log()
+        assert code == 0, log
+        assert "Traceback" not in log and "that handles pid" not in log, log
+        assert "CamPy stopped" in log, log
+        wait_until(lambda: not [p for p in seen.values() if _alive(p)], timeout=20,
+                   what="every process CamPy had started to be gone")
+    finally:
+        campy.stop()
